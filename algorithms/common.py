@@ -1,0 +1,31 @@
+"""Pieces every policy update shares: surrogate, KL to pi_old, entropy, update statistics.
+
+All functions take the `Batch` of harness.rollout; pi_old is the batch's detached
+(old_mean, old_std), so KL(pi_old || pi_theta) is exactly zero at theta_old and its Hessian
+there is the Fisher (pitfalls.md: the KL of the live policy with itself has zero Hessian).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness.policy import GaussianPolicy, gaussian_entropy, gaussian_kl
+from harness.rollout import Batch
+
+
+def surrogate(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
+    """L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A): scalar; its gradient at theta_old is g."""
+    ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.log_probs)
+    return (ratio * batch.advantages).mean()
+
+
+def mean_kl(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
+    """mean_s KL(pi_old(.|s) || pi_theta(.|s)): scalar, zero with zero gradient at theta_old."""
+    mean, std = policy(batch.obs)
+    return gaussian_kl(batch.old_mean, batch.old_std, mean, std).mean()
+
+
+@torch.no_grad()
+def policy_stats(policy: GaussianPolicy, batch: Batch) -> dict[str, float]:
+    """kl (measured after the step) and entropy, recorded by every variant."""
+    return {"kl": float(mean_kl(policy, batch)), "entropy": float(gaussian_entropy(policy.std()))}

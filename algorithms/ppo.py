@@ -1,0 +1,82 @@
+"""PPO with the clipped surrogate (Schulman et al. 2017), Adam over minibatch epochs.
+
+    L_clip = mean( min(r A, clip(r, 1 - eps, 1 + eps) A) ),   r = pi_theta(a|s) / pi_old(a|s)
+Advantages are re-standardised per minibatch (37 implementation details). The value function
+is fitted afterwards by the shared routine, like every other variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from algorithms.common import policy_stats
+from harness.config import ConfigError
+from harness.policy import GaussianPolicy
+from harness.rollout import Batch
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    lr: float = 3e-4
+    """Adam learning rate (PPO paper: 3e-4)."""
+    epochs: int = 10
+    """Passes over the batch per update (PPO paper: 10)."""
+    minibatch_size: int = 64
+    """Minibatch size (PPO paper: 64)."""
+    clip: float = 0.2
+    """Clip range epsilon of the probability ratio (PPO paper: 0.2)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip per minibatch step."""
+    target_kl: float = 0.0
+    """Stop the epochs early once the approximate KL exceeds this (0 disables)."""
+
+    def validate(self) -> None:
+        if not (self.lr > 0 and self.epochs > 0 and self.minibatch_size > 0 and self.clip > 0):
+            raise ConfigError("update.lr, update.epochs, update.minibatch_size, update.clip must be positive")
+
+
+class PPOUpdater:
+    def __init__(self, policy: GaussianPolicy, cfg: PPOConfig, seed: int = 0):
+        self.policy, self.cfg = policy, cfg
+        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5)
+        self.rng = np.random.default_rng(seed)
+
+    def _minibatch_loss(self, batch: Batch, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, std = self.policy(batch.obs[idx])
+        z = (batch.actions[idx] - mean) / std
+        log_prob = (-0.5 * z**2 - std.log()).sum(-1) - 0.5 * np.log(2 * np.pi) * z.shape[-1]
+        log_ratio = log_prob - batch.log_probs[idx]
+        ratio = log_ratio.exp()
+        adv = batch.advantages[idx]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        clipped = ratio.clamp(1 - self.cfg.clip, 1 + self.cfg.clip)
+        loss = -torch.min(ratio * adv, clipped * adv).mean() - self.cfg.ent_coef * std.log().sum()
+        approx_kl = ((ratio - 1) - log_ratio).mean().detach()  # k3 estimator, >= 0
+        return loss, approx_kl
+
+    def update(self, batch: Batch) -> dict:
+        n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
+        params = self.policy.natural_params()
+        epochs_done, stopped = 0, False
+        for _ in range(self.cfg.epochs):
+            order = torch.from_numpy(self.rng.permutation(n))
+            for start in range(0, n - size + 1, size):
+                loss, approx_kl = self._minibatch_loss(batch, order[start : start + size])
+                if self.cfg.target_kl > 0 and approx_kl > 1.5 * self.cfg.target_kl:
+                    stopped = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+                self.optimizer.step()
+            if stopped:
+                break
+            epochs_done += 1
+        if not all(torch.isfinite(p).all() for p in params):
+            raise FloatingPointError("PPO produced non-finite policy parameters")
+        return {"epochs": epochs_done, **policy_stats(self.policy, batch)}

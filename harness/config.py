@@ -1,0 +1,263 @@
+"""Run configuration: frozen dataclasses, dotted `--set key=value` overrides, config hash.
+
+A run is fully described by one `RunConfig`. Every field carries a docstring (the string
+literal under it), so `npgbench list --fields` and the README can show what each knob does.
+The variant-specific hyperparameters live in `RunConfig.update`, whose class comes from the
+registry entry of `RunConfig.algo`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error; the CLI prints it on one line and exits 2."""
+
+
+def closest(name: str, choices: typing.Iterable[str]) -> str:
+    """One-line hint naming the closest valid choices (or all of them when few)."""
+    choices = sorted(choices)
+    near = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if near:
+        return f"did you mean {', '.join(near)}? valid: {', '.join(choices)}"
+    return f"valid: {', '.join(choices)}"
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    num_envs: int = 16
+    """Parallel environments in the gymnasium SyncVectorEnv."""
+    steps_per_update: int = 2048
+    """Environment steps per policy update (over all envs); must be a multiple of num_envs."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda (bias/variance trade-off of the advantage estimate)."""
+    normalize_obs: bool = True
+    """Running mean/std observation normalisation, updated only while sampling."""
+    obs_clip: float = 10.0
+    """Clip normalised observations to [-obs_clip, obs_clip]."""
+    normalize_advantages: bool = True
+    """Standardise advantages per batch (PPO: per minibatch)."""
+    normalize_rewards: bool = True
+    """Scale rewards by the running std of the discounted return (value targets only see this)."""
+    reward_clip: float = 10.0
+    """Clip scaled rewards to [-reward_clip, reward_clip]."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the policy mean MLP."""
+    activation: str = "tanh"
+    """Hidden activation: tanh or relu."""
+    std_param: str = "log"
+    """Std parameterisation: log (sigma=exp(w)), softplus (sigma=softplus(w)), identity (sigma=w)."""
+    init_std: float = 1.0
+    """Initial action std; w is set so every parameterisation starts from this sigma."""
+    orthogonal_init: bool = True
+    """Orthogonal init (gain sqrt 2, last layer 0.01) as in the 37 PPO details."""
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the value MLP."""
+    lr: float = 1e-3
+    """Adam learning rate of the value fit."""
+    epochs: int = 10
+    """Passes over the batch per value fit."""
+    minibatch_size: int = 64
+    """Minibatch size of the value fit."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip of the value fit (inf disables)."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = 10
+    """Evaluate the mean action every this many iterations (0 disables)."""
+    episodes: int = 5
+    """Episodes per evaluation."""
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    fidelity_every: int = 0
+    """Every K updates, compare the direction with the exact natural gradient (0 disables)."""
+    fidelity_max_params: int = 20_000
+    """Refuse fidelity diagnostics on policies with more parameters than this."""
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    mode: str = "disabled"
+    """auto (online with credentials, else offline), online, offline or disabled."""
+    project: str = "npg-bench"
+    """W&B project (WANDB_PROJECT overrides the default)."""
+    group: str = ""
+    """W&B group; a sweep sets it to the suite name."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    algo: str = "ppo"
+    """Registered algorithm name (see `npgbench list`)."""
+    env: str = "InvertedPendulum-v5"
+    """Gymnasium environment id."""
+    seed: int = 0
+    """The one integer every random stream of the run is spawned from."""
+    total_steps: int = 100_000
+    """Environment-step budget of the run."""
+    max_episode_steps: int = 0
+    """Override the env's time limit (0 keeps the registered one)."""
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
+    update: typing.Any = None
+    """The variant's own hyperparameters (a dataclass from the registry entry)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split `key=value`; raise ConfigError on a malformed override."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"malformed override {text!r}: expected key=value, e.g. update.kl_delta=0.02")
+    return key.strip(), value.strip()
+
+
+def _coerce(value: typing.Any, hint: typing.Any, key: str) -> typing.Any:
+    """Convert a CLI string (or TOML value) to the field's declared type, or raise."""
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            low = str(value).lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            return str(value)
+        if origin is tuple:
+            items = value if isinstance(value, (list, tuple)) else [
+                v for v in str(value).strip("()[] ").split(",") if v.strip()
+            ]
+            return tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{key}: expected {name}, got {value!r}")
+
+
+def _set_path(obj: typing.Any, path: list[str], value: typing.Any, full: str) -> typing.Any:
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    head = path[0]
+    if head not in names:
+        raise ConfigError(f"unknown config key {full!r}: {closest(head, names)}")
+    current = getattr(obj, head)
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"unknown config key {full!r}: {head} has no sub-fields")
+        return dataclasses.replace(obj, **{head: _set_path(current, path[1:], value, full)})
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"{full!r} is a section; set one of its fields, e.g. {full}.<field>")
+    return dataclasses.replace(obj, **{head: _coerce(value, hints[head], full)})
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, typing.Any]) -> RunConfig:
+    """Return cfg with each dotted key set; unknown keys and bad types raise ConfigError."""
+    for key, value in overrides.items():
+        cfg = _set_path(cfg, key.split("."), value, key)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject impossible hyperparameters before anything is written."""
+    s = cfg.sampler
+    checks = [
+        (cfg.total_steps > 0, "total_steps must be positive"),
+        (s.num_envs > 0, "sampler.num_envs must be positive"),
+        (s.steps_per_update >= s.num_envs, "sampler.steps_per_update must be >= num_envs"),
+        (s.steps_per_update % s.num_envs == 0, "sampler.steps_per_update must be a multiple of num_envs"),
+        (0 < s.gamma <= 1, "sampler.gamma must be in (0, 1]"),
+        (0 <= s.gae_lambda <= 1, "sampler.gae_lambda must be in [0, 1]"),
+        (cfg.policy.std_param in ("log", "softplus", "identity"), "policy.std_param: valid: identity, log, softplus"),
+        (cfg.policy.activation in ("tanh", "relu"), "policy.activation: valid: relu, tanh"),
+        (cfg.policy.init_std > 0, "policy.init_std must be positive"),
+        (cfg.value.lr > 0 and cfg.value.epochs >= 0, "value.lr must be positive, value.epochs >= 0"),
+        (cfg.value.minibatch_size > 0, "value.minibatch_size must be positive"),
+        (cfg.wandb.mode in ("auto", "online", "offline", "disabled"), "wandb.mode: valid: auto, disabled, offline, online"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    check = getattr(cfg.update, "validate", None)
+    if check is not None:
+        check()
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
+    """Plain JSON-able dict of the resolved config."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex)."""
+    data = to_dict(cfg)
+    data.pop("seed")
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(canonical.encode()).hexdigest()[:8]
+
+
+def run_id(cfg: RunConfig) -> str:
+    """`{algo}__{env}__s{seed}__{hash8}`: no timestamp, so re-running is idempotent."""
+    return f"{cfg.algo}__{cfg.env}__s{cfg.seed}__{config_hash(cfg)}"
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Docstrings under each field of a dataclass, read from its source."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+            if isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+                docs[node.target.id] = nxt.value.value
+    return docs

@@ -1,0 +1,157 @@
+"""Sampler: a batch of on-policy transitions from a vector env, GAE with correct bootstrapping.
+
+Bootstrapping rules (pitfalls.md section 1, "time limits"):
+    terminated           -> no bootstrap (the episode really ended; also when truncated too)
+    truncated only       -> bootstrap from V(true final observation), info["final_obs"]
+    cut by batch end     -> bootstrap from V(next observation)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from harness.config import SamplerConfig
+from harness.envs import IdentityNorm, RewardScaler, RunningNorm, make_vector_env
+from harness.policy import GaussianPolicy, ValueNet
+
+
+@dataclasses.dataclass
+class Batch:
+    """One update's data, flattened over time and envs (B = T * N).
+
+    obs [B, O] normalised with the statistics of the moment they were sampled (frozen since);
+    actions [B, A] unclipped samples; log_probs [B] and old_mean [B, A], old_std [A] of
+    pi_old (detached); advantages [B] (normalised if configured); returns [B] value targets.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    old_mean: torch.Tensor
+    old_std: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    values: torch.Tensor
+    episode_returns: list[float]
+    episode_lengths: list[int]
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+
+def compute_gae(rewards, values, next_values, terminated, dones, gamma: float, lam: float):
+    """Generalised advantage estimation over a [T, N] rollout.
+
+    next_values[t] is V of the state that followed step t: V(final obs) at a truncation,
+    V(next obs) otherwise (batch cut included). terminated stops bootstrapping; dones
+    (terminated | truncated) stops the lambda-trace at the episode boundary.
+        delta_t = r_t + gamma (1 - term_t) V'_t - V_t
+        A_t     = delta_t + gamma lam (1 - done_t) A_{t+1},   A_T = 0
+    Returns (advantages [T, N], returns = advantages + values [T, N]).
+    """
+    T = rewards.shape[0]
+    adv = np.zeros_like(rewards, dtype=np.float64)
+    last = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for t in reversed(range(T)):
+        delta = rewards[t] + gamma * (1.0 - terminated[t]) * next_values[t] - values[t]
+        last = delta + gamma * lam * (1.0 - dones[t]) * last
+        adv[t] = last
+    return adv, adv + values
+
+
+class Sampler:
+    """Owns the training vector env, the observation normaliser and the reward scaler."""
+
+    def __init__(self, env_id: str, cfg: SamplerConfig, max_episode_steps: int, seed: int):
+        self.cfg = cfg
+        self.envs = make_vector_env(env_id, cfg.num_envs, max_episode_steps)
+        obs_dim = self.envs.single_observation_space.shape[0]
+        self.obs_norm = RunningNorm((obs_dim,), cfg.obs_clip) if cfg.normalize_obs else IdentityNorm((obs_dim,))
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip) if cfg.normalize_rewards else None
+        # Seed through the first reset only; autoreset continues the same RNG (Gymnasium#1321).
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.envs.action_space.seed(seed)
+        self.act_low = self.envs.single_action_space.low
+        self.act_high = self.envs.single_action_space.high
+        self.ep_return = np.zeros(cfg.num_envs)
+        self.ep_length = np.zeros(cfg.num_envs, dtype=np.int64)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.envs.single_observation_space.shape[0]
+
+    @property
+    def act_dim(self) -> int:
+        return self.envs.single_action_space.shape[0]
+
+    def _scale(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        return reward if self.reward_scaler is None else self.reward_scaler(reward, done)
+
+    @torch.no_grad()
+    def collect(self, policy: GaussianPolicy, value_fn: ValueNet, gen: torch.Generator) -> Batch:
+        """Step every env steps_per_update / num_envs times and return the batch."""
+        T, N = self.cfg.steps_per_update // self.cfg.num_envs, self.cfg.num_envs
+        obs_buf = np.zeros((T, N, self.obs_dim), dtype=np.float32)
+        act_buf = np.zeros((T, N, self.act_dim), dtype=np.float32)
+        rew_buf, term_buf, trunc_buf = (np.zeros((T, N)) for _ in range(3))
+        final_obs: dict[tuple[int, int], np.ndarray] = {}
+        ep_returns, ep_lengths = [], []
+        std = policy.std()
+        noise = torch.randn((T, N, self.act_dim), generator=gen)
+        for t in range(T):
+            self.obs_norm.update(self.obs)
+            obs_n = self.obs_norm(self.obs)
+            mean = policy.mean_net(torch.from_numpy(obs_n))
+            action = (mean + std * noise[t]).numpy()
+            self.obs, reward, term, trunc, info = self.envs.step(np.clip(action, self.act_low, self.act_high))
+            self.ep_return += reward
+            self.ep_length += 1
+            done = term | trunc
+            for i in np.flatnonzero(done):
+                ep_returns.append(float(self.ep_return[i]))
+                ep_lengths.append(int(self.ep_length[i]))
+                if trunc[i] and not term[i]:
+                    final_obs[(t, i)] = self.obs_norm(info["final_obs"][i])
+            self.ep_return[done] = 0.0
+            self.ep_length[done] = 0
+            obs_buf[t], act_buf[t] = obs_n, action
+            rew_buf[t], term_buf[t], trunc_buf[t] = self._scale(reward, done), term, trunc
+        return self._finish(policy, value_fn, obs_buf, act_buf, rew_buf, term_buf, trunc_buf,
+                            final_obs, ep_returns, ep_lengths)
+
+    def _finish(self, policy, value_fn, obs_buf, act_buf, rew_buf, term_buf, trunc_buf,
+                final_obs, ep_returns, ep_lengths) -> Batch:
+        T, N = rew_buf.shape
+        obs = torch.from_numpy(obs_buf.reshape(T * N, -1))
+        actions = torch.from_numpy(act_buf.reshape(T * N, -1))
+        values = value_fn(obs).double().numpy().reshape(T, N)
+        next_values = np.empty_like(values)
+        next_values[:-1] = values[1:]
+        next_values[-1] = value_fn(torch.from_numpy(self.obs_norm(self.obs))).double().numpy()
+        if final_obs:
+            keys = list(final_obs)
+            v_final = value_fn(torch.from_numpy(np.stack([final_obs[k] for k in keys]))).double().numpy()
+            for (t, i), v in zip(keys, v_final):
+                next_values[t, i] = v
+        dones = np.maximum(term_buf, trunc_buf)
+        adv, returns = compute_gae(rew_buf, values, next_values, term_buf, dones,
+                                   self.cfg.gamma, self.cfg.gae_lambda)
+        adv = adv.reshape(-1)
+        if self.cfg.normalize_advantages and adv.size > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        old_mean, old_std = policy(obs)
+        return Batch(
+            obs=obs, actions=actions,
+            log_probs=policy.log_prob(obs, actions),
+            old_mean=old_mean, old_std=old_std.detach().clone(),
+            advantages=torch.as_tensor(adv, dtype=torch.float32),
+            returns=torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
+            values=torch.as_tensor(values.reshape(-1), dtype=torch.float32),
+            episode_returns=ep_returns, episode_lengths=ep_lengths,
+        )
+
+    def close(self) -> None:
+        self.envs.close()

@@ -1,0 +1,192 @@
+"""One run: seed -> sample / update / fit value / log, in a loop -> run directory.
+
+The loop is the same for every variant; only `updater.update(batch)` differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from algorithms import ALGORITHMS
+from harness.config import ConfigError, RunConfig, apply_overrides, closest, config_hash, run_id, to_dict
+from harness.envs import RunningNorm, check_env_id
+from harness.policy import GaussianPolicy, ValueNet
+from harness.rollout import Sampler
+from harness.tracking import RunDirectory, run_status
+from harness.value import ValueFitter
+
+
+def resolve_config(algo: str, env: str, seed: int = 0, total_steps: int | None = None,
+                   overrides: dict | None = None) -> RunConfig:
+    """Defaults < variant protocol defaults < user overrides; raises ConfigError on bad input."""
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {algo!r}: {closest(algo, ALGORITHMS)}")
+    check_env_id(env)
+    variant = ALGORITHMS[algo]
+    cfg = RunConfig(algo=algo, env=env, seed=seed, update=variant.config())
+    if total_steps is not None:
+        cfg = dataclasses.replace(cfg, total_steps=total_steps)
+    return apply_overrides(cfg, {**variant.defaults, **(overrides or {})})
+
+
+def config_record(cfg: RunConfig) -> dict:
+    """config.json content: the resolved config plus its identity."""
+    return {**to_dict(cfg), "run_id": run_id(cfg), "config_hash": config_hash(cfg)}
+
+
+def seed_streams(seed: int) -> dict[str, int]:
+    """Independent 32-bit seeds for env, torch, minibatch and eval streams from one integer."""
+    children = np.random.SeedSequence(seed).spawn(4)
+    names = ("env", "torch", "minibatch", "eval")
+    return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children)}
+
+
+@torch.no_grad()
+def evaluate(policy: GaussianPolicy, obs_norm: RunningNorm, env_id: str, episodes: int,
+             seed: int, max_episode_steps: int = 0) -> list[float]:
+    """Returns of `episodes` episodes with the mean action and frozen normaliser statistics."""
+    kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
+    env = gym.make(env_id, **kwargs)
+    low, high = env.action_space.low, env.action_space.high
+    returns = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        total, done = 0.0, False
+        while not done:
+            mean = policy.mean_net(torch.from_numpy(obs_norm(obs)))
+            obs, reward, term, trunc, _ = env.step(np.clip(mean.numpy(), low, high))
+            total += float(reward)
+            done = term or trunc
+        returns.append(total)
+    env.close()
+    return returns
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return (float(np.mean(values)), float(np.std(values))) if values else (math.nan, math.nan)
+
+
+class Trainer:
+    """Everything a run holds: env sampler, policy, value net, updater, RNG streams."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        seeds = seed_streams(cfg.seed)
+        torch.manual_seed(seeds["torch"])
+        self.gen = torch.Generator().manual_seed(seeds["torch"])
+        self.rng = np.random.default_rng(seeds["minibatch"])
+        self.eval_seed = seeds["eval"] % 2**31
+        self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
+        self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
+        self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
+        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["minibatch"])
+        self.value_fitter = ValueFitter(self.value_fn, cfg.value)
+
+    def iteration(self, it: int) -> dict:
+        """Sample one batch, update the policy, fit the value function; one metrics row."""
+        t0 = time.perf_counter()
+        batch = self.sampler.collect(self.policy, self.value_fn, self.gen)
+        t1 = time.perf_counter()
+        stats = self.updater.update(batch)
+        t2 = time.perf_counter()
+        stats.update(self.value_fitter.fit(batch, self.rng))
+        t3 = time.perf_counter()
+        ret_mean, ret_std = _mean_std(batch.episode_returns)
+        row = {
+            "iteration": it, "return_mean": ret_mean, "return_std": ret_std,
+            "episodes": len(batch.episode_returns), "time_sample": t1 - t0, "time_update": t2 - t1,
+            "time_value": t3 - t2, "eval_return_mean": math.nan, "eval_return_std": math.nan, **stats,
+        }
+        row.setdefault("skipped", False)
+        row.setdefault("skip_reason", "")
+        if self.cfg.eval.every > 0 and (it + 1) % self.cfg.eval.every == 0:
+            row["eval_return_mean"], row["eval_return_std"] = _mean_std(self.evaluate(self.cfg.eval.episodes))
+        return row
+
+    def evaluate(self, episodes: int) -> list[float]:
+        return evaluate(self.policy, self.sampler.obs_norm, self.cfg.env, episodes, self.eval_seed,
+                        self.cfg.max_episode_steps)
+
+    def save(self, path: Path) -> None:
+        torch.save({"policy": self.policy.state_dict(), "obs_norm": self.sampler.obs_norm.state_dict(),
+                    "value": self.value_fn.state_dict(), "config": config_record(self.cfg)}, path)
+
+
+def train(cfg: RunConfig, out: Path, progress: bool = True,
+          on_row: Callable[[dict], None] | None = None, extra_meta: dict | None = None) -> Path:
+    """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched.
+
+    on_row is called with every metrics row (the W&B mirror); its failures never stop the run.
+    """
+    record = config_record(cfg)
+    run_dir = Path(out) / record["run_id"]
+    if run_status(run_dir) == "complete":
+        return run_dir
+    torch.set_num_threads(1)
+    writer = RunDirectory(run_dir, record, extra_meta)
+    try:
+        _train_loop(cfg, writer, progress, on_row)
+    except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        raise
+    return run_dir
+
+
+def _train_loop(cfg: RunConfig, writer: RunDirectory, progress: bool, on_row) -> None:
+    from tqdm import tqdm
+
+    trainer = Trainer(cfg)
+    writer.meta["num_params"] = trainer.policy.num_params()
+    per_update = cfg.sampler.steps_per_update
+    iterations = math.ceil(cfg.total_steps / per_update)
+    bar = tqdm(total=iterations * per_update, unit="step", disable=not progress, dynamic_ncols=True,
+               desc=f"{cfg.algo} {cfg.env} s{cfg.seed}")
+    start, last_return = time.perf_counter(), math.nan
+    for it in range(iterations):
+        row = trainer.iteration(it)
+        row["step"] = (it + 1) * per_update
+        row["wall_time"] = time.perf_counter() - start
+        writer.log(row)
+        if on_row is not None:
+            on_row(row)
+        if not math.isnan(row["return_mean"]):
+            last_return = row["return_mean"]
+        bar.update(per_update)
+        bar.set_postfix(sps=f"{row['step'] / row['wall_time']:.0f}", ret=f"{last_return:.1f}")
+    bar.close()
+    trainer.save(writer.path / "policy.pt")
+    trainer.sampler.close()
+    writer.finish("complete", total_steps_done=iterations * per_update)
+
+
+def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:
+    """The saved final policy, its normaliser and config.json content."""
+    state = torch.load(Path(run_dir) / "policy.pt", weights_only=False)
+    cfg = state["config"]
+    env = gym.make(cfg["env"])
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    from harness.config import PolicyConfig
+
+    pcfg = PolicyConfig(**{**cfg["policy"], "hidden_sizes": tuple(cfg["policy"]["hidden_sizes"])})
+    policy = GaussianPolicy(obs_dim, act_dim, pcfg)
+    policy.load_state_dict(state["policy"])
+    norm = RunningNorm((obs_dim,))
+    norm.load_state_dict(state["obs_norm"])
+    if not cfg["sampler"]["normalize_obs"]:
+        from harness.envs import IdentityNorm
+
+        norm = IdentityNorm((obs_dim,))
+    return policy, norm, cfg
+
+
+__all__ = ["ConfigError", "resolve_config", "train", "evaluate", "load_policy", "Trainer"]

@@ -1,0 +1,118 @@
+"""The local run directory: the source of truth every other layer (W&B, analysis) reads.
+
+    <out>/<run_id>/config.json      resolved config (+ run_id, config_hash)
+    <out>/<run_id>/meta.json        status running|complete|failed, versions, host, git sha,
+                                    wall time, error + traceback when failed
+    <out>/<run_id>/metrics.parquet  one row per iteration
+    <out>/<run_id>/policy.pt        final policy weights + observation-normaliser statistics
+Every file is written atomically (temp file in the same folder, then os.replace).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+STATUSES = ("running", "complete", "failed")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path so that a reader never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path: Path) -> dict | None:
+    """The parsed file, or None when it is missing or corrupt."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_status(run_dir: Path) -> str | None:
+    """'complete', 'failed', 'running' (or interrupted), or None when there is no run here."""
+    meta = read_json(Path(run_dir) / "meta.json")
+    return None if meta is None else meta.get("status")
+
+
+def versions() -> dict[str, str]:
+    import gymnasium
+    import mujoco
+    import numpy
+    import torch
+
+    return {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__, "numpy": numpy.__version__,
+    }
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class RunDirectory:
+    """Writer of one run directory. Rows accumulate in memory and the parquet is rewritten
+    atomically every `flush_every` rows, so a killed run leaves a readable prefix."""
+
+    def __init__(self, path: Path, config: dict, extra_meta: dict | None = None, flush_every: int = 1):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        self.flush_every = flush_every
+        self.started = time.time()
+        self.meta = {
+            "status": "running", "run_id": config["run_id"], "config_hash": config["config_hash"],
+            "algo": config["algo"], "env": config["env"], "seed": config["seed"],
+            "versions": versions(), "host": socket.gethostname(), "git_sha": git_sha(),
+            "argv": sys.argv, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **(extra_meta or {}),
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "metrics.parquet").unlink(missing_ok=True)  # an interrupted run restarts clean
+        atomic_write_json(self.path / "config.json", config)
+        atomic_write_json(self.path / "meta.json", self.meta)
+
+    def log(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) % self.flush_every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            frame = pd.DataFrame(self.rows)
+            atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
+
+    def finish(self, status: str, **fields) -> None:
+        """Flush metrics, then mark the run complete or failed (meta.json is written last)."""
+        self.flush()
+        self.meta.update(status=status, wall_time_s=time.time() - self.started,
+                         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields)
+        atomic_write_json(self.path / "meta.json", self.meta)
