@@ -43,7 +43,7 @@ class PPOConfig:
 class PPOUpdater:
     def __init__(self, policy: GaussianPolicy, cfg: PPOConfig, seed: int = 0):
         self.policy, self.cfg = policy, cfg
-        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5)
+        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
         self.rng = np.random.default_rng(seed)
 
     def _minibatch_loss(self, batch: Batch, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,7 +38,7 @@ class VanillaUpdater:
         self.policy, self.cfg = policy, cfg
         params = policy.natural_params()
         if cfg.step_rule == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5, fused=True)
         else:
             self.optimizer = torch.optim.SGD(params, lr=cfg.lr)
 

@@ -8,11 +8,27 @@ normaliser makes KL(pi_old || pi_theta_old) non-zero and breaks Fisher products;
 from __future__ import annotations
 
 import difflib
+import logging
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from harness.config import ConfigError
+
+_log = logging.getLogger("npgbench.mujoco")
+_seen_warnings: set[str] = set()
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo prints each model-compiler deprecation once per env copy (16 per vector env);
+    log each distinct message once instead, so progress bars stay readable."""
+    if message not in _seen_warnings:
+        _seen_warnings.add(message)
+        _log.info("MuJoCo: %s", message)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def check_env_id(env_id: str) -> None:

@@ -16,7 +16,7 @@ class ValueFitter:
     def __init__(self, value_fn: ValueNet, cfg: ValueConfig):
         self.value_fn = value_fn
         self.cfg = cfg
-        self.optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.lr, eps=1e-5)
+        self.optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
 
     def fit(self, batch: Batch, rng: np.random.Generator) -> dict[str, float]:
         """Fit on batch.obs [B, O] -> batch.returns [B]; report loss and explained variance."""

@@ -1,0 +1,84 @@
+"""Training throughput of each algorithm as a fraction of the sampling ceiling.
+
+Ceiling: the same SyncVectorEnv stepping with a policy forward pass per step and no learning.
+Each algorithm then trains for the same number of steps in this process (one torch thread,
+evaluation off); the ratio steps/s(algo) / steps/s(ceiling) is comparable across machines.
+Targets (issue 2): ppo at PPO-paper settings >= 0.4, vanilla >= 0.7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+TARGETS = {"ppo": 0.4, "vanilla": 0.7}
+
+
+def ceiling(env_id: str, num_envs: int, steps: int) -> float:
+    """Steps/s of vector-env stepping with a 64x64 policy forward and no learning."""
+    from harness.config import PolicyConfig
+    from harness.envs import make_vector_env
+    from harness.policy import GaussianPolicy
+
+    envs = make_vector_env(env_id, num_envs)
+    obs, _ = envs.reset(seed=0)
+    policy = GaussianPolicy(obs.shape[1], envs.single_action_space.shape[0], PolicyConfig())
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(steps // num_envs):
+            mean = policy.mean_net(torch.as_tensor(obs, dtype=torch.float32))
+            action = (mean + policy.std() * torch.randn_like(mean)).numpy()
+            obs, *_ = envs.step(np.clip(action, low, high))
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return (steps // num_envs) * num_envs / elapsed
+
+
+def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[float, dict]:
+    """Training steps/s of `algo` over `steps` (after construction) and its mean time split."""
+    from harness.runner import Trainer, resolve_config
+
+    cfg = resolve_config(algo, env_id, 0, steps, {"sampler.num_envs": num_envs, "eval.every": 0})
+    trainer = Trainer(cfg)
+    iterations = max(1, steps // cfg.sampler.steps_per_update)
+    rows, start = [], time.perf_counter()
+    for it in range(iterations):
+        rows.append(trainer.iteration(it))
+    elapsed = time.perf_counter() - start
+    split = {k: float(np.mean([r[k] for r in rows])) for k in ("time_sample", "time_update", "time_value")}
+    return iterations * cfg.sampler.steps_per_update / elapsed, split
+
+
+def main(argv: list[str]) -> int:
+    from algorithms import ALGORITHMS
+    from harness.config import ConfigError, closest
+
+    parser = argparse.ArgumentParser(prog="npgbench bench throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="HalfCheetah-v5")
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=20480, help="steps per measurement")
+    parser.add_argument("--algos", default=",".join(ALGORITHMS), help="comma-separated")
+    args = parser.parse_args(argv)
+    algos = [a for a in args.algos.split(",") if a]
+    for a in algos:
+        if a not in ALGORITHMS:
+            raise ConfigError(f"unknown algorithm {a!r}: {closest(a, ALGORITHMS)}")
+    torch.set_num_threads(1)
+    base = ceiling(args.env, args.num_envs, args.steps)
+    print(f"{args.env}, {args.num_envs} envs, {args.steps} steps per measurement, 1 torch thread")
+    print(f"{'ceiling':<10} {base:8.0f} steps/s  ratio 1.00")
+    print(f"{'algo':<10} {'steps/s':>8}  {'ratio':>5}  {'target':>6}  sample/update/value s per iteration")
+    for algo in algos:
+        sps, split = algo_throughput(algo, args.env, args.num_envs, args.steps)
+        target = TARGETS.get(algo)
+        mark = "" if target is None else f"{target:.2f} {'ok' if sps / base >= target else 'MISSED'}"
+        times = "/".join(f"{split[k]:.3f}" for k in ("time_sample", "time_update", "time_value"))
+        print(f"{algo:<10} {sps:8.0f}  {sps / base:5.2f}  {mark:>6}  {times}")
+    return 0
+
+
+__all__ = ["main", "ceiling", "algo_throughput"]

@@ -1,0 +1,172 @@
+"""`npgbench run | sweep | report | list | eval | bench`.
+
+User errors (unknown names, malformed overrides, impossible hyperparameters) print one line
+and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# One BLAS/OpenMP thread per process: set before numpy/torch are imported (joblib#834).
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from harness.config import ConfigError, parse_override, run_id  # noqa: E402
+
+
+class UsageError(Exception):
+    """Raised by the parser instead of printing usage and exiting (one-line errors)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def overrides_from(pairs: list[str] | None) -> dict[str, str]:
+    """`--set key=value` pairs -> dict (ConfigError on a malformed one)."""
+    return dict(parse_override(p) for p in pairs or [])
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def cmd_run(args) -> int:
+    from harness.runner import resolve_config, train
+    from harness.tracking import run_status
+
+    overrides = overrides_from(args.set)
+    if args.wandb:
+        overrides["wandb.mode"] = args.wandb
+    cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
+    run_dir = Path(args.out) / run_id(cfg)
+    if run_status(run_dir) == "complete":
+        print(f"already complete, not overwritten: {run_dir}")
+        return 0
+    mirror = _wandb_mirror(cfg, run_dir)
+    try:
+        train(cfg, Path(args.out), progress=not args.quiet,
+              on_row=None if mirror is None else mirror.on_row)
+    finally:
+        if mirror is not None:
+            mirror.finish()
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _wandb_mirror(cfg, run_dir: Path):
+    """The W&B mirror of one run, or None when disabled or unavailable (never fatal)."""
+    if cfg.wandb.mode == "disabled":
+        return None
+    try:
+        from harness.wandb_mirror import open_mirror
+    except ImportError:
+        return None
+    return open_mirror(cfg, run_dir)
+
+
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    from harness.runner import evaluate, load_policy
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "policy.pt").is_file():
+        raise ConfigError(f"no saved policy in {run_dir} (expected {run_dir / 'policy.pt'}; is the run complete?)")
+    policy, norm, cfg = load_policy(run_dir)
+    returns = evaluate(policy, norm, cfg["env"], args.episodes, args.seed, cfg.get("max_episode_steps", 0))
+    print(f"{cfg['run_id']}: mean-action return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
+          f"over {len(returns)} episodes")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from algorithms import ALGORITHMS
+
+    print("algorithms:")
+    width = max(map(len, ALGORITHMS))
+    for name, variant in ALGORITHMS.items():
+        print(f"  {name:<{width}}  {variant.description}")
+    try:
+        from suites import SUITES, load_suite
+    except ImportError:
+        return 0
+    print("suites:")
+    for name in SUITES:
+        suite = load_suite(name)
+        print(f"  {name:<{width}}  {suite.description}")
+    return 0
+
+
+def _delegate(module: str, function: str = "main"):
+    """Subcommands implemented in their own module take the raw remaining argv."""
+
+    def run(args) -> int:
+        import importlib
+
+        return importlib.import_module(module).__dict__[function](args.rest)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="npgbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="train one run into a run directory")
+    run.add_argument("--algo", required=True, help="registered algorithm (npgbench list)")
+    run.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v5")
+    run.add_argument("--steps", type=positive_int, default=None, help="environment-step budget")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field by its dotted name")
+    run.add_argument("--out", default="results", help="parent folder of the run directory")
+    run.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser("eval", help="replay a saved policy with the mean action")
+    ev.add_argument("run_dir")
+    ev.add_argument("--episodes", type=positive_int, default=10)
+    ev.add_argument("--seed", type=int, default=12345)
+    ev.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="registered algorithms and shipped suites")
+    ls.set_defaults(func=cmd_list)
+
+    for name, module, text in [
+        ("sweep", "harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
+        ("report", "analysis.report", "tables, figures and report from run directories"),
+        ("bench", "harness.bench", "benchmarks: throughput, fisher-cost"),
+    ]:
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_delegate(module))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (ConfigError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

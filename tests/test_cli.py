@@ -1,0 +1,99 @@
+"""Bad input through the real console script: one line, exit 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from algorithms import ALGORITHMS
+
+NPGBENCH = shutil.which("npgbench")
+TINY = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256", "--set", "eval.every=0"]
+
+
+def npgbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    assert NPGBENCH, "console script npgbench is not installed"
+    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--algo", "ppp", "--env", "Hopper-v5"], "did you mean ppo"),
+        (["--algo", "ppo", "--env", "Hoper-v5"], "did you mean Hopper-v5"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lrr=1"], "unknown config key 'update.lrr'"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr=fast"], "update.lr: expected float"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "sampler.num_envs=2.5"], "expected int"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr"], "malformed override"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--steps", "0"], "positive integer"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.clip=-1"], "must be positive"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "policy.std_param=cube"], "valid: identity, log, softplus"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, expected):
+    out = tmp_path / "results"
+    result = npgbench("run", *args, "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not out.exists()
+
+
+def test_unknown_subcommand_and_benchmark(tmp_path):
+    for args in (["frobnicate"], ["bench", "speed"]):
+        result = npgbench(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_run_then_rerun_is_a_no_op_and_eval_replays(tmp_path):
+    out = tmp_path / "results"
+    first = npgbench("run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512",
+                     "--out", str(out), "--quiet", *TINY)
+    assert first.returncode == 0, first.stderr
+    run_dir = first.stdout.strip().splitlines()[-1].split(": ", 1)[1]
+    meta = json.loads(open(f"{run_dir}/meta.json").read())
+    assert meta["status"] == "complete" and meta["num_params"] > 0
+    mtime = (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns
+    again = npgbench("run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512",
+                     "--out", str(out), "--quiet", *TINY)
+    assert again.returncode == 0 and "already complete" in again.stdout
+    assert (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns == mtime
+    replay = npgbench("eval", run_dir, "--episodes", "2")
+    assert replay.returncode == 0 and "mean-action return" in replay.stdout, replay.stderr
+
+
+def test_list_names_every_algorithm():
+    result = npgbench("list")
+    assert result.returncode == 0
+    for name in ALGORITHMS:
+        assert name in result.stdout
+
+
+REQUIRED_COLUMNS = {
+    "iteration", "step", "wall_time", "return_mean", "return_std", "episodes", "kl", "entropy",
+    "value_loss", "explained_variance", "time_sample", "time_update", "eval_return_mean",
+    "eval_return_std", "skipped", "skip_reason",
+}
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_smoke_every_registered_variant(tmp_path, tiny_overrides, algo):
+    """Two updates of each variant on a tiny env: complete, schema, finite metrics."""
+    from harness.runner import resolve_config, train
+
+    cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 512, {**tiny_overrides, "eval.every": 2,
+                                                                "eval.episodes": 1})
+    run_dir = train(cfg, tmp_path, progress=False)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "complete", meta.get("error")
+    frame = pd.read_parquet(run_dir / "metrics.parquet")
+    assert REQUIRED_COLUMNS <= set(frame.columns), REQUIRED_COLUMNS - set(frame.columns)
+    assert list(frame["step"]) == [256, 512]
+    assert frame["kl"].notna().all() and frame["entropy"].notna().all()
+    assert frame["eval_return_mean"].notna().sum() == 1
+    assert (run_dir / "policy.pt").is_file()

@@ -1,0 +1,115 @@
+"""Normaliser, seeding, parameter coverage and std parameterisations of the shared machinery."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from algorithms import ALGORITHMS
+from algorithms.common import mean_kl
+from harness.config import PolicyConfig
+from harness.envs import RunningNorm
+from harness.policy import GaussianPolicy, flat_params, std_inverse
+from harness.runner import Trainer, resolve_config, train
+
+
+def test_running_norm_matches_numpy():
+    rng = np.random.default_rng(0)
+    chunks = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (1, 7, 50, 3)]
+    norm = RunningNorm((4,))
+    for chunk in chunks:
+        norm.update(chunk)
+    data = np.concatenate(chunks)
+    np.testing.assert_allclose(norm.mean, data.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(norm.var, data.var(0), rtol=1e-6)
+    z = norm(data)
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1.0, atol=1e-4)
+
+
+def test_normaliser_frozen_during_update_and_kl_zero_at_theta_old(tiny_overrides):
+    trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 1024, tiny_overrides))
+    batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
+    mean, var = trainer.sampler.obs_norm.mean.copy(), trainer.sampler.obs_norm.var.copy()
+    # the stored batch reproduces pi_old exactly: KL(pi_old || pi_theta_old) = 0
+    assert float(mean_kl(trainer.policy, batch)) == pytest.approx(0.0, abs=1e-7)
+    trainer.updater.update(batch)
+    trainer.value_fitter.fit(batch, trainer.rng)
+    np.testing.assert_array_equal(trainer.sampler.obs_norm.mean, mean)
+    np.testing.assert_array_equal(trainer.sampler.obs_norm.var, var)
+
+
+def _metrics(run_dir) -> pd.DataFrame:
+    frame = pd.read_parquet(run_dir / "metrics.parquet")
+    return frame.drop(columns=[c for c in frame if c.startswith("time_") or c == "wall_time"])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "vanilla"])
+def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides, algo):
+    cfg = resolve_config(algo, "Hopper-v5", 3, 768, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1})
+    first = _metrics(train(cfg, tmp_path / "a", progress=False))
+    second = _metrics(train(cfg, tmp_path / "b", progress=False))
+    pd.testing.assert_frame_equal(first, second)
+    other = _metrics(train(resolve_config(algo, "Hopper-v5", 4, 768, {**tiny_overrides, "eval.every": 2,
+                                                                       "eval.episodes": 1}),
+                           tmp_path / "c", progress=False))
+    assert not first["return_mean"].equals(other["return_mean"]) or not first["kl"].equals(other["kl"])
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_every_policy_parameter_moves_in_one_update(tiny_overrides, algo):
+    trainer = Trainer(resolve_config(algo, "Hopper-v5", 0, 256, tiny_overrides))
+    before = [p.detach().clone() for p in trainer.policy.natural_params()]
+    batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
+    stats = trainer.updater.update(batch)
+    assert not stats.get("skipped", False), stats
+    names = [f"mean_net.{n}" for n, _ in trainer.policy.mean_net.named_parameters()] + ["std_w"]
+    assert sorted(names) == sorted(n for n, _ in trainer.policy.named_parameters())
+    for name, old, new in zip(names, before, trainer.policy.natural_params()):
+        assert not torch.equal(old, new.detach()), f"{algo}: {name} did not move"
+
+
+@pytest.mark.parametrize("std_param", ["log", "softplus", "identity"])
+def test_std_parameterisations_give_the_same_distribution(std_param):
+    torch.manual_seed(0)
+    reference = GaussianPolicy(5, 3, PolicyConfig(std_param="log", init_std=0.7))
+    policy = GaussianPolicy(5, 3, PolicyConfig(std_param=std_param, init_std=0.7))
+    policy.mean_net.load_state_dict(reference.mean_net.state_dict())
+    sigma = torch.tensor([0.3, 1.0, 2.5])
+    with torch.no_grad():
+        reference.std_w.copy_(sigma.log())
+        policy.std_w.copy_(torch.tensor([std_inverse(float(s), std_param) for s in sigma]))
+    obs, act = torch.randn(8, 5), torch.randn(8, 3)
+    torch.testing.assert_close(policy.std(), sigma, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(policy.log_prob(obs, act), reference.log_prob(obs, act), rtol=1e-5, atol=1e-5)
+
+
+def test_init_std_is_the_same_under_every_parameterisation():
+    stds = [GaussianPolicy(3, 2, PolicyConfig(std_param=p, init_std=0.6)).std() for p in ("log", "softplus", "identity")]
+    for s in stds:
+        torch.testing.assert_close(s, torch.full((2,), 0.6))
+
+
+def test_std_fisher_matches_autograd_hessian_of_kl():
+    """The closed-form std block 2 (dsigma/dw)^2 / sigma^2 is the Hessian of KL in w."""
+    for std_param in ("log", "softplus", "identity"):
+        policy = GaussianPolicy(2, 3, PolicyConfig(std_param=std_param, init_std=0.8)).double()
+        w0 = policy.std_w.detach().clone()
+
+        def kl(w):
+            sigma0 = policy.std().detach()
+            sigma = {"log": w.exp(), "softplus": torch.nn.functional.softplus(w), "identity": w}[std_param]
+            return (torch.log(sigma / sigma0) + sigma0**2 / (2 * sigma**2) - 0.5).sum()
+
+        hessian = torch.autograd.functional.hessian(kl, w0)
+        torch.testing.assert_close(torch.diag(hessian), policy.std_fisher().detach(), rtol=1e-8, atol=1e-10)
+
+
+def test_flat_params_round_trip():
+    policy = GaussianPolicy(4, 2, PolicyConfig())
+    flat = flat_params(policy.natural_params())
+    assert flat.numel() == policy.num_params() and math.isfinite(float(flat.sum()))

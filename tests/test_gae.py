@@ -1,0 +1,102 @@
+"""GAE and bootstrapping on a deterministic toy env with hand-computed returns (SB3 test_gae style).
+
+ToyChain: obs = [t], reward 1 every step, terminates after `term_at` steps (if set) and is
+truncated by the TimeLimit after `max_episode_steps`. V(s) = 10 everywhere, gamma = 0.5.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.config import PolicyConfig, SamplerConfig
+from harness.policy import GaussianPolicy
+from harness.rollout import Sampler, compute_gae
+
+V = 10.0
+GAMMA = 0.5
+
+
+class ToyChain(gym.Env):
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float64)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, term_at: int = 0):
+        self.term_at, self.t = term_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0]), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.term_at > 0 and self.t >= self.term_at
+        return np.array([float(self.t)]), 1.0, terminated, False, {}
+
+
+class ConstantValue(nn.Module):
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.full(obs.shape[:1], V)
+
+
+def toy_returns(term_at: int, max_steps: int, steps: int, lam: float = 1.0) -> np.ndarray:
+    env_id = f"ToyChain-t{term_at}-v0"
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=ToyChain, kwargs={"term_at": term_at})
+    cfg = SamplerConfig(num_envs=1, steps_per_update=steps, gamma=GAMMA, gae_lambda=lam,
+                        normalize_obs=False, normalize_advantages=False, normalize_rewards=False)
+    sampler = Sampler(env_id, cfg, max_steps, seed=0)
+    policy = GaussianPolicy(1, 1, PolicyConfig())
+    batch = sampler.collect(policy, ConstantValue(), torch.Generator().manual_seed(0))
+    return batch.returns.numpy()
+
+
+def test_terminated_does_not_bootstrap():
+    # 3-step episode ending in termination: G2 = 1, G1 = 1.5, G0 = 1.75
+    np.testing.assert_allclose(toy_returns(term_at=3, max_steps=100, steps=3), [1.75, 1.5, 1.0])
+
+
+def test_truncated_bootstraps_from_final_observation():
+    # time limit after 3 steps: G2 = 1 + 0.5 * V = 6, G1 = 4, G0 = 3
+    np.testing.assert_allclose(toy_returns(term_at=0, max_steps=3, steps=3), [3.0, 4.0, 6.0])
+
+
+def test_terminated_and_truncated_together_does_not_bootstrap():
+    np.testing.assert_allclose(toy_returns(term_at=3, max_steps=3, steps=3), [1.75, 1.5, 1.0])
+
+
+def test_cut_by_batch_bootstraps_from_next_observation():
+    # batch ends mid-episode after 2 steps: G1 = 1 + 0.5 * V = 6, G0 = 4
+    np.testing.assert_allclose(toy_returns(term_at=0, max_steps=100, steps=2), [4.0, 6.0])
+
+
+def test_trace_restarts_after_episode_boundary():
+    # two 2-step terminated episodes then a cut: [1.5, 1, 1.5, 1] and the cut step 1 + 5 = 6
+    np.testing.assert_allclose(toy_returns(term_at=2, max_steps=100, steps=5), [1.5, 1.0, 1.5, 1.0, 6.0])
+
+
+def test_lambda_zero_is_one_step_td_target():
+    # lambda = 0: return_t = r + gamma (1 - term) V(s'): 6 mid-episode, 1 at termination
+    np.testing.assert_allclose(toy_returns(term_at=3, max_steps=100, steps=3, lam=0.0), [6.0, 6.0, 1.0])
+
+
+@pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.5), (1.0, 1.0)])
+def test_compute_gae_matches_definition(gamma, lam):
+    """A_t = sum_k (gamma lam)^k delta_{t+k} within an episode, on random data."""
+    rng = np.random.default_rng(0)
+    T = 7
+    rewards, values, next_values = rng.normal(size=(3, T, 1))
+    terminated = np.zeros((T, 1))
+    dones = np.zeros((T, 1))
+    dones[3] = 1.0  # truncation at t=3: bootstrap, but stop the trace
+    adv, ret = compute_gae(rewards, values, next_values, terminated, dones, gamma, lam)
+    delta = rewards + gamma * next_values - values
+    for t in range(T):
+        end = 4 if t <= 3 else T
+        expected = sum((gamma * lam) ** (k - t) * delta[k] for k in range(t, end))
+        np.testing.assert_allclose(adv[t], expected, rtol=1e-12)
+    np.testing.assert_allclose(ret, adv + values)
