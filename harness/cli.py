@@ -91,9 +91,34 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def print_fields(algo: str) -> None:
+    """Every dotted config key of `algo` with its default and docstring."""
+    import dataclasses
+
+    from harness.config import field_docs
+    from harness.runner import resolve_config
+
+    cfg = resolve_config(algo, "InvertedPendulum-v5")
+
+    def walk(obj, prefix: str) -> None:
+        docs = field_docs(type(obj))
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                print(f"  {prefix + f.name:<34} {value!s:<12} {docs.get(f.name, '')}")
+
+    print(f"config fields of {algo} (set with --set key=value):")
+    walk(cfg, "")
+
+
 def cmd_list(args) -> int:
     from algorithms import ALGORITHMS
 
+    if args.fields:
+        print_fields(args.fields)
+        return 0
     print("algorithms:")
     width = max(map(len, ALGORITHMS))
     for name, variant in ALGORITHMS.items():
@@ -142,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="registered algorithms and shipped suites")
+    ls.add_argument("--fields", metavar="ALGO", help="print every config field of ALGO with its doc")
     ls.set_defaults(func=cmd_list)
 
     for name, module, text in [
