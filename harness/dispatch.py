@@ -1,0 +1,157 @@
+"""Where a sweep's runs execute: the worker task and the loky / dask joblib backends.
+
+`run_task` is what a worker runs: one `harness.runner.train` call with its W&B mirror, under
+a per-run flock so that two processes (an orphaned worker of a killed sweep, a dask retry of
+a task whose worker died, a second sweep on the same --out) never train the same run at once.
+It returns a small summary dict and never raises for a failed run: meta.json already records
+the traceback, and one bad run must not cancel the others.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+from harness.config import ConfigError
+
+DASK_TIMEOUT_S = 10
+"""Seconds to wait for a --scheduler to answer before a one-line error (exit 2)."""
+
+
+def run_task(job: dict) -> dict:
+    """One run, executed in a worker. Never raises for a failed run: that is a result."""
+    from harness.runner import train
+    from harness.tracking import run_status
+    from harness.wandb_mirror import WandbMirror
+
+    out, rid = Path(job["out"]), job["run_id"]
+    run_dir = out / rid
+    result = {
+        "run_id": rid,
+        "label": job["label"],
+        "env": job["cfg"].env,
+        "seed": job["cfg"].seed,
+        "run_dir": str(run_dir),
+        "status": "failed",
+        "error": "",
+        "final_return": math.nan,
+    }
+    start = time.time()
+    lock = _lock(run_dir)
+    if lock is None:  # a live process (orphaned worker, second sweep) holds this run
+        result["status"] = "busy"
+        return result
+    mirror = None
+    try:
+        if run_status(run_dir) == "complete":  # finished elsewhere meanwhile (dask retry)
+            result["status"] = "complete"
+            return result
+        mirror = WandbMirror(rid, run_dir, job["wandb_config"], **job["wandb"])
+        try:
+            train(job["cfg"], out, progress=False, on_row=mirror.on_row, extra_meta=job["meta"])
+            result["status"] = "complete"
+        except Exception as exc:  # recorded in meta.json by train; the sweep goes on
+            result["error"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
+        result["final_return"] = _final_return(run_dir)
+    finally:
+        if mirror is not None:
+            mirror.finish(
+                {
+                    "status": result["status"],
+                    "final_return": result["final_return"],
+                    "wall_time_s": time.time() - start,
+                },
+                exit_code=0 if result["status"] == "complete" else 1,
+            )
+        lock.close()  # releases the flock
+    result["wall_s"] = time.time() - start
+    return result
+
+
+def _lock(run_dir: Path):
+    """An exclusive, non-blocking flock on <run_dir>/.lock (released when the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: rely on identity alone
+        return open(os.devnull)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def _final_return(run_dir: Path) -> float:
+    """Mean training return over the last 10% of iterations (DESIGN.md section 5)."""
+    try:
+        import pandas as pd
+
+        values = pd.read_parquet(run_dir / "metrics.parquet")["return_mean"].dropna()
+        return float(values.tail(max(1, len(values) // 10)).mean()) if len(values) else math.nan
+    except Exception:
+        return math.nan
+
+
+def dask_client(scheduler: str | None, jobs: int):
+    """A client of the given scheduler (one-line error within the timeout) or a LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=f"{DASK_TIMEOUT_S}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(
+                f"--scheduler {scheduler}: no dask scheduler answered within "
+                f"{DASK_TIMEOUT_S} s ({type(exc).__name__})"
+            ) from None
+    cluster = LocalCluster(
+        n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return Client(cluster), cluster
+
+
+def execute(jobs: list[dict], backend: str, n_jobs: int):
+    """Yield each run's result as it finishes (unordered), on loky or the connected dask."""
+    from joblib import Parallel, delayed, parallel_config
+
+    calls = (delayed(run_task)(job) for job in jobs)
+    if backend == "loky":
+        config = {"n_jobs": min(n_jobs, len(jobs)), "inner_max_num_threads": 1}
+    else:  # the dask backend uses the distributed.Client created before (wait: slow clusters)
+        config = {"wait_for_workers_timeout": 120}
+    with parallel_config(backend=backend, **config):
+        yield from Parallel(return_as="generator_unordered", batch_size=1)(calls)
+
+
+def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:
+    """Picklable job dicts: config, identity, meta.json extras and W&B settings per task."""
+    import dataclasses
+
+    from harness.config import to_dict
+
+    jobs = []
+    for task in tasks:
+        meta = {"suite": suite.name, "label": task.label, "grid": task.grid}
+        if task.aliases:
+            meta["aliases"] = task.aliases
+        shown = dataclasses.replace(
+            task.cfg.wandb, mode=wandb["mode"], project=wandb["project"], group=wandb["group"]
+        )
+        config = {**to_dict(dataclasses.replace(task.cfg, wandb=shown)), **meta}
+        jobs.append(
+            {
+                "cfg": task.cfg,
+                "out": str(out),
+                "run_id": task.run_id,
+                "label": task.label,
+                "meta": meta,
+                "wandb": {**wandb, "job_type": task.algo},
+                "wandb_config": config,
+            }
+        )
+    return jobs
