@@ -1,0 +1,80 @@
+"""A report as a list of blocks, rendered twice: markdown (figures linked) and a
+self-contained HTML page (figures embedded as base64 PNG, so the file opens on its own).
+
+Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("ul", [text]), ("table", tables.Table),
+("fig", relative PNG path, caption). Text may use `code` spans.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from pathlib import Path
+
+from analysis.tables import Table, to_markdown
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
+img{max-width:100%;border:1px solid #eee}code{background:#f3f3f3;padding:0 .2em}
+p.note{font-size:.85em;color:#555}figure{margin:1em 0}figcaption{font-size:.85em;color:#555}
+"""
+
+
+def render_markdown(blocks: list[tuple]) -> str:
+    out = []
+    for kind, *rest in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + rest[0])
+        elif kind == "p":
+            out.append(rest[0])
+        elif kind == "ul":
+            out.append("\n".join(f"- {item}" for item in rest[0]))
+        elif kind == "table":
+            table: Table = rest[0]
+            out.append(to_markdown(table.view))
+            if table.note:
+                out.append(f"*{table.note}*")
+        elif kind == "fig":
+            path, caption = rest
+            out.append(f"![{caption}]({path})")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.view.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in table.view.itertuples(index=False))
+    note = f'<p class="note">{_inline(table.note)}</p>' if table.note else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+
+
+def render_html(blocks: list[tuple], base: Path, title: str) -> str:
+    """HTML with every figure inlined from base / relative path."""
+    out = []
+    for kind, *rest in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"<{kind}>{_inline(rest[0])}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{_inline(rest[0])}</p>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in rest[0]) + "</ul>")
+        elif kind == "table":
+            out.append(_table_html(rest[0]))
+        elif kind == "fig":
+            path, caption = rest
+            data = base64.b64encode((base / path).read_bytes()).decode("ascii")
+            out.append(f'<figure><img alt="{html.escape(caption)}" '
+                       f'src="data:image/png;base64,{data}"><figcaption>{_inline(caption)}'
+                       "</figcaption></figure>")
+    body = "\n".join(out)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+            f"<body>\n{body}\n</body></html>\n")

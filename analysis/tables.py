@@ -1,0 +1,259 @@
+"""Report tables: numeric frames for CSV, formatted views for markdown / HTML.
+
+Every builder takes the per-run summary (summary.summarise_runs: one row per run) and
+returns a Table. Per-env statistics are over seeds; across-env aggregates are on min-max
+normalised scores with stratified bootstrap CIs (aggregate.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis import aggregate, metrics
+from analysis.summary import Options, SuiteInfo, score_matrices
+
+KEYS = ["env", "group"]
+
+
+@dataclass
+class Table:
+    name: str
+    """File stem: tables/<name>.csv."""
+    title: str
+    data: pd.DataFrame
+    """Numeric columns (CSV)."""
+    view: pd.DataFrame
+    """Formatted strings (markdown / HTML)."""
+    note: str = ""
+
+
+def fmt(x, digits: int = 3) -> str:
+    """Compact number: n/a for NaN, integers above 100, `digits` significant figures below."""
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "n/a"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.{digits}g}"
+
+
+def fmt_pm(mean: float, half: float) -> str:
+    return fmt(mean) if not np.isfinite(half) else f"{fmt(mean)} ± {fmt(half)}"
+
+
+def fmt_ci(point: float, lo: float, hi: float) -> str:
+    return fmt(point) if not np.isfinite(lo) else f"{fmt(point)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def fmt_pct(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{100 * x:.0f}%"
+
+
+def to_markdown(view: pd.DataFrame) -> str:
+    """A GitHub markdown table (no tabulate dependency); '|' in cells is escaped."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, view.columns)) + " |",
+             "|" + "|".join("---" for _ in view.columns) + "|"]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in view.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _reached(values_S: pd.Series) -> tuple[float, str]:
+    """(median over the seeds that reached, 'k/n') for a steps/seconds-to-threshold column."""
+    hit = values_S[np.isfinite(values_S)]
+    return (float(hit.median()) if len(hit) else math.nan), f"{len(hit)}/{len(values_S)}"
+
+
+def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
+    rows, view = [], []
+    for (env, group), df in summary.groupby(KEYS, sort=True):
+        mean, half = metrics.mean_ci(df["final"])
+        best, best_half = metrics.mean_ci(df["best"])
+        steps, k_of_n = _reached(df["steps_to_threshold"])
+        rows.append({"env": env, "group": group, "seeds": len(df), "final_mean": mean,
+                     "final_ci95": half, "best_mean": best, "best_ci95": best_half,
+                     "auc_norm": df["auc"].mean(), "threshold": limits[env][0],
+                     "steps_to_threshold_median": steps, "reached": k_of_n})
+        view.append({"env": env, "variant": group, "seeds": len(df),
+                     "final return (mean ± 95% CI)": fmt_pm(mean, half),
+                     "best return (max over training)": fmt_pm(best, best_half),
+                     "norm. AUC": fmt(df["auc"].mean()),
+                     f"steps to {fmt(limits[env][0])} (median, reached)":
+                         f"{fmt(steps)} ({k_of_n})"})
+    note = (f"Final return: mean of the last {fmt_pct(opts.final_frac)} of iterations of "
+            f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
+            "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
+            "time-average return over training, min-max normalised by the env's score range. "
+            "Thresholds: " + "; ".join(f"{e} {fmt(t)} ({src})" for e, (t, src) in limits.items()))
+    return Table("convergence", "Convergence", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+def stability(summary: pd.DataFrame, opts: Options) -> Table:
+    rows, view = [], []
+    for (env, group), df in summary.groupby(KEYS, sort=True):
+        spread = metrics.seed_spread(df["final"])
+        finals = df["final"].to_numpy(float)[:, None]
+        iqm = (aggregate.interval_estimate(finals, aggregate.iqm, opts.reps, seed=opts.seed)
+               if np.isfinite(finals).any() else (math.nan,) * 3)
+        rec = {"env": env, "group": group, "seeds": len(df), "final_std": spread["std"],
+               "final_cv": spread["cv"], "worst_seed_final": spread["worst"],
+               "final_iqm": iqm[0], "final_iqm_lo": iqm[1], "final_iqm_hi": iqm[2],
+               "drawdown_mean": df["drawdown"].mean(), "drawdown_max": df["drawdown"].max(),
+               "collapse_rate": df["collapsed"].mean(),
+               "kl_violation_rate": df["kl_violation"].mean(),
+               "skipped_rate": df["skipped"].mean(),
+               "failed_line_search_rate": df["failed_line_search"].mean()}
+        rows.append(rec)
+        view.append({"env": env, "variant": group, "seeds": len(df),
+                     "std (CV)": f"{fmt(spread['std'])} ({fmt(spread['cv'], 2)})",
+                     "worst seed": fmt(spread["worst"]), "IQM [95% CI]": fmt_ci(*iqm),
+                     "drawdown mean / max":
+                         f"{fmt(rec['drawdown_mean'])} / {fmt(rec['drawdown_max'])}",
+                     "collapse": fmt_pct(rec["collapse_rate"]),
+                     "KL > 1.5δ": fmt_pct(rec["kl_violation_rate"]),
+                     "skipped": fmt_pct(rec["skipped_rate"]),
+                     "failed line search": fmt_pct(rec["failed_line_search_rate"])})
+    note = ("Spread of the per-seed final return: std (ddof 1), coefficient of variation "
+            "std/|mean|, worst seed, IQM with a seeded bootstrap 95% CI over seeds. Drawdown: "
+            "largest fall below the running best. Collapse: a run gave back more than "
+            f"{fmt_pct(opts.collapse_frac)} of its gain over its start by the end (gain of at "
+            "least 10% of the score range). KL > 1.5δ: share of non-skipped updates whose "
+            "measured KL exceeded 1.5 x the target (NPG family; n/a without a target).")
+    return Table("stability", "Stability", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+def wall_clock(summary: pd.DataFrame) -> Table:
+    rows, view = [], []
+    for (env, group), df in summary.groupby(KEYS, sort=True):
+        split = {c: df[c].mean() for c in metrics.TIME_PARTS}
+        total = sum(v for v in split.values() if np.isfinite(v))
+        secs, k_of_n = _reached(df["seconds_to_threshold"])
+        rows.append({"env": env, "group": group, "steps_per_s": df["steps_per_s"].mean(),
+                     "seconds_per_update": df["seconds_per_update"].mean(), **split,
+                     "seconds_to_threshold_median": secs, "reached": k_of_n})
+        parts = ", ".join(f"{c[5:]} {fmt_pct(v / total)}" for c, v in split.items()
+                          if np.isfinite(v) and total > 0 and v / total >= 0.005)
+        view.append({"env": env, "variant": group, "steps/s": fmt(df["steps_per_s"].mean()),
+                     "s / update": fmt(df["seconds_per_update"].mean()),
+                     "s / iteration": fmt(total), "time split": parts,
+                     "s to threshold (median, reached)": f"{fmt(secs)} ({k_of_n})"})
+    note = ("Means over seeds of per-iteration seconds. update_other = the policy update minus "
+            "its logged parts (gradient, Fisher fit, solve, line search).")
+    return Table("wall_clock", "Wall-clock", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | None:
+    """IQM / median / mean / optimality gap of normalised final scores across envs."""
+    scores, envs, partial = score_matrices(summary, ranges)
+    if not scores:
+        return None
+    est = aggregate.interval_estimates(scores, opts.reps, seed=opts.seed)
+    rows, view = [], []
+    for group, by_agg in est.items():
+        runs = int(np.isfinite(scores[group]).sum())
+        rows.append({"group": group, "tasks": len(envs), "runs": runs,
+                     **{f"{a}{s}": v for a, e in by_agg.items()
+                        for s, v in zip(("", "_lo", "_hi"), e, strict=False)}})
+        view.append({"variant": group, "runs": rows[-1]["runs"],
+                     **{f"{a} [95% CI]": fmt_ci(*e) for a, e in by_agg.items()}})
+    note = (f"Final returns min-max normalised per env ({', '.join(envs)}); stratified bootstrap "
+            f"({opts.reps} reps, seed {opts.seed}), percentile 95% CIs, rliable's estimators.")
+    if partial:
+        note += f" Not on every env, left out: {', '.join(partial)}."
+    return Table("aggregate", "Aggregate across envs", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+def improvement(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | None:
+    """P(X > Y) for every pair of variants, with bootstrap CIs."""
+    scores, _, _ = score_matrices(summary, ranges)
+    if len(scores) < 2:
+        return None
+    rows, view = [], []
+    for x, y in itertools.combinations(sorted(scores), 2):
+        p = aggregate.improvement_estimate(scores[x], scores[y], opts.reps, seed=opts.seed)
+        rows.append({"x": x, "y": y, "p_x_better": p[0], "lo": p[1], "hi": p[2]})
+        view.append({"X": x, "Y": y, "P(X > Y) [95% CI]": fmt_ci(*p)})
+    note = "Probability that a run of X beats a run of Y on a random env (Mann-Whitney, rliable)."
+    return Table("improvement", "Probability of improvement", pd.DataFrame(rows),
+                 pd.DataFrame(view), note)
+
+
+def references(summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts: Options
+               ) -> Table | None:
+    """Our number beside each published one under the same scoring protocol, with the ratio."""
+    rows, view = [], []
+    budgets = runs.groupby("env")["total_steps"].max().to_dict()
+    for ref in suite.references:
+        ours_df = summary[(summary["env"] == ref["env"]) & (summary["algo"] == ref["algo"])]
+        column = "best" if ref["protocol"] == "best" else "final"
+        for group, df in ours_df.groupby("group", sort=True) if len(ours_df) else [(None, None)]:
+            ours = metrics.mean_ci(df[column])[0] if df is not None else math.nan
+            ratio = ours / ref["value"] if ref["value"] else math.nan
+            rows.append({"env": ref["env"], "algo": ref["algo"], "group": group,
+                         "protocol": ref["protocol"], "ours": ours, "theirs": ref["value"],
+                         "theirs_std": ref.get("std"), "ratio": ratio, "source": ref["source"],
+                         "their_env_version": ref["env_version"], "their_steps": ref["steps"],
+                         "our_steps": budgets.get(ref["env"], math.nan)})
+            theirs = fmt_pm(ref["value"], ref.get("std") or math.nan)
+            view.append({"env": ref["env"], "variant": group or f"{ref['algo']} (no runs)",
+                         "protocol": PROTOCOL_TEXT[ref["protocol"]], "ours": fmt(ours),
+                         "theirs": theirs, "ours / theirs": fmt(ratio, 2),
+                         "source":
+                             f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
+                         "our steps": fmt(budgets.get(ref["env"], math.nan))})
+    if not rows:
+        return None
+    note = (f"Ours under the reference's protocol, on `{opts.value}`; different env versions "
+            "and budgets make the ratio indicative only.")
+    return Table("references", "Published results", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+PROTOCOL_TEXT = {"best": "best (max over training)", "final": "final (end of training)"}
+
+
+def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
+    """Final return per value of each swept hyperparameter (meta.json "grid")."""
+    grids = runs.set_index("run_id")["grid"].to_dict()
+    rows = []
+    for rec in summary.itertuples(index=False):
+        for key, value in json_loads(grids.get(rec.run_id, "{}")).items():
+            rows.append({"env": rec.env, "algo": rec.algo, "key": key, "value": str(value),
+                         "final": rec.final})
+    if not rows:
+        return None
+    long = pd.DataFrame(rows)
+    data = long.groupby(["env", "algo", "key", "value"], sort=True)["final"].agg(
+        seeds="count", final_mean="mean", final_std="std").reset_index()
+    view = data.assign(final=[fmt_pm(m, s) for m, s in
+                              zip(data["final_mean"], data["final_std"], strict=True)])
+    view = view[["env", "algo", "key", "value", "seeds", "final"]]
+    return Table("sensitivity", "Hyperparameter sensitivity", data, view,
+                 "Final return (mean ± std over seeds) per swept value.")
+
+
+def json_loads(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def problems(runs: pd.DataFrame) -> Table | None:
+    """Failed, incomplete and corrupt runs: listed, never mixed into the other tables."""
+    bad = runs[runs["status"] != "complete"]
+    if bad.empty:
+        return None
+    data = bad[["run_id", "status", "env", "label", "seed", "error", "path"]].reset_index(drop=True)
+    view = data.assign(error=data["error"].astype(str).str.slice(0, 120))
+    return Table("excluded_runs", "Excluded runs", data, view,
+                 "Not complete (or unreadable): excluded from every other table and figure.")
