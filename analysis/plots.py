@@ -3,11 +3,12 @@ the Axes; `*_figure` helpers compose several axes. Colours: seaborn's colorblind
 fixed colour per variant across all figures (`palette`).
 
 Curve inputs are the long frames of load.interpolate_curves (columns study, env, group,
-run_id, seed, x, value); bands are seaborn's seeded bootstrap 95% CI of the mean over seeds.
+run_id, seed, x, value); bands are seeded bootstrap 95% CIs of the mean over seeds.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from analysis import aggregate, metrics  # noqa: E402
 
@@ -36,16 +38,33 @@ def _ax(ax, size=(5.0, 3.5)):
     return ax if ax is not None else plt.subplots(figsize=size)[1]
 
 
+def mean_band(values_RX: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95):
+    """(mean_X, lo_X, hi_X): mean over runs at each grid point and a percentile bootstrap
+    band, runs resampled with replacement (vectorised: seaborn's per-point loop is slow)."""
+    values_RX = np.asarray(values_RX, dtype=float)
+    idx_BR = np.random.default_rng(seed).integers(0, len(values_RX), (reps, len(values_RX)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # grid points no run reached
+        mean_X = np.nanmean(values_RX, axis=0)
+        means_BX = np.nanmean(values_RX[idx_BR], axis=1)
+        tail = 100 * (1 - level) / 2
+        lo_X, hi_X = np.nanpercentile(means_BX, [tail, 100 - tail], axis=0)
+    return mean_X, lo_X, hi_X
+
+
 def learning_curve(curves: pd.DataFrame, env: str, ax=None, colors=None, value: str = "return",
-                   xlabel: str = "environment steps", seed: int = 0):
-    """Mean return over seeds against x on one env, with a 95% CI band."""
+                   xlabel: str = "environment steps", seed: int = 0, reps: int = 1000):
+    """Mean return over seeds against x on one env, with a 95% bootstrap CI band."""
     ax = _ax(ax)
-    data = curves[curves["env"] == env].dropna(subset=["value"])
-    sns.lineplot(data=data, x="x", y="value", hue="group", errorbar=("ci", 95), n_boot=500,
-                 seed=seed, palette=colors, ax=ax, estimator="mean")
+    for group, df in curves[curves["env"] == env].groupby("group", sort=True):
+        wide = df.pivot(index="run_id", columns="x", values="value")
+        mean_X, lo_X, hi_X = mean_band(wide.to_numpy(float), reps, seed)
+        color = None if colors is None else colors.get(group)
+        ax.plot(wide.columns, mean_X, label=group, color=color)
+        ax.fill_between(wide.columns, lo_X, hi_X, alpha=0.2, color=color, linewidth=0)
     ax.set(title=env, xlabel=xlabel, ylabel=value)
-    if ax.get_legend() is not None:
-        ax.legend(fontsize="small", title=None)
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.legend(fontsize="small")
     return ax
 
 
@@ -93,6 +112,7 @@ def aggregate_curve(curves: pd.DataFrame, ranges: dict, ax=None, colors=None, re
         ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=color)
     ax.set(xlabel="environment steps" if same else "fraction of training",
            ylabel="IQM normalised return", title="Aggregate IQM")
+    ax.xaxis.set_major_formatter(EngFormatter())
     ax.legend(fontsize="small")
     return ax
 
@@ -123,6 +143,7 @@ def interval_plot(estimates: dict, metric: str, ax=None, colors=None):
         ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.75)
         ax.vlines(point, i - 0.3, i + 0.3, color="black", linewidth=1.5)
     ax.set_yticks(range(len(estimates)), sorted(estimates))
+    ax.margins(x=0.15)
     ax.set(title=metric, xlabel="normalised score")
     return ax
 

@@ -1,0 +1,84 @@
+"""Synthetic run directories for the analysis tests: the files harness/tracking.py writes,
+made with json + pandas only (no torch, no training), with returns chosen by the test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+VERSIONS = {"python": "3.11", "torch": "2.13.0", "gymnasium": "1.4.0", "mujoco": "4.0.0",
+            "numpy": "2.4"}
+
+
+def metrics_frame(returns, steps_per_update: int = 1000, seconds: float = 0.5,
+                  **columns) -> pd.DataFrame:
+    """One row per iteration with every always-present column; `columns` add or replace."""
+    returns = np.asarray(returns, dtype=float)
+    n = len(returns)
+    frame = pd.DataFrame({
+        "iteration": np.arange(n), "step": (np.arange(n) + 1) * steps_per_update,
+        "wall_time": (np.arange(n) + 1) * seconds, "return_mean": returns,
+        "return_std": np.ones(n), "episodes": np.full(n, 4), "eval_return_mean": np.nan,
+        "eval_return_std": np.nan, "kl": np.full(n, 0.01), "entropy": np.ones(n),
+        "value_loss": np.ones(n), "explained_variance": np.zeros(n), "skipped": np.zeros(n, bool),
+        "skip_reason": [""] * n, "time_sample": np.full(n, 0.3 * seconds),
+        "time_update": np.full(n, 0.5 * seconds), "time_value": np.full(n, 0.2 * seconds),
+    })
+    for key, value in columns.items():
+        frame[key] = value
+    return frame
+
+
+def write_run(root: Path, algo: str, env: str, seed: int, returns=None, *, status="complete",
+              config_hash: str = "", suite: str | None = None, label: str | None = None,
+              grid: dict | None = None, frame: pd.DataFrame | None = None,
+              num_params: int = 4546, total_steps: int | None = None, **columns) -> Path:
+    """Write config.json, meta.json and (unless returns and frame are None) metrics.parquet."""
+    config_hash = config_hash or hashlib.md5(f"{algo}{env}{label}".encode()).hexdigest()[:8]
+    run_id = f"{algo}__{env}__s{seed}__{config_hash}"
+    path = Path(root) / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    if frame is None and returns is not None:
+        frame = metrics_frame(returns, **columns)
+    steps = total_steps or (int(frame["step"].max()) if frame is not None else 0)
+    config = {"algo": algo, "env": env, "seed": seed, "total_steps": steps,
+              "run_id": run_id, "config_hash": config_hash, "sampler": {}, "update": {}}
+    meta = {"status": status, "run_id": run_id, "config_hash": config_hash, "algo": algo,
+            "env": env, "seed": seed, "versions": VERSIONS, "host": "test", "git_sha": "abc",
+            "wall_time_s": 1.0, "num_params": num_params, "total_steps_done": steps,
+            "error": "RuntimeError: boom" if status == "failed" else None}
+    if suite is not None:
+        meta.update(suite=suite, label=label or algo, grid=grid or {})
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "meta.json").write_text(json.dumps(meta))
+    if frame is not None:
+        frame.to_parquet(path / "metrics.parquet", index=False)
+    return path
+
+
+def learning(n: int, start: float, end: float, seed: int, noise: float = 5.0) -> np.ndarray:
+    """A noisy rising curve from start to end over n iterations (deterministic per seed)."""
+    rng = np.random.default_rng(seed)
+    return np.linspace(start, end, n) + noise * rng.standard_normal(n)
+
+
+def synthetic_results(root: Path, envs=("EnvA-v5", "EnvB-v5"), seeds=(0, 1, 2),
+                      suite: str | None = None, n: int = 20) -> Path:
+    """Three variants (npg_cg with NPG columns, ppo, vanilla) x envs x seeds."""
+    levels = {"npg_cg": 900.0, "ppo": 700.0, "vanilla": 300.0}
+    for e, env in enumerate(envs):
+        for algo, top in levels.items():
+            for seed in seeds:
+                extra = {}
+                if algo == "npg_cg":
+                    extra = {"kl_delta": np.full(n, 0.01), "accepted": np.ones(n, bool),
+                             "time_grad": np.full(n, 0.1), "time_solve": np.full(n, 0.05),
+                             "kl": np.where(np.arange(n) % 5 == 0, 0.02, 0.01)}
+                end = top * (1 + e) * (0.8 + 0.15 * seed)
+                returns = learning(n, 10.0, end, seed + 7 * e, noise=0.05 * top)
+                write_run(root, algo, env, seed, returns, suite=suite, **extra)
+    return root
