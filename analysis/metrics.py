@@ -34,6 +34,7 @@ TIME_PARTS = ["time_sample", "time_grad", "time_fisher_fit", "time_solve", "time
               "time_update_other", "time_value"]
 """Components of one iteration's wall-clock, in stacking order."""
 UPDATE_PARTS = ["time_grad", "time_fisher_fit", "time_solve", "time_line_search"]
+KNOWN_TIMERS = {*TIME_PARTS, "time_update"}
 
 
 def ffill(values_T: np.ndarray) -> np.ndarray:
@@ -148,7 +149,16 @@ def time_split(run_df: pd.DataFrame) -> dict[str, float]:
     out = {k: mean[k] for k in TIME_PARTS if k in mean}
     out["time_update_other"] = max(0.0, mean["time_update"] - parts) if np.isfinite(
         mean["time_update"]) else math.nan
-    return {k: out[k] for k in TIME_PARTS}
+    # Timers outside this list (e.g. time_fidelity, a diagnostic) are kept as their own parts.
+    extra = sorted(c for c in run_df.columns if c.startswith("time_")
+                   and c not in KNOWN_TIMERS and run_df[c].notna().any())
+    return {**{k: out[k] for k in TIME_PARTS}, **{c: float(run_df[c].mean()) for c in extra}}
+
+
+def time_columns(columns) -> list[str]:
+    """TIME_PARTS followed by any extra time_* parts present in a summary's columns."""
+    extra = sorted(c for c in columns if c.startswith("time_") and c not in KNOWN_TIMERS)
+    return TIME_PARTS + extra
 
 
 def mean_ci(values_S: np.ndarray, level: float = 0.95) -> tuple[float, float]:

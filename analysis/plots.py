@@ -24,7 +24,6 @@ from analysis import aggregate, metrics  # noqa: E402
 
 # Same input, same bytes: SVG ids come from this salt instead of a random one.
 matplotlib.rcParams["svg.hashsalt"] = "npgbench"
-TIME_LABELS = {c: c[5:].replace("_", " ") for c in metrics.TIME_PARTS}
 
 
 def palette(groups) -> dict[str, tuple]:
@@ -160,13 +159,15 @@ def interval_figure(estimates: dict, colors=None):
 def time_split_bars(summary: pd.DataFrame, ax=None, colors=None):
     """Stacked mean seconds per iteration by component, one bar per (variant, env)."""
     ax = _ax(ax, (6.0, 0.9 + 0.4 * summary[["group", "env"]].drop_duplicates().shape[0]))
-    split = summary.groupby(["group", "env"], sort=True)[metrics.TIME_PARTS].mean()
+    split = summary.groupby(["group", "env"], sort=True)[
+        metrics.time_columns(summary.columns)].mean()
     split = split.dropna(axis=1, how="all").fillna(0.0)
     shades = sns.color_palette("colorblind", len(split.columns))
     left = np.zeros(len(split))
     labels = [f"{g} / {e}" for g, e in split.index]
     for shade, col in zip(shades, split.columns, strict=False):
-        ax.barh(labels, split[col].to_numpy(), left=left, color=shade, label=TIME_LABELS[col])
+        ax.barh(labels, split[col].to_numpy(), left=left, color=shade,
+                label=col[5:].replace("_", " "))
         left += split[col].to_numpy()
     ax.invert_yaxis()
     ax.set(xlabel="seconds per iteration", title="Time split")

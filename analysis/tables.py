@@ -85,8 +85,8 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
                      "final return (mean ± 95% CI)": fmt_pm(mean, half),
                      "best return (max over training)": fmt_pm(best, best_half),
                      "norm. AUC": fmt(df["auc"].mean()),
-                     f"steps to {fmt(limits[env][0])} (median, reached)":
-                         f"{fmt(steps)} ({k_of_n})"})
+                     "threshold": fmt(limits[env][0]),
+                     "steps to threshold (median, reached)": f"{fmt(steps)} ({k_of_n})"})
     note = (f"Final return: mean of the last {fmt_pct(opts.final_frac)} of iterations of "
             f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
             "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
@@ -132,7 +132,7 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
 def wall_clock(summary: pd.DataFrame) -> Table:
     rows, view = [], []
     for (env, group), df in summary.groupby(KEYS, sort=True):
-        split = {c: df[c].mean() for c in metrics.TIME_PARTS}
+        split = {c: df[c].mean() for c in metrics.time_columns(summary.columns)}
         total = sum(v for v in split.values() if np.isfinite(v))
         secs, k_of_n = _reached(df["seconds_to_threshold"])
         rows.append({"env": env, "group": group, "steps_per_s": df["steps_per_s"].mean(),

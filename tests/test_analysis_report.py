@@ -1,0 +1,163 @@
+"""`npgbench report` end to end on synthetic run directories, and its bad-input errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import synthetic_results, write_run
+from matplotlib import image
+
+from analysis.report import main
+
+FAST = ["--reps", "200"]
+FIGURES = ["learning_curves", "aggregate_iqm", "performance_profiles", "final_intervals",
+           "return_vs_wallclock", "time_split", "update_cost"]
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """One report over 3 variants x 2 envs x 3 seeds (+ a failed run, a corrupt one and a
+    fisher-cost CSV), built once for the module."""
+    root = synthetic_results(tmp_path_factory.mktemp("runs") / "results")
+    write_run(root, "ppo", "EnvA-v5", 9, [1.0], status="failed")
+    bad = write_run(root, "ppo", "EnvA-v5", 8, [1.0, 2.0])
+    (bad / "metrics.parquet").write_bytes(b"PAR1 truncated")
+    pd.DataFrame({"preconditioner": ["exact", "diag"], "num_params": [500, 5000],
+                  "seconds": [0.01, 0.002]}).to_csv(root / "fisher_cost.csv", index=False)
+    return root, bad
+
+
+def build(root, out, capsys, *extra):
+    code = main([str(root), "--out", str(out), *FAST, *extra])
+    return code, capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def built(synthetic, tmp_path_factory):
+    """The synthetic report, built once: (out dir, exit code, stdout, stderr)."""
+    out = tmp_path_factory.mktemp("report") / "rep"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main([str(synthetic[0]), "--out", str(out), *FAST])
+    return out, code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_report_files_tables_and_figures(synthetic, built):
+    _, bad = synthetic
+    out, code, stdout, stderr = built
+    assert code == 0
+    assert str(out / "report.md") in stdout and str(out / "figures") in stdout
+    assert str(bad / "metrics.parquet") in stderr  # the corrupt run is named, then skipped
+    for name in FIGURES:
+        assert (out / "figures" / f"{name}.svg").stat().st_size > 0
+        pixels = image.imread(out / "figures" / f"{name}.png")
+        assert pixels.std() > 0.01, f"{name}.png looks blank"
+    rows = {name: len(pd.read_csv(out / "tables" / f"{name}.csv")) for name in
+            ["convergence", "stability", "wall_clock", "aggregate", "improvement", "per_run",
+             "excluded_runs"]}
+    assert rows == {"convergence": 6, "stability": 6, "wall_clock": 6, "aggregate": 3,
+                    "improvement": 3, "per_run": 18, "excluded_runs": 2}
+    conv = pd.read_csv(out / "tables" / "convergence.csv")
+    assert set(conv["group"]) == {"npg_cg", "ppo", "vanilla"} and (conv["seeds"] == 3).all()
+    stab = pd.read_csv(out / "tables" / "stability.csv").set_index(["env", "group"])
+    assert stab.loc[("EnvA-v5", "npg_cg"), "kl_violation_rate"] == pytest.approx(0.2)
+    assert np.isnan(stab.loc[("EnvA-v5", "ppo"), "kl_violation_rate"])
+    wall = pd.read_csv(out / "tables" / "wall_clock.csv").set_index(["env", "group"])
+    assert wall.loc[("EnvA-v5", "npg_cg"), "time_update_other"] == pytest.approx(0.1)
+    md = (out / "report.md").read_text()
+    for heading in ["## Convergence", "## Stability", "## Wall-clock", "## Aggregate across envs",
+                    "## Probability of improvement", "## Excluded runs"]:
+        assert heading in md
+    assert "](figures/learning_curves.png)" in md and "best return (max over training)" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert 'src="figures/' not in html  # self-contained
+
+
+def test_same_input_same_output(synthetic, built, tmp_path, capsys):
+    first = built[0]
+    assert build(synthetic[0], tmp_path / "again", capsys)[0] == 0
+    for rel in ["report.md", "report.html", "tables/stability.csv", "tables/aggregate.csv",
+                "figures/learning_curves.png", "figures/aggregate_iqm.svg"]:
+        assert (first / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "results path not found"),
+    ("empty", "no run directories"),
+    ("failed_only", "no complete runs"),
+    ("bad_suite", "cannot load suite"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
+    root = tmp_path / "results"
+    extra = []
+    if setup != "missing":
+        root.mkdir()
+    if setup == "failed_only":
+        write_run(root, "ppo", "EnvA-v5", 0, [1.0], status="failed")
+    if setup == "bad_suite":
+        write_run(root, "ppo", "EnvA-v5", 0, [1.0, 2.0])
+        extra = ["--suite", str(tmp_path / "nope.toml")]
+    code, io = build(root, tmp_path / "out", capsys, *extra)
+    assert code == 2
+    lines = io.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in io.err
+
+
+SUITE_TOML = """
+name = "tiny"
+description = "a test suite"
+envs = ["EnvA-v5", "EnvB-v5"]
+algos = ["npg_cg", "ppo"]
+steps = 20000
+[thresholds]
+"EnvA-v5" = 500.0
+[score_ranges."EnvA-v5"]
+min = 0.0
+max = 1000.0
+[[references]]
+env = "EnvA-v5"
+algo = "npg_cg"
+value = 1000.0
+std = 50.0
+source = "Somebody et al."
+protocol = "best"
+env_version = "v3"
+steps = 1000000
+[[references]]
+env = "EnvA-v5"
+algo = "ppo"
+value = 700.0
+source = "Other et al."
+protocol = "final"
+env_version = "v4"
+steps = 1000000
+"""
+
+
+def test_suite_references_thresholds_and_mixed_suites(tmp_path, capsys):
+    suite_path = tmp_path / "tiny.toml"
+    suite_path.write_text(textwrap.dedent(SUITE_TOML))
+    root = tmp_path / "results"
+    synthetic_results(root, envs=("EnvA-v5",), seeds=(0, 1), suite=str(suite_path))
+    write_run(root, "ppo", "EnvA-v5", 0, [5.0, 6.0, 7.0], suite="other", config_hash="0000ffff")
+    code, io = build(root, tmp_path / "rep", capsys)
+    assert code == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "runs of 2 suites" in md and "## Suite: other" in md
+    assert "suite 'other'" in io.err  # not loadable: said once, ranges come from the data
+    prefix = next(p.name.split("__")[0] for p in (tmp_path / "rep" / "tables").glob("*tiny*"))
+    refs = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__references.csv")
+    assert list(refs["protocol"]) == ["best", "final"]
+    per_run = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__per_run.csv")
+    best = per_run[per_run["algo"] == "npg_cg"]["best"].mean()
+    assert refs.loc[0, "ours"] == pytest.approx(best)
+    assert refs.loc[0, "ratio"] == pytest.approx(best / 1000.0)
+    conv = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__convergence.csv")
+    assert (conv["threshold"] == 500.0).all()
+    assert "Somebody et al." in md and "best (max over training)" in md
