@@ -2,16 +2,25 @@
 
 Adding a variant = one file with a config dataclass and an updater, plus one line here.
 An updater is any object with `update(batch) -> dict` that moves `policy.natural_params()`
-in place; the runner fits the value function and logs the rest.
+in place; the runner fits the value function and logs the rest. The natural-gradient family
+shares one update (algorithms/natural.py); each entry only picks its preconditioner's config
+(algorithms/fisher/). Fidelity diagnostics apply to updates through that skeleton; ppo and
+vanilla's adam rule have no single direction to compare and ignore them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from algorithms.fisher.cg import CGConfig
+from algorithms.fisher.diagonal import DiagonalConfig
+from algorithms.fisher.exact import ExactConfig
+from algorithms.fisher.kfac import KFACConfig
+from algorithms.natural import make_natural
 from algorithms.ppo import PPOConfig, PPOUpdater
-from algorithms.vanilla import VanillaConfig, VanillaUpdater
+from algorithms.vanilla import VanillaConfig, make_vanilla
 
 
 @dataclass(frozen=True)
@@ -21,20 +30,47 @@ class Variant:
     config: type
     """Dataclass of the variant's hyperparameters (RunConfig.update)."""
     make: Callable[..., Any]
-    """make(policy, update_config, seed) -> updater with update(batch) -> dict."""
+    """make(policy, update_config, seed, diagnostics) -> updater with update(batch) -> dict;
+    diagnostics is RunConfig.diagnostics (harness.config.DiagnosticsConfig)."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Dotted RunConfig overrides this variant's protocol sets before the user's."""
 
 
 ALGORITHMS: dict[str, Variant] = {
     "vanilla": Variant(
-        "policy gradient with GAE baseline; Adam or SGD step in parameter space",
+        "policy gradient with GAE baseline; Adam, SGD or KL-budget step in parameter space",
         VanillaConfig,
-        lambda policy, cfg, seed: VanillaUpdater(policy, cfg),
+        make_vanilla,
+    ),
+    "npg_exact": Variant(
+        "NPG, dense Fisher (sampled or analytic), direct float64 solve (Gram form if cheaper)",
+        ExactConfig,
+        make_natural,
+    ),
+    "npg_diag": Variant(
+        "NPG, diagonal Fisher (sampled squared scores or analytic)",
+        DiagonalConfig,
+        make_natural,
+    ),
+    "npg_kfac": Variant(
+        "NPG, K-FAC per Linear layer (ACKTR's sampled Fisher), exact std block",
+        KFACConfig,
+        make_natural,
+    ),
+    "npg_cg": Variant(
+        "truncated NPG (TNPG): conjugate gradient on Fisher-vector products",
+        CGConfig,
+        make_natural,
+    ),
+    "trpo": Variant(
+        "TRPO: npg_cg direction + backtracking line search on KL and surrogate",
+        CGConfig,
+        make_natural,
+        {"update.max_backtracks": 10},
     ),
     "ppo": Variant(
         "PPO clipped surrogate, Adam over minibatch epochs (PPO-paper defaults)",
         PPOConfig,
-        lambda policy, cfg, seed: PPOUpdater(policy, cfg, seed),
+        lambda policy, cfg, seed, diagnostics=None: PPOUpdater(policy, cfg, seed),
     ),
 }

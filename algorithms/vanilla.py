@@ -1,8 +1,11 @@
 """Vanilla policy gradient with the GAE baseline: steepest ascent in parameter space.
 
     g = grad_theta mean(ratio * A) at theta_old        (= E[grad log pi * A])
-    adam: one Adam step on -L;  sgd: theta <- theta + lr * g
-One gradient step per batch: the batch is on-policy only at theta_old.
+    adam: one Adam step on -L
+    sgd:  theta <- theta + lr * g                          } the natural skeleton with the
+    kl:   theta <- theta + sqrt(2 kl_delta / g^T F g) g    } identity preconditioner
+One gradient step per batch: the batch is on-policy only at theta_old. The kl rule takes the
+same predicted-KL step as every NPG variant, so a comparison isolates the direction.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from dataclasses import dataclass
 import torch
 
 from algorithms.common import policy_stats, surrogate
-from harness.config import ConfigError
+from algorithms.fisher import NaturalConfig
+from algorithms.fisher.identity import Identity
+from algorithms.natural import Fidelity, NaturalUpdater
+from harness.config import ConfigError, DiagnosticsConfig
 from harness.policy import GaussianPolicy
 from harness.rollout import Batch
 
@@ -20,34 +26,58 @@ from harness.rollout import Batch
 @dataclass(frozen=True)
 class VanillaConfig:
     step_rule: str = "adam"
-    """adam (one Adam step on the surrogate) or sgd (theta += lr * g)."""
+    """adam (one Adam step on the surrogate), sgd (theta += lr * g) or kl (the NPG family's
+    step of predicted KL kl_delta along g)."""
     lr: float = 1e-3
     """Learning rate of the adam and sgd step rules."""
     max_grad_norm: float = float("inf")
-    """Clip the gradient norm before the step (inf disables)."""
+    """Clip the gradient norm before the adam or sgd step (inf disables)."""
+    kl_delta: float = 0.01
+    """KL budget of the kl step rule (the NPG family's default 0.01)."""
 
     def validate(self) -> None:
-        if self.step_rule not in ("adam", "sgd"):
-            raise ConfigError(f"update.step_rule {self.step_rule!r}: valid: adam, sgd")
-        if not self.lr > 0:
-            raise ConfigError("update.lr must be positive")
+        if self.step_rule not in ("adam", "sgd", "kl"):
+            raise ConfigError(f"update.step_rule {self.step_rule!r}: valid: adam, kl, sgd")
+        if not (self.lr > 0 and self.kl_delta > 0):
+            raise ConfigError("update.lr and update.kl_delta must be positive")
+
+
+def make_vanilla(
+    policy: GaussianPolicy,
+    cfg: VanillaConfig,
+    seed: int,
+    diagnostics: DiagnosticsConfig | None = None,
+):
+    """adam: its own updater; sgd and kl: the natural skeleton with the identity preconditioner."""
+    if cfg.step_rule == "adam":
+        return VanillaUpdater(policy, cfg)
+    if cfg.step_rule == "sgd":
+        step = NaturalConfig(kl_delta=cfg.kl_delta, step_rule="fixed", fixed_step=cfg.lr)
+        precond = Identity(cfg.max_grad_norm)
+    else:
+        step, precond = NaturalConfig(kl_delta=cfg.kl_delta, step_rule="kl"), Identity()
+    return NaturalUpdater(policy, precond, step, Fidelity.build(policy, diagnostics, 0.0))
 
 
 class VanillaUpdater:
+    """The adam step rule (sgd and kl go through the natural skeleton, `make_vanilla`)."""
+
     def __init__(self, policy: GaussianPolicy, cfg: VanillaConfig):
         self.policy, self.cfg = policy, cfg
-        params = policy.natural_params()
-        if cfg.step_rule == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5, fused=True)
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
 
     def update(self, batch: Batch) -> dict:
         loss = -surrogate(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.natural_params(), self.cfg.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.policy.natural_params(), self.cfg.max_grad_norm
+        )
         if not torch.isfinite(grad_norm):
-            return {"skipped": True, "skip_reason": "non-finite gradient", **policy_stats(self.policy, batch)}
+            return {
+                "skipped": True,
+                "skip_reason": "non-finite gradient",
+                **policy_stats(self.policy, batch),
+            }
         self.optimizer.step()
         return {"grad_norm": float(grad_norm), **policy_stats(self.policy, batch)}

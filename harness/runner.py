@@ -88,7 +88,8 @@ class Trainer:
         self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
         self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
         self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
-        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["minibatch"])
+        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["minibatch"],
+                                                 cfg.diagnostics)
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
 
     def iteration(self, it: int) -> dict:

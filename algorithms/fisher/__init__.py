@@ -1,0 +1,96 @@
+"""Preconditioners of the natural-gradient family, and the step settings they all share.
+
+A preconditioner approximates the Fisher F of the policy at theta_old and applies its damped
+inverse. F is the Hessian of mean_s KL(pi_old(.|s) || pi_theta(.|s)) at theta_old with
+pi_old detached, which for the Gaussian head is the Gauss-Newton form
+
+    F = mean_s J(s)^T I(s) J(s),   J(s) = d(mu(s), sigma) / d theta,
+    I(s) = diag(1 / sigma^2)  for mu,   diag(2 / sigma^2)  for sigma
+
+(`products.py`). Every preconditioner follows one protocol:
+
+    fit(policy, batch)   curvature statistics at theta_old (pi_old detached)
+    solve(g [P])         x [P] ~ (F + damping I)^-1 g
+    diagnostics()        dict of floats for the metrics row (cg_residual, fisher_cond, ...)
+
+One file per approximation: identity (vanilla), exact (dense, direct solve), diagonal, kfac,
+cg (conjugate gradient on Fisher-vector products). The variant config of each lives in its
+file and extends `NaturalConfig`, the step settings every variant of the family shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from harness.config import ConfigError
+from harness.policy import GaussianPolicy
+from harness.rollout import Batch
+
+STEP_RULES = ("kl", "fixed")
+ESTIMATORS = ("sampled", "analytic")
+
+
+class Preconditioner(Protocol):
+    damping: float
+
+    def fit(self, policy: GaussianPolicy, batch: Batch) -> None: ...
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor: ...
+
+    def diagnostics(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class NaturalConfig:
+    """Step settings shared by every natural-gradient variant (the direction is the variant's)."""
+
+    kl_delta: float = 0.01
+    """KL budget delta: step rule kl takes beta = sqrt(2 delta / x^T F x); the line search
+    accepts KL <= delta (TRPO paper, baselines, spinningup: 0.01)."""
+    step_rule: str = "kl"
+    """kl (equal predicted KL for every variant) or fixed (beta = fixed_step, Tianshou NPG)."""
+    fixed_step: float = 0.1
+    """beta of the fixed step rule (Tianshou NPG actor-step-size 0.1)."""
+    max_backtracks: int = 0
+    """Backtracking line-search trials on top of the step (0: none, plain NPG; trpo: 10)."""
+    backtrack_coeff: float = 0.8
+    """Shrink factor of each backtrack (TRPO, spinningup, Tianshou: 0.8)."""
+
+    def validate(self) -> None:
+        damping = getattr(self, "damping", 0.0)
+        checks = [
+            (self.kl_delta > 0, "update.kl_delta must be > 0"),
+            (
+                self.step_rule in STEP_RULES,
+                f"update.step_rule {self.step_rule!r}: valid: fixed, kl",
+            ),
+            (self.fixed_step > 0, "update.fixed_step must be > 0"),
+            (self.max_backtracks >= 0, "update.max_backtracks must be >= 0"),
+            (0 < self.backtrack_coeff < 1, "update.backtrack_coeff must be in (0, 1)"),
+            (damping >= 0, f"update.damping must be >= 0, got {damping}"),
+        ]
+        estimator = getattr(self, "estimator", "sampled")
+        checks.append(
+            (estimator in ESTIMATORS, f"update.estimator {estimator!r}: valid: analytic, sampled")
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def sample_actions(
+    policy: GaussianPolicy, obs: torch.Tensor, gen: torch.Generator, samples_per_state: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh actions a ~ pi_theta(.|s) at the batch states, never the buffer's actions.
+
+    Scores of buffer actions give the empirical Fisher (Kunstner et al. 2019), not F.
+    obs [B, O] -> (obs repeated [B*k, O], actions [B*k, A]) with k = samples_per_state.
+    """
+    with torch.no_grad():
+        obs_k = obs.repeat(samples_per_state, 1)
+        mean, std = policy(obs_k)
+        noise = torch.randn(mean.shape, generator=gen, dtype=mean.dtype)
+        return obs_k, mean + std * noise

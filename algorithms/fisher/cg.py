@@ -1,0 +1,98 @@
+"""npg_cg: truncated natural gradient (TNPG), conjugate gradient on Fisher-vector products.
+
+    x_k ~ (F + lambda I)^-1 g after k <= cg_iters CG iterations from x_0 = 0,
+    F v = J^T I J v  (Gauss-Newton product, `products.FisherOperator`), never a matrix.
+Each iteration minimises q(x) = 1/2 x^T (F + lambda I) x - g^T x over a growing Krylov space,
+so q falls monotonically; after P iterations x is the exact solve (in exact arithmetic).
+The final relative residual |g - (F + lambda I) x| / |g| is recorded (`cg_residual`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from algorithms.fisher import NaturalConfig
+from algorithms.fisher.products import FisherOperator
+from harness.config import ConfigError
+from harness.policy import GaussianPolicy
+from harness.rollout import Batch
+
+
+@dataclass(frozen=True)
+class CGConfig(NaturalConfig):
+    damping: float = 0.1
+    """lambda in (F + lambda I) (baselines cg_damping, spinningup damping_coeff, Tianshou: 0.1)."""
+    cg_iters: int = 10
+    """CG iterations (baselines, spinningup, Tianshou: 10; sb3-contrib 15, rl-zoo 25)."""
+    cg_tol: float = 1e-10
+    """Stop early once the squared residual norm r^T r falls below this (Tianshou: 1e-10)."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.cg_iters < 1 or self.cg_tol < 0:
+            raise ConfigError("update.cg_iters must be >= 1 and update.cg_tol >= 0")
+
+    def preconditioner(self, seed: int) -> ConjugateGradient:
+        return ConjugateGradient(self.damping, self.cg_iters, self.cg_tol)
+
+
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iters: int,
+    tol: float = 0.0,
+    callback: Callable[[torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, float, int]:
+    """Solve A x = b for symmetric PSD A given by `matvec`; b [P].
+
+    Returns (x [P], |b - A x| / |b| from the CG recurrence, iterations done). Stops early when
+    r^T r < tol or on non-positive curvature p^T A p (a zero direction: nothing left to gain).
+    `callback(x)` sees every iterate (tests check the quadratic objective falls).
+    """
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()
+    rr = r @ r
+    b_norm = float(rr.sqrt())
+    done = 0
+    for done in range(1, iters + 1):
+        if float(rr) < tol:
+            done -= 1
+            break
+        ap = matvec(p)
+        curvature = p @ ap
+        if not float(curvature) > 0:
+            done -= 1
+            break
+        alpha = rr / curvature
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+        if callback is not None:
+            callback(x)
+    return x, float(rr.sqrt()) / b_norm if b_norm > 0 else 0.0, done
+
+
+class ConjugateGradient:
+    """x ~ (F + lambda I)^-1 g by cg_iters CG iterations on Fisher-vector products."""
+
+    def __init__(self, damping: float, cg_iters: int = 10, cg_tol: float = 1e-10):
+        self.damping, self.cg_iters, self.cg_tol = damping, cg_iters, cg_tol
+        self.fvp: FisherOperator | None = None
+        self.residual, self.iterations = float("nan"), 0
+
+    def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
+        self.fvp = FisherOperator(policy, batch.obs)
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor:
+        x, self.residual, self.iterations = conjugate_gradient(
+            lambda v: self.fvp(v) + self.damping * v, g, self.cg_iters, self.cg_tol
+        )
+        return x
+
+    def diagnostics(self) -> dict[str, float]:
+        return {"cg_residual": self.residual, "cg_iterations": self.iterations}

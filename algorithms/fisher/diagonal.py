@@ -1,0 +1,69 @@
+"""npg_diag: the diagonal of the Fisher.
+
+    x_p = g_p / (F_pp + lambda)
+    sampled  (default) F_pp = mean_i (d log pi(a_i|s_i) / d theta_p)^2, a_i ~ pi_theta_old fresh
+    analytic F_pp = (mean_s J^T I J)_pp, exact
+Both from the layer-factored rows (`rows.py`): per layer (Delta^2)^T (Abar^2), no [R, P] matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from algorithms.fisher import NaturalConfig
+from algorithms.fisher.rows import score_rows
+from harness.config import ConfigError
+from harness.policy import GaussianPolicy
+from harness.rollout import Batch
+
+
+@dataclass(frozen=True)
+class DiagonalConfig(NaturalConfig):
+    damping: float = 1e-2
+    """lambda added to the diagonal. No published diagonal-Fisher NPG exists (published-results
+    section 11); 1e-2 is the Tikhonov damping of K-FAC/ACKTR, the other directly inverted
+    structured approximation. It bounds the step of parameters the samples barely touch."""
+    estimator: str = "sampled"
+    """sampled (squared scores of fresh actions from pi_theta_old) or analytic (diag J^T I J)."""
+    fisher_samples_per_state: int = 1
+    """Actions drawn per batch state for the sampled estimator."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.fisher_samples_per_state < 1:
+            raise ConfigError("update.fisher_samples_per_state must be >= 1")
+
+    def preconditioner(self, seed: int) -> DiagonalFisher:
+        return DiagonalFisher(
+            self.damping,
+            self.estimator,
+            torch.Generator().manual_seed(seed),
+            self.fisher_samples_per_state,
+        )
+
+
+class DiagonalFisher:
+    """x = g / (diag F + lambda)."""
+
+    def __init__(
+        self,
+        damping: float,
+        estimator: str = "sampled",
+        gen: torch.Generator | None = None,
+        samples_per_state: int = 1,
+    ):
+        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
+        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        self.diagonal: torch.Tensor | None = None
+
+    def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
+        rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
+        self.diagonal = rows.square_sum().detach()  # [P]
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor:
+        return g / (self.diagonal + self.damping)
+
+    def diagnostics(self) -> dict[str, float]:
+        return {}

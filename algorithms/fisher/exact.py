@@ -1,0 +1,173 @@
+"""npg_exact: the full dense Fisher, no structural approximation, solved directly in float64.
+
+    x = (F + lambda I)^-1 g,   F = S^T S  (rows S from `rows.py`)
+    sampled  (default) S_i = grad log pi(a_i|s_i) / sqrt(N), a_i ~ pi_theta_old fresh:
+             F_hat = mean_i S_i S_i^T, an unbiased estimate of F with rank <= N
+    analytic S = I^1/2 J / sqrt(B):  F = mean_s J^T I J exactly
+
+Two equivalent solves, whichever costs fewer flops (R rows, P parameters, W row width):
+    dense  F + lambda I [P, P], Cholesky; x = L^-T L^-1 g              ~ R P^2 + P^3 / 3
+    Gram   Woodbury: (lambda I + S^T S)^-1 g = (g - S^T (lambda I + S S^T)^-1 S g) / lambda,
+           S S^T [R, R] by the layer-factored product, never forming S    ~ R^2 W + R^3 / 3
+For Hopper (P = 5.1k) and 2048 sampled rows the Gram form is a 2048 x 2048 Cholesky.
+Memory is estimated before anything is allocated; above `exact_max_memory_mb` the fit
+refuses and names npg_cg (matrix-free). `fisher_cond` = cond(F + lambda I) by power and
+inverse iteration: lambda_max from below, lambda_min from above, so an estimate from below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from algorithms.fisher import NaturalConfig
+from algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
+from harness.config import ConfigError
+from harness.policy import GaussianPolicy
+from harness.rollout import Batch
+
+F64 = torch.float64
+
+
+@dataclass(frozen=True)
+class ExactConfig(NaturalConfig):
+    damping: float = 1e-2
+    """lambda in (F + lambda I). Must be > 0: the sampled F has rank <= batch rows < P. 1e-2 is
+    the Tikhonov damping of K-FAC/ACKTR (baselines, ikostrikov), the published value for a
+    Fisher inverted directly; 0.1 (CG) also regularises a 10-step truncated solve, and rllab's
+    1e-5 / mjrl's 1e-4 rely on that truncation."""
+    estimator: str = "sampled"
+    """sampled (scores of fresh actions from pi_theta_old) or analytic (J^T I J)."""
+    fisher_samples_per_state: int = 1
+    """Actions drawn per batch state for the sampled estimator (rows = batch * this)."""
+    exact_max_memory_mb: float = 2048.0
+    """Refuse (naming npg_cg) when the estimated float64 memory of the solve exceeds this."""
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.damping > 0:
+            raise ConfigError(
+                "update.damping must be > 0 for npg_exact (the sampled Fisher "
+                "is rank-deficient and the Gram form divides by it)"
+            )
+        if self.fisher_samples_per_state < 1 or not self.exact_max_memory_mb > 0:
+            raise ConfigError(
+                "update.fisher_samples_per_state >= 1 and update.exact_max_memory_mb > 0 required"
+            )
+
+    def preconditioner(self, seed: int) -> ExactFisher:
+        return ExactFisher(
+            self.damping,
+            self.estimator,
+            torch.Generator().manual_seed(seed),
+            self.fisher_samples_per_state,
+            self.exact_max_memory_mb,
+        )
+
+
+def plan(num_rows: int, num_params: int, width: int, form: str = "auto") -> tuple[str, float]:
+    """('gram' or 'dense', estimated peak float64 bytes) for R rows, P params, row width W.
+
+    form 'auto' picks the one with fewer flops; 'gram' or 'dense' forces it (benchmarks, tests).
+    """
+    gram_flops = num_rows**2 * width + num_rows**3 / 3
+    dense_flops = num_rows * num_params**2 + num_params**3 / 3
+    rows_bytes = 8.0 * num_rows * width * 1.5  # float64 rows + the float32 originals
+    if form == "gram" or (form == "auto" and gram_flops <= dense_flops):
+        return "gram", rows_bytes + 8.0 * 2 * num_rows**2  # S S^T and its Cholesky factor
+    chunk = min(num_rows, 1024)
+    return "dense", rows_bytes + 8.0 * (2 * num_params**2 + 2 * chunk * num_params)
+
+
+class ExactFisher:
+    """Dense (F + lambda I)^-1 by Cholesky in float64, dense or Gram form."""
+
+    def __init__(
+        self,
+        damping: float,
+        estimator: str = "sampled",
+        gen: torch.Generator | None = None,
+        samples_per_state: int = 1,
+        max_memory_mb: float = 2048.0,
+        cond_iters: int = 30,
+        form: str = "auto",
+    ):
+        if not damping > 0:
+            raise ValueError("ExactFisher needs damping > 0")
+        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
+        self.requested_form = form
+        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        self.max_memory_mb, self.cond_iters = max_memory_mb, cond_iters
+        self.form, self.rows, self.matrix, self.chol = "", None, None, None
+        self._cond = float("nan")
+
+    def _num_rows(self, policy: GaussianPolicy, batch_size: int) -> int:
+        act_dim = policy.std_w.numel()
+        if self.estimator == "analytic":
+            return batch_size * act_dim + act_dim
+        return batch_size * self.samples_per_state
+
+    def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
+        layers = linear_layers(policy)
+        width = sum(m.in_features + 1 + m.out_features for m in layers) + policy.std_w.numel()
+        num_rows, num_params = self._num_rows(policy, len(batch)), policy.num_params()
+        self.form, need = plan(num_rows, num_params, width, self.requested_form)
+        if need > self.max_memory_mb * 2**20:
+            raise ConfigError(
+                f"npg_exact ({self.estimator}, {self.form} form) needs ~{need / 2**20:.0f} MB for "
+                f"{num_rows} rows x {num_params} parameters, above update.exact_max_memory_mb="
+                f"{self.max_memory_mb:.0f}; use npg_cg (matrix-free Fisher-vector products) or "
+                f"raise the limit"
+            )
+        rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
+        self.rows = rows.to(F64)
+        self.matrix = self.rows.gram() if self.form == "gram" else self.rows.fisher()
+        damped = self.matrix.clone()
+        damped.diagonal().add_(self.damping)
+        self.chol, info = torch.linalg.cholesky_ex(damped)
+        if info.item() != 0:
+            raise FloatingPointError(f"Cholesky of the damped Fisher failed ({self.form} form)")
+        self._cond = float("nan")
+
+    def _chol_solve(self, b: torch.Tensor) -> torch.Tensor:
+        # two triangular solves: much faster than cholesky_solve for one right-hand side
+        y = torch.linalg.solve_triangular(self.chol, b[:, None], upper=False)
+        return torch.linalg.solve_triangular(self.chol.T, y, upper=True)[:, 0]
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor:
+        """x = (F + lambda I)^-1 g: g [P] -> x [P] (computed in float64, returned in g's dtype)."""
+        return self._solve64(g.to(F64)).to(g.dtype)
+
+    def _solve64(self, g: torch.Tensor) -> torch.Tensor:
+        if self.form == "dense":
+            return self._chol_solve(g)
+        rows: ScoreRows = self.rows
+        return (g - rows.rmatvec(self._chol_solve(rows.matvec(g)))) / self.damping
+
+    def fisher_matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """F v (undamped) of the fitted estimate, float64."""
+        if self.form == "dense":
+            return self.matrix @ v
+        return self.rows.rmatvec(self.rows.matvec(v))
+
+    def condition_number(self) -> float:
+        """cond(F + lambda I): power iteration for lambda_max(F), inverse iteration (through
+        the Cholesky solve) for lambda_min(F + lambda I); both Rayleigh quotients."""
+        gen = torch.Generator().manual_seed(0)
+        p = self.rows.num_params
+        v = torch.randn(p, generator=gen, dtype=F64)
+        u = v.clone()
+        for _ in range(self.cond_iters):
+            v = self.fisher_matvec(v)
+            v /= v.norm()
+            u = self._solve64(u)
+            u /= u.norm()
+        top = float(v @ self.fisher_matvec(v)) + self.damping
+        bottom = 1.0 / float(u @ self._solve64(u))
+        return top / bottom
+
+    def diagnostics(self) -> dict[str, float]:
+        if self.chol is not None and self._cond != self._cond:  # lazily, outside the timers
+            self._cond = self.condition_number()
+        return {"fisher_cond": self._cond}

@@ -1,0 +1,217 @@
+"""The one natural-gradient update shared by vanilla (sgd, kl), npg_* and trpo.
+
+Straight line, mjrl style; the variants differ only in the preconditioner P (algorithms/fisher):
+
+    g    = grad_theta L at theta_old,  L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A)   [P]
+    P.fit(policy, batch)               curvature statistics at theta_old, pi_old detached
+    x    = P.solve(g) ~ (F + lambda I)^-1 g                                               [P]
+    quad = x^T F x                     one Fisher-vector product, the same analytic F for
+                                       every variant (undamped: the predicted KL of the step
+                                       is 1/2 beta^2 quad; baselines/spinningup use F + lambda I)
+    beta = sqrt(2 kl_delta / quad)     step rule kl: every variant takes a step of equal
+                                       predicted KL and they differ only in direction
+         = fixed_step                  step rule fixed (Tianshou NPG's actor-step-size)
+    theta = theta_old + beta x         or a backtracking line search on top (trpo.py)
+
+F = mean_s J(s)^T I(s) J(s) is the Hessian of mean KL(pi_old || pi_theta) at theta_old with
+pi_old detached; I(s) is the closed-form Fisher of the Gaussian head in the policy's std
+parameterisation (fisher/products.py).
+
+Failures are recorded, never hidden: a non-finite g or x, a non-finite or non-positive x^T F x,
+a failed factorisation, or non-finite parameters (or sigma <= 0) after the step leave
+theta_old in place with `skipped` and `skip_reason`. NaN is never replaced by zero.
+
+Fidelity (diagnostics.fidelity_every = K): every K updates, before the step, x is compared
+with the exact natural gradient x* = (F + lambda I)^-1 g of the analytic dense Fisher (same
+lambda, or npg_exact's default 1e-2 for an undamped preconditioner):
+    fidelity_cosine   = cos(x, x*)
+    fidelity_kl_ratio = x^T F x / x*^T F x*   predicted KL of beta x over that of beta x*
+`fisher_cond` = cond(F + lambda I): npg_exact records its own estimate every update; the
+other variants record the analytic F's on fidelity updates (NaN otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from algorithms.common import policy_stats, surrogate
+from algorithms.fisher import NaturalConfig, Preconditioner
+from algorithms.fisher.exact import ExactFisher
+from algorithms.fisher.products import FisherOperator
+from algorithms.trpo import backtracking_line_search
+from harness.config import ConfigError, DiagnosticsConfig
+from harness.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
+from harness.rollout import Batch
+
+NAN = math.nan
+FIDELITY_DEFAULT_DAMPING = 1e-2  # npg_exact's default, for preconditioners without damping
+
+
+class Fidelity:
+    """Compares a direction with the exact natural gradient of the analytic dense Fisher."""
+
+    def __init__(self, every: int, damping: float):
+        self.every, self.damping = every, damping
+
+    @classmethod
+    def build(
+        cls, policy: GaussianPolicy, diagnostics: DiagnosticsConfig | None, damping: float
+    ) -> Fidelity | None:
+        if diagnostics is None or diagnostics.fidelity_every <= 0:
+            return None
+        if policy.num_params() > diagnostics.fidelity_max_params:
+            raise ConfigError(
+                f"diagnostics.fidelity_every needs the dense analytic Fisher, but the policy has "
+                f"{policy.num_params()} parameters > diagnostics.fidelity_max_params="
+                f"{diagnostics.fidelity_max_params}; use a smaller policy or set fidelity_every=0"
+            )
+        return cls(diagnostics.fidelity_every, damping if damping > 0 else FIDELITY_DEFAULT_DAMPING)
+
+    def measure(
+        self, policy: GaussianPolicy, batch: Batch, g: torch.Tensor, x: torch.Tensor
+    ) -> dict[str, float]:
+        reference = ExactFisher(self.damping, "analytic", max_memory_mb=math.inf)
+        reference.fit(policy, batch)
+        x64, x_ref = x.double(), reference.solve(g.double())
+        cosine = float(x64 @ x_ref / (x64.norm() * x_ref.norm()))
+        ratio = float(x64 @ reference.fisher_matvec(x64)) / float(
+            x_ref @ reference.fisher_matvec(x_ref)
+        )
+        return {
+            "fidelity_cosine": cosine,
+            "fidelity_kl_ratio": ratio,
+            "fisher_cond": reference.condition_number(),
+        }
+
+
+def _valid(policy: GaussianPolicy) -> str:
+    """'' when every parameter is finite and sigma > 0, else the reason."""
+    if not all(torch.isfinite(p).all() for p in policy.natural_params()):
+        return "non-finite parameters after the step"
+    if not bool((policy.std() > 0).all()):
+        return "sigma <= 0 after the step"
+    return ""
+
+
+class NaturalUpdater:
+    """update(batch) -> metrics row; moves `policy.natural_params()` in place."""
+
+    def __init__(
+        self,
+        policy: GaussianPolicy,
+        precond: Preconditioner,
+        cfg: NaturalConfig,
+        fidelity: Fidelity | None = None,
+    ):
+        self.policy, self.precond, self.cfg, self.fidelity = policy, precond, cfg, fidelity
+        self.updates = 0
+
+    def _empty_row(self) -> dict:
+        keys = (
+            "beta",
+            "g_dot_x",
+            "x_fisher_x",
+            "predicted_kl",
+            "grad_norm",
+            "cg_residual",
+            "time_grad",
+            "time_fisher_fit",
+            "time_solve",
+            "time_line_search",
+            "time_fidelity",
+            "fisher_cond",
+            "fidelity_cosine",
+            "fidelity_kl_ratio",
+        )
+        row = dict.fromkeys(keys, NAN)
+        row.update(
+            kl_delta=self.cfg.kl_delta, backtracks=0, accepted=False, skipped=False, skip_reason=""
+        )
+        return row
+
+    def _skip(self, row: dict, reason: str, theta_old: torch.Tensor, batch: Batch) -> dict:
+        set_flat_params(self.policy.natural_params(), theta_old)
+        row.update(skipped=True, skip_reason=reason, accepted=False)
+        return {**row, **policy_stats(self.policy, batch)}
+
+    def update(self, batch: Batch) -> dict:
+        policy, cfg, row = self.policy, self.cfg, self._empty_row()
+        params = policy.natural_params()
+        theta_old = flat_params(params)
+        fidelity_due = self.fidelity is not None and self.updates % self.fidelity.every == 0
+        self.updates += 1
+
+        t0 = time.perf_counter()
+        surrogate_old = surrogate(policy, batch)
+        g = flat_grad(surrogate_old, params)
+        surrogate_old = float(surrogate_old.detach())
+        row["grad_norm"] = float(g.norm())
+        t1 = time.perf_counter()
+        row["time_grad"] = t1 - t0
+        if not torch.isfinite(g).all():
+            return self._skip(row, "non-finite gradient", theta_old, batch)
+
+        try:
+            self.precond.fit(policy, batch)
+            t2 = time.perf_counter()
+            x = self.precond.solve(g).detach()
+        except (FloatingPointError, torch.linalg.LinAlgError) as exc:
+            return self._skip(row, f"preconditioner failed: {exc}", theta_old, batch)
+        t3 = time.perf_counter()
+        row.update(time_fisher_fit=t2 - t1, time_solve=t3 - t2)
+        row.update(self.precond.diagnostics())
+        if not torch.isfinite(x).all():
+            return self._skip(row, "non-finite direction x", theta_old, batch)
+
+        if fidelity_due:
+            f0 = time.perf_counter()
+            measured = self.fidelity.measure(policy, batch, g, x)
+            if row["fisher_cond"] == row["fisher_cond"]:  # npg_exact keeps its own estimate
+                measured.pop("fisher_cond")
+            row.update(measured, time_fidelity=time.perf_counter() - f0)
+
+        t4 = time.perf_counter()
+        quad = float(x @ FisherOperator(policy, batch.obs)(x).detach())
+        row.update(g_dot_x=float(g @ x), x_fisher_x=quad)
+        if not (math.isfinite(quad) and quad > 0):
+            return self._skip(row, f"x^T F x = {quad} (not finite and positive)", theta_old, batch)
+        beta = math.sqrt(2 * cfg.kl_delta / quad) if cfg.step_rule == "kl" else cfg.fixed_step
+        row.update(beta=beta, predicted_kl=0.5 * beta**2 * quad)
+        step = beta * x
+
+        if cfg.max_backtracks > 0:
+
+            def try_step(fraction: float) -> tuple[float, float]:
+                set_flat_params(params, theta_old + fraction * step)
+                stats = policy_stats(policy, batch)
+                with torch.no_grad():
+                    return stats["kl"], float(surrogate(policy, batch)) - surrogate_old
+
+            result = backtracking_line_search(
+                try_step,
+                lambda: set_flat_params(params, theta_old),
+                cfg.kl_delta,
+                cfg.max_backtracks,
+                cfg.backtrack_coeff,
+            )
+            row.update(backtracks=result.backtracks, accepted=result.accepted)
+        else:
+            set_flat_params(params, theta_old + step)
+            reason = _valid(policy)
+            if reason:
+                row["time_line_search"] = time.perf_counter() - t4
+                return self._skip(row, reason, theta_old, batch)
+            row["accepted"] = True
+        row["time_line_search"] = time.perf_counter() - t4
+        return {**row, **policy_stats(policy, batch)}
+
+
+def make_natural(
+    policy: GaussianPolicy, cfg, seed: int, diagnostics: DiagnosticsConfig | None = None
+) -> NaturalUpdater:
+    """Registry `make` of the NPG family: cfg builds its own preconditioner (seeded)."""
+    fidelity = Fidelity.build(policy, diagnostics, cfg.damping)
+    return NaturalUpdater(policy, cfg.preconditioner(seed), cfg, fidelity)

@@ -1,0 +1,282 @@
+"""The natural-gradient skeleton: step rules, invariance, line search, skips, fidelity, registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+import pytest
+import torch
+from fisher_fixtures import copy_with_std_param, make_batch, small_policy
+
+from algorithms.common import mean_kl
+from algorithms.fisher import NaturalConfig
+from algorithms.fisher.cg import CGConfig
+from algorithms.fisher.diagonal import DiagonalConfig
+from algorithms.fisher.exact import ExactConfig
+from algorithms.fisher.identity import Identity
+from algorithms.fisher.kfac import KFACConfig
+from algorithms.natural import NaturalUpdater, make_natural
+from algorithms.trpo import backtracking_line_search
+from algorithms.vanilla import VanillaConfig, make_vanilla
+from harness.config import ConfigError, DiagnosticsConfig
+from harness.policy import flat_params
+from harness.runner import resolve_config, train
+
+NATURAL = ["npg_exact", "npg_diag", "npg_kfac", "npg_cg", "trpo"]
+CONFIGS = {
+    "npg_exact": ExactConfig(),
+    "npg_diag": DiagonalConfig(),
+    "npg_kfac": KFACConfig(),
+    "npg_cg": CGConfig(),
+    "trpo": CGConfig(max_backtracks=10),
+}
+
+
+def outputs(policy, obs) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        mean, std = policy(obs)
+    return mean.clone(), std.clone()
+
+
+def output_change(policy, batch, make) -> tuple[torch.Tensor, torch.Tensor]:
+    """(delta mean [B*A], delta sigma [A]) of one update built by make(policy)."""
+    mean0, std0 = outputs(policy, batch.obs)
+    stats = make(policy).update(batch)
+    assert not stats["skipped"], stats
+    mean1, std1 = outputs(policy, batch.obs)
+    return (mean1 - mean0).flatten(), std1 - std0
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).detach().norm() / b.detach().norm())
+
+
+@pytest.mark.parametrize("estimator", ["analytic", "sampled"])
+def test_npg_exact_step_is_parameterisation_invariant_and_sgd_is_not(estimator):
+    """Same initial distribution under log / softplus / identity std (std_inverse). The natural
+    step moves (mean, sigma) identically to first order (kl_delta 1e-6: steps ~1e-3, so
+    second-order differences ~1e-3 relative; tolerance 1e-2). SGD moves sigma by
+    (dsigma/dw)^2 g_sigma, which differs by sigma^2 = 0.36 between log and identity.
+    The sampled estimator draws the same actions in every parameterisation (same seed) and
+    has more rows (512) than parameters (28), so its F transforms covariantly too."""
+    base = small_policy(3, 2, hidden=(4,), init_std=0.6)
+    batch = make_batch(base, 64)
+    cfg = ExactConfig(estimator=estimator, damping=1e-9, kl_delta=1e-6, fisher_samples_per_state=8)
+    npg = {
+        p: output_change(
+            copy_with_std_param(base, p), batch, lambda pol: make_natural(pol, cfg, seed=0)
+        )
+        for p in ("log", "softplus", "identity")
+    }
+    sgd_cfg = VanillaConfig(step_rule="sgd", lr=1e-3)
+    sgd = {
+        p: output_change(
+            copy_with_std_param(base, p), batch, lambda pol: make_vanilla(pol, sgd_cfg, seed=0)
+        )
+        for p in ("log", "softplus", "identity")
+    }
+    for p in ("softplus", "identity"):
+        assert rel(torch.cat(npg[p]), torch.cat(npg["log"])) < 1e-2, p
+        assert rel(sgd[p][1], sgd["log"][1]) > 0.3, p
+    assert float(npg["log"][1].abs().min()) > 0  # sigma moved
+
+
+@pytest.mark.parametrize("algo", NATURAL)
+def test_kl_step_rule_gives_every_variant_the_same_predicted_kl(algo):
+    policy = small_policy(3, 2, hidden=(6, 5))
+    batch = make_batch(policy, 128)
+    cfg = dataclasses.replace(CONFIGS[algo], kl_delta=1e-4)
+    stats = make_natural(policy, cfg, seed=0).update(batch)
+    assert not stats["skipped"] and stats["accepted"], stats
+    assert stats["predicted_kl"] == pytest.approx(1e-4, rel=1e-9)
+    assert stats["kl"] == pytest.approx(1e-4, rel=0.1)  # second-order model at a small step
+    assert stats["beta"] == pytest.approx(math.sqrt(2e-4 / stats["x_fisher_x"]))
+    assert stats["g_dot_x"] > 0
+    for key in ("time_grad", "time_fisher_fit", "time_solve", "time_line_search"):
+        assert stats[key] >= 0
+
+
+def test_fixed_step_rule_uses_the_given_beta():
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    theta_old = flat_params(policy.natural_params())
+    updater = make_natural(policy, CGConfig(step_rule="fixed", fixed_step=0.05), seed=0)
+    stats = updater.update(batch)
+    assert stats["beta"] == 0.05
+    assert stats["predicted_kl"] == pytest.approx(0.5 * 0.05**2 * stats["x_fisher_x"])
+    assert not torch.equal(theta_old, flat_params(policy.natural_params()))
+
+
+def test_line_search_stops_at_the_first_acceptable_step_and_shrinks_geometrically():
+    tried = []
+
+    def try_step(fraction):
+        tried.append(fraction)
+        return (0.02 if fraction > 0.6 else 0.005), 1.0  # KL too large until 0.8^3
+
+    restored = []
+    result = backtracking_line_search(try_step, lambda: restored.append(True), 0.01, 10, 0.8)
+    assert tried == pytest.approx([1.0, 0.8, 0.64, 0.512])
+    assert result.accepted and result.backtracks == 3 and result.fraction == pytest.approx(0.512)
+    assert not restored
+
+
+def test_line_search_requires_improvement_too_and_restores_on_failure():
+    tried, restored = [], []
+
+    def try_step(fraction):
+        tried.append(fraction)
+        return 0.0, -1.0  # within the KL budget but never improving
+
+    result = backtracking_line_search(try_step, lambda: restored.append(True), 0.01, 5, 0.5)
+    assert tried == pytest.approx([1, 0.5, 0.25, 0.125, 0.0625])
+    assert not result.accepted and result.backtracks == 5 and restored == [True]
+    nan_result = backtracking_line_search(lambda f: (math.nan, 1.0), lambda: None, 0.01, 2, 0.5)
+    assert not nan_result.accepted
+
+
+def test_trpo_restores_theta_old_and_records_a_failed_line_search():
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    theta_old = flat_params(policy.natural_params())
+    # a fixed step this large overshoots the KL budget even after 3 backtracks
+    cfg = CGConfig(step_rule="fixed", fixed_step=1e3, max_backtracks=3)
+    stats = make_natural(policy, cfg, seed=0).update(batch)
+    assert stats["accepted"] is False and stats["backtracks"] == 3 and not stats["skipped"]
+    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert stats["kl"] == 0.0
+
+
+def test_trpo_accepts_a_shrunk_step_within_the_budget():
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    cfg = CGConfig(step_rule="fixed", fixed_step=2.0, max_backtracks=10, kl_delta=0.01)
+    stats = make_natural(policy, cfg, seed=0).update(batch)
+    assert stats["accepted"] and stats["backtracks"] > 0, stats
+    assert stats["kl"] <= 0.01 and float(mean_kl(policy, batch)) == pytest.approx(stats["kl"])
+
+
+class _Fixed:
+    """A preconditioner returning a given direction (to provoke the skip paths)."""
+
+    damping = 0.0
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def fit(self, policy, batch):
+        pass
+
+    def solve(self, g):
+        return torch.full_like(g, self.value)
+
+    def diagnostics(self):
+        return {}
+
+
+@pytest.mark.parametrize("value, reason", [(math.nan, "non-finite direction"), (0.0, "x^T F x")])
+def test_bad_directions_are_skipped_with_a_reason_and_never_zeroed(value, reason):
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 32)
+    theta_old = flat_params(policy.natural_params())
+    stats = NaturalUpdater(policy, _Fixed(value), NaturalConfig()).update(batch)
+    assert stats["skipped"] and reason in stats["skip_reason"] and not stats["accepted"]
+    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+
+
+def test_a_step_that_makes_sigma_non_positive_is_restored():
+    policy = small_policy(3, 2, hidden=(4,), std_param="identity")
+    batch = make_batch(policy, 32)
+    theta_old = flat_params(policy.natural_params())
+    stats = NaturalUpdater(
+        policy, _Fixed(-1.0), NaturalConfig(step_rule="fixed", fixed_step=10.0)
+    ).update(batch)
+    assert stats["skipped"] and stats["skip_reason"] == "sigma <= 0 after the step"
+    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+
+
+def test_vanilla_kl_rule_takes_the_gradient_direction_with_the_kl_budget():
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    updater = make_vanilla(policy, VanillaConfig(step_rule="kl", kl_delta=1e-4), seed=0)
+    assert isinstance(updater.precond, Identity)
+    stats = updater.update(batch)
+    assert stats["predicted_kl"] == pytest.approx(1e-4)
+    assert stats["g_dot_x"] == pytest.approx(stats["grad_norm"] ** 2)
+
+
+def test_fidelity_of_the_exact_analytic_direction_is_one():
+    policy = small_policy(3, 2, hidden=(6, 5))
+    batch = make_batch(policy, 128)
+    diagnostics = DiagnosticsConfig(fidelity_every=2, fidelity_max_params=1000)
+    cfg = ExactConfig(estimator="analytic")
+    updater = make_natural(policy, cfg, 0, diagnostics)
+    stats = updater.update(batch)
+    assert stats["fidelity_cosine"] == pytest.approx(1.0, abs=1e-9)
+    assert stats["fidelity_kl_ratio"] == pytest.approx(1.0, abs=1e-6)
+    second = updater.update(make_batch(policy, 128, seed=1))
+    assert math.isnan(second["fidelity_cosine"])  # only every 2nd update
+    diag = make_natural(small_policy(3, 2, hidden=(6, 5)), DiagonalConfig(), 0, diagnostics)
+    measured = diag.update(batch)
+    assert 0 < measured["fidelity_cosine"] < 0.999 and measured["fisher_cond"] > 1
+
+
+def test_fidelity_refuses_large_policies_with_a_config_error():
+    policy = small_policy(3, 2, hidden=(6, 5))
+    with pytest.raises(ConfigError, match="fidelity_max_params"):
+        make_natural(
+            policy, CGConfig(), 0, DiagnosticsConfig(fidelity_every=1, fidelity_max_params=10)
+        )
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"update.damping": -0.1},
+        {"update.kl_delta": 0.0},
+        {"update.estimator": "empirical"},
+        {"update.step_rule": "adam"},
+        {"update.backtrack_coeff": 1.0},
+    ],
+)
+@pytest.mark.parametrize("algo", ["npg_exact", "npg_diag", "npg_kfac", "npg_cg"])
+def test_impossible_values_raise_config_errors(algo, override):
+    with pytest.raises(ConfigError):
+        resolve_config(algo, "Hopper-v5", 0, 1000, override)
+
+
+def test_trpo_is_npg_cg_with_backtracking():
+    cfg = resolve_config("trpo", "Hopper-v5").update
+    assert isinstance(cfg, CGConfig) and cfg.max_backtracks == 10 and cfg.backtrack_coeff == 0.8
+    assert (cfg.damping, cfg.cg_iters, cfg.kl_delta) == (0.1, 10, 0.01)
+
+
+@pytest.mark.parametrize("algo", NATURAL)
+def test_smoke_natural_variants_write_their_metrics(tmp_path, tiny_overrides, algo):
+    overrides = {**tiny_overrides, "diagnostics.fidelity_every": 2, "policy.hidden_sizes": "8,8"}
+    cfg = resolve_config(algo, "Hopper-v5", 0, 512, overrides)
+    frame = pd.read_parquet(train(cfg, tmp_path, progress=False) / "metrics.parquet")
+    expected = {
+        "kl_delta",
+        "beta",
+        "g_dot_x",
+        "cg_residual",
+        "backtracks",
+        "accepted",
+        "skipped",
+        "skip_reason",
+        "time_grad",
+        "time_fisher_fit",
+        "time_solve",
+        "time_line_search",
+        "fidelity_cosine",
+        "fidelity_kl_ratio",
+        "fisher_cond",
+        "kl",
+    }
+    assert expected <= set(frame.columns)
+    assert len(frame) == 2 and not frame["skipped"].any(), frame["skip_reason"].tolist()
+    assert frame["fidelity_cosine"].notna().tolist() == [True, False]
+    assert (frame["cg_residual"].notna().all()) == (algo in ("npg_cg", "trpo"))
