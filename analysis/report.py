@@ -144,7 +144,8 @@ def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
 def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.Table]:
     """Compute the study's tables and figures, append its report blocks; returns tables."""
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
-    built = [tables.convergence(summary, limits, opts), tables.stability(summary, opts),
+    built = [tables.overview(study.runs), tables.convergence(summary, limits, opts),
+             tables.stability(summary, opts),
              tables.aggregates(summary, ranges, opts), tables.improvement(summary, ranges, opts),
              tables.wall_clock(summary), tables.references(summary, study.runs, study.suite, opts),
              tables.sensitivity(summary, study.runs)]
@@ -162,6 +163,9 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
     for table in built:
         b.append((level, table.title))
         b.append(("table", table))
+    if not any(t.name == "aggregate" for t in built):
+        b.append(("p", "No across-env aggregates: no variant has a finite final score on every "
+                       "env of this study."))
     b.append((level, "Figures"))
     b.extend(("fig", path, caption) for path, caption in figures)
     for table in built:
@@ -186,7 +190,17 @@ def header_blocks(rs: RunSet, root: Path, opts: Options) -> list[tuple]:
     return blocks
 
 
+def check_args(args: argparse.Namespace) -> None:
+    for name in ("final_frac", "threshold_frac"):
+        if not 0 < getattr(args, name) <= 1:
+            raise ReportError(f"--{name.replace('_', '-')} must be in (0, 1], "
+                              f"got {getattr(args, name)}")
+    if args.reps < 1:
+        raise ReportError(f"--reps must be a positive integer, got {args.reps}")
+
+
 def build(args: argparse.Namespace) -> dict[str, Path | int]:
+    check_args(args)
     root = Path(args.results)
     if not root.exists():
         raise ReportError(f"results path not found: {root}")
@@ -198,8 +212,9 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
     for message in rs.warnings:
         print(f"warning: {message}", file=sys.stderr)
     if rs.complete.empty:
-        counts = rs.runs["status"].value_counts().to_dict()
-        raise ReportError(f"no complete runs under {root} ({counts})")
+        counts = rs.runs["status"].value_counts().sort_index()
+        found = ", ".join(f"{n} {status}" for status, n in counts.items())
+        raise ReportError(f"no complete runs under {root} ({found})")
     opts = Options(value="eval_return_mean" if args.metric == "eval" else "return_mean",
                    final_frac=args.final_frac, threshold_frac=args.threshold_frac,
                    reps=args.reps, seed=args.seed)
@@ -221,6 +236,7 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
                       rs, rs.frame[rs.frame["study"] == name], runs)
         all_tables += analyse(study, opts, out, fisher_cost)
         blocks += study.blocks
+    all_tables.append(tables.Table("runs", "", rs.runs, rs.runs))  # every run dir, any status
     excluded = tables.problems(rs.runs)
     if excluded is not None:
         blocks += [("h2", excluded.title), ("table", excluded)]

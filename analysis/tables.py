@@ -248,6 +248,20 @@ def json_loads(text: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def overview(runs: pd.DataFrame) -> Table:
+    """What was run: per (env, variant) the seeds, config hash, budget and wall time."""
+    done = runs[runs["status"] == "complete"]
+    data = done.groupby(KEYS, sort=True).agg(
+        algo=("algo", "first"), seeds=("seed", lambda s: ",".join(map(str, sorted(s)))),
+        config_hash=("config_hash", lambda s: ",".join(sorted(set(map(str, s))))),
+        total_steps=("total_steps", "max"), num_params=("num_params", "max"),
+        wall_time_s=("wall_time_s", "mean")).reset_index()
+    view = data.rename(columns={"group": "variant"}).assign(
+        total_steps=data["total_steps"].map(fmt), num_params=data["num_params"].map(fmt),
+        wall_time_s=data["wall_time_s"].map(fmt))
+    return Table("runs_overview", "Runs", data, view.rename(columns={"wall_time_s": "wall s"}))
+
+
 def problems(runs: pd.DataFrame) -> Table | None:
     """Failed, incomplete and corrupt runs: listed, never mixed into the other tables."""
     bad = runs[runs["status"] != "complete"]

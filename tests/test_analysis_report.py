@@ -12,7 +12,10 @@ import pytest
 from analysis_fixtures import synthetic_results, write_run
 from matplotlib import image
 
+from analysis import tables
+from analysis.load import load_runs
 from analysis.report import main
+from analysis.summary import Options, SuiteInfo, summarise_runs
 
 FAST = ["--reps", "200"]
 FIGURES = ["learning_curves", "aggregate_iqm", "performance_profiles", "final_intervals",
@@ -62,6 +65,7 @@ def test_report_files_tables_and_figures(synthetic, built):
              "excluded_runs"]}
     assert rows == {"convergence": 6, "stability": 6, "wall_clock": 6, "aggregate": 3,
                     "improvement": 3, "per_run": 18, "excluded_runs": 2}
+    assert len(pd.read_csv(out / "tables" / "runs.csv")) == 20  # every run dir, any status
     conv = pd.read_csv(out / "tables" / "convergence.csv")
     assert set(conv["group"]) == {"npg_cg", "ppo", "vanilla"} and (conv["seeds"] == 3).all()
     stab = pd.read_csv(out / "tables" / "stability.csv").set_index(["env", "group"])
@@ -92,6 +96,7 @@ def test_same_input_same_output(synthetic, built, tmp_path, capsys):
     ("empty", "no run directories"),
     ("failed_only", "no complete runs"),
     ("bad_suite", "cannot load suite"),
+    ("bad_frac", "--final-frac must be in (0, 1]"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
     root = tmp_path / "results"
@@ -103,6 +108,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
     if setup == "bad_suite":
         write_run(root, "ppo", "EnvA-v5", 0, [1.0, 2.0])
         extra = ["--suite", str(tmp_path / "nope.toml")]
+    if setup == "bad_frac":
+        write_run(root, "ppo", "EnvA-v5", 0, [1.0, 2.0])
+        extra = ["--final-frac", "0"]
     code, io = build(root, tmp_path / "out", capsys, *extra)
     assert code == 2
     lines = io.err.strip().splitlines()
@@ -161,3 +169,35 @@ def test_suite_references_thresholds_and_mixed_suites(tmp_path, capsys):
     conv = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__convergence.csv")
     assert (conv["threshold"] == 500.0).all()
     assert "Somebody et al." in md and "best (max over training)" in md
+
+
+def test_sensitivity_and_partial_variants(tmp_path):
+    """Grid values from meta.json become a sensitivity table; a variant missing an env is
+    left out of the across-env aggregates, and the table says so."""
+    for delta, top in [(0.01, 100.0), (0.05, 300.0)]:
+        for seed in (0, 1):
+            for env in ("EnvA-v5", "EnvB-v5"):
+                write_run(tmp_path, "npg_cg", env, seed, [0.0, top / 2, top + seed],
+                          suite="s", label=f"npg_cg[kl={delta}]", grid={"update.kl_delta": delta})
+    write_run(tmp_path, "ppo", "EnvA-v5", 0, [0.0, 50.0, 60.0], suite="s")
+    rs = load_runs(tmp_path)
+    opts = Options(reps=100)
+    summary, ranges, _ = summarise_runs(rs.frame, SuiteInfo(), opts)
+    sens = tables.sensitivity(summary, rs.runs).data
+    assert list(sens["value"]) == ["0.01", "0.05"] * 2 and (sens["seeds"] == 2).all()
+    assert sens["final_mean"].tolist() == [100.5, 300.5, 100.5, 300.5]
+    agg = tables.aggregates(summary, ranges, opts)
+    assert sorted(agg.data["group"]) == ["npg_cg[kl=0.01]", "npg_cg[kl=0.05]"]
+    assert "left out: ppo" in agg.note
+
+
+def test_degenerate_input_still_builds(tmp_path, capsys):
+    """One seed per variant, and an env where no episode ever ended (all-NaN returns)."""
+    root = tmp_path / "results"
+    write_run(root, "ppo", "EnvA-v5", 0, [1.0, np.nan, 3.0])
+    write_run(root, "trpo", "EnvA-v5", 0, [2.0, 2.0, 2.0])
+    write_run(root, "ppo", "EnvB-v5", 0, [np.nan, np.nan])
+    code, io = build(root, tmp_path / "rep", capsys)
+    assert code == 0, io.err
+    conv = pd.read_csv(tmp_path / "rep" / "tables" / "convergence.csv")
+    assert len(conv) == 3 and conv["final_mean"].isna().sum() == 1
