@@ -36,8 +36,16 @@ class PPOConfig:
     """Stop the epochs early once the approximate KL exceeds this (0 disables)."""
 
     def validate(self) -> None:
-        if not (self.lr > 0 and self.epochs > 0 and self.minibatch_size > 0 and self.clip > 0):
-            raise ConfigError("update.lr, update.epochs, update.minibatch_size, update.clip must be positive")
+        if not (self.lr > 0 and self.epochs > 0 and self.clip > 0 and self.max_grad_norm > 0):
+            raise ConfigError(
+                "update.lr, update.epochs, update.clip, update.max_grad_norm must be positive"
+            )
+        if self.minibatch_size < 2:
+            raise ConfigError(
+                "update.minibatch_size must be >= 2 (advantages are standardised per minibatch)"
+            )
+        if self.ent_coef < 0 or self.target_kl < 0:
+            raise ConfigError("update.ent_coef and update.target_kl must be >= 0")
 
 
 class PPOUpdater:
@@ -53,13 +61,15 @@ class PPOUpdater:
         log_ratio = log_prob - batch.log_probs[idx]
         ratio = log_ratio.exp()
         adv = batch.advantages[idx]
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if batch.advantages_normalized:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         clipped = ratio.clamp(1 - self.cfg.clip, 1 + self.cfg.clip)
         loss = -torch.min(ratio * adv, clipped * adv).mean() - self.cfg.ent_coef * std.log().sum()
         approx_kl = ((ratio - 1) - log_ratio).mean().detach()  # k3 estimator, >= 0
         return loss, approx_kl
 
     def update(self, batch: Batch) -> dict:
+        before = [p.detach().clone() for p in self.policy.natural_params()]
         n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
         params = self.policy.natural_params()
         epochs_done, stopped = 0, False
@@ -77,6 +87,15 @@ class PPOUpdater:
             if stopped:
                 break
             epochs_done += 1
-        if not all(torch.isfinite(p).all() for p in params):
-            raise FloatingPointError("PPO produced non-finite policy parameters")
+        if not self.policy.is_valid():
+            # restore theta_old and say why: a NaN is never silently carried on or zeroed
+            with torch.no_grad():
+                for p, old in zip(params, before):
+                    p.copy_(old)
+            return {
+                "epochs": epochs_done,
+                "skipped": True,
+                "skip_reason": "non-finite parameters or sigma <= 0 after the epochs; restored",
+                **policy_stats(self.policy, batch),
+            }
         return {"epochs": epochs_done, **policy_stats(self.policy, batch)}

@@ -56,8 +56,12 @@ def cmd_run(args) -> int:
         return 0
     mirror = _wandb_mirror(cfg, run_dir)
     try:
-        train(cfg, Path(args.out), progress=not args.quiet,
-              on_row=None if mirror is None else mirror.on_row)
+        train(
+            cfg,
+            Path(args.out),
+            progress=not args.quiet,
+            on_row=None if mirror is None else mirror.on_row,
+        )
     finally:
         if mirror is not None:
             mirror.finish()
@@ -80,14 +84,28 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from harness.runner import evaluate, load_policy
+    from harness.tracking import run_status
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "policy.pt").is_file():
-        raise ConfigError(f"no saved policy in {run_dir} (expected {run_dir / 'policy.pt'}; is the run complete?)")
-    policy, norm, cfg = load_policy(run_dir)
-    returns = evaluate(policy, norm, cfg["env"], args.episodes, args.seed, cfg.get("max_episode_steps", 0))
-    print(f"{cfg['run_id']}: mean-action return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
-          f"over {len(returns)} episodes")
+    if run_status(run_dir) != "complete" or not (run_dir / "policy.pt").is_file():
+        raise ConfigError(
+            f"{run_dir} is not a complete run directory (no complete meta.json and policy.pt)"
+        )
+    if args.seed < 0:
+        raise ConfigError("--seed must be a non-negative integer")
+    try:
+        policy, norm, cfg = load_policy(run_dir)
+    except Exception as exc:  # a corrupt or foreign policy.pt: say which file, no traceback
+        raise ConfigError(
+            f"cannot load {run_dir / 'policy.pt'}: {type(exc).__name__}: {exc}"
+        ) from None
+    returns = evaluate(
+        policy, norm, cfg["env"], args.episodes, args.seed, cfg.get("max_episode_steps", 0)
+    )
+    print(
+        f"{cfg['run_id']}: mean-action return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
+        f"over {len(returns)} episodes"
+    )
     return 0
 
 
@@ -154,7 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v5")
     run.add_argument("--steps", type=positive_int, default=None, help="environment-step budget")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field by its dotted name")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field by its dotted name",
+    )
     run.add_argument("--out", default="results", help="parent folder of the run directory")
     run.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -167,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="registered algorithms and shipped suites")
-    ls.add_argument("--fields", metavar="ALGO", help="print every config field of ALGO with its doc")
+    ls.add_argument(
+        "--fields", metavar="ALGO", help="print every config field of ALGO with its doc"
+    )
     ls.set_defaults(func=cmd_list)
 
     for name, module, text in [

@@ -134,7 +134,9 @@ def parse_override(text: str) -> tuple[str, str]:
     """Split `key=value`; raise ConfigError on a malformed override."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"malformed override {text!r}: expected key=value, e.g. update.kl_delta=0.02")
+        raise ConfigError(
+            f"malformed override {text!r}: expected key=value, e.g. update.kl_delta=0.02"
+        )
     return key.strip(), value.strip()
 
 
@@ -156,15 +158,17 @@ def _coerce(value: typing.Any, hint: typing.Any, key: str) -> typing.Any:
                 raise ValueError
             return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
         if hint is float:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or float(value) != float(value):  # NaN is never a setting
                 raise ValueError
             return float(value)
         if hint is str:
             return str(value)
         if origin is tuple:
-            items = value if isinstance(value, (list, tuple)) else [
-                v for v in str(value).strip("()[] ").split(",") if v.strip()
-            ]
+            items = (
+                value
+                if isinstance(value, (list, tuple))
+                else [v for v in str(value).strip("()[] ").split(",") if v.strip()]
+            )
             return tuple(int(v) for v in items)
     except (TypeError, ValueError):
         pass
@@ -190,9 +194,15 @@ def _set_path(obj: typing.Any, path: list[str], value: typing.Any, full: str) ->
     return dataclasses.replace(obj, **{head: _coerce(value, hints[head], full)})
 
 
+IDENTITY_KEYS = ("algo", "env", "seed")
+"""Chosen by --algo/--env/--seed (they select the variant's config class): never by --set."""
+
+
 def apply_overrides(cfg: RunConfig, overrides: dict[str, typing.Any]) -> RunConfig:
     """Return cfg with each dotted key set; unknown keys and bad types raise ConfigError."""
     for key, value in overrides.items():
+        if key in IDENTITY_KEYS:
+            raise ConfigError(f"{key!r} cannot be overridden with --set; use --{key}")
         cfg = _set_path(cfg, key.split("."), value, key)
     validate(cfg)
     return cfg
@@ -203,17 +213,40 @@ def validate(cfg: RunConfig) -> None:
     s = cfg.sampler
     checks = [
         (cfg.total_steps > 0, "total_steps must be positive"),
+        (cfg.seed >= 0, "seed must be a non-negative integer"),
+        (cfg.max_episode_steps >= 0, "max_episode_steps must be >= 0"),
+        (
+            s.obs_clip > 0 and s.reward_clip > 0,
+            "sampler.obs_clip and sampler.reward_clip must be positive",
+        ),
         (s.num_envs > 0, "sampler.num_envs must be positive"),
         (s.steps_per_update >= s.num_envs, "sampler.steps_per_update must be >= num_envs"),
-        (s.steps_per_update % s.num_envs == 0, "sampler.steps_per_update must be a multiple of num_envs"),
+        (
+            s.steps_per_update % s.num_envs == 0,
+            "sampler.steps_per_update must be a multiple of num_envs",
+        ),
         (0 < s.gamma <= 1, "sampler.gamma must be in (0, 1]"),
         (0 <= s.gae_lambda <= 1, "sampler.gae_lambda must be in [0, 1]"),
-        (cfg.policy.std_param in ("log", "softplus", "identity"), "policy.std_param: valid: identity, log, softplus"),
+        (
+            cfg.policy.std_param in ("log", "softplus", "identity"),
+            "policy.std_param: valid: identity, log, softplus",
+        ),
         (cfg.policy.activation in ("tanh", "relu"), "policy.activation: valid: relu, tanh"),
         (cfg.policy.init_std > 0, "policy.init_std must be positive"),
-        (cfg.value.lr > 0 and cfg.value.epochs >= 0, "value.lr must be positive, value.epochs >= 0"),
+        (
+            cfg.value.lr > 0 and cfg.value.epochs >= 0,
+            "value.lr must be positive, value.epochs >= 0",
+        ),
         (cfg.value.minibatch_size > 0, "value.minibatch_size must be positive"),
-        (cfg.wandb.mode in ("auto", "online", "offline", "disabled"), "wandb.mode: valid: auto, disabled, offline, online"),
+        (cfg.value.max_grad_norm > 0, "value.max_grad_norm must be positive (inf disables)"),
+        (
+            all(h > 0 for h in cfg.policy.hidden_sizes + cfg.value.hidden_sizes),
+            "policy.hidden_sizes and value.hidden_sizes must be positive widths, e.g. 64,64",
+        ),
+        (
+            cfg.wandb.mode in ("auto", "online", "offline", "disabled"),
+            "wandb.mode: valid: auto, disabled, offline, online",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -232,9 +265,13 @@ def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex)."""
+    """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex).
+
+    W&B settings are tracking, not the experiment: switching them never renames a run.
+    """
     data = to_dict(cfg)
     data.pop("seed")
+    data.pop("wandb")
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(canonical.encode()).hexdigest()[:8]
 

@@ -8,6 +8,7 @@ normaliser makes KL(pi_old || pi_theta_old) non-zero and breaks Fisher products;
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 
 import gymnasium as gym
@@ -22,10 +23,13 @@ _seen_warnings: set[str] = set()
 
 def _mujoco_warning(message: str) -> None:
     """MuJoCo prints each model-compiler deprecation once per env copy (16 per vector env);
-    log each distinct message once instead, so progress bars stay readable."""
+    log each distinct message once instead, so progress bars stay readable. Deprecations of
+    gymnasium's own model files are not the user's to fix (debug); anything else, such as
+    "simulation is unstable", is a warning."""
     if message not in _seen_warnings:
         _seen_warnings.add(message)
-        _log.info("MuJoCo: %s", message)
+        level = logging.DEBUG if "deprecated" in message else logging.WARNING
+        _log.log(level, "MuJoCo: %s", message)
 
 
 mujoco.set_mju_user_warning(_mujoco_warning)
@@ -36,12 +40,36 @@ def check_env_id(env_id: str) -> None:
     if env_id in gym.registry:
         return
     near = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
-    mujoco = sorted(k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5"))
+    mujoco = sorted(
+        k for k, v in gym.registry.items() if "mujoco" in str(v.entry_point) and k.endswith("-v5")
+    )
     hint = f"did you mean {', '.join(near)}?" if near else f"MuJoCo tasks: {', '.join(mujoco)}"
     raise ConfigError(f"unknown env {env_id!r}: {hint}")
 
 
-def make_vector_env(env_id: str, num_envs: int, max_episode_steps: int = 0) -> gym.vector.SyncVectorEnv:
+@functools.cache
+def check_env_spaces(env_id: str) -> tuple[int, int]:
+    """(obs_dim, act_dim) of a continuous-control env; ConfigError for any other kind."""
+    env = gym.make(env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    box = gym.spaces.Box
+    if not (
+        isinstance(obs_space, box)
+        and isinstance(act_space, box)
+        and len(obs_space.shape) == 1
+        and len(act_space.shape) == 1
+    ):
+        raise ConfigError(
+            f"env {env_id!r} is not continuous control: need 1-D Box observation and "
+            f"action spaces, got {obs_space} and {act_space}"
+        )
+    return obs_space.shape[0], act_space.shape[0]
+
+
+def make_vector_env(
+    env_id: str, num_envs: int, max_episode_steps: int = 0
+) -> gym.vector.SyncVectorEnv:
     """SyncVectorEnv of `num_envs` copies; SAME_STEP autoreset puts the true final obs in info."""
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
     fns = [lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)]
@@ -74,7 +102,12 @@ class RunningNorm:
         return np.clip(z, -self.clip, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count, "clip": self.clip}
+        return {
+            "mean": self.mean.tolist(),
+            "var": self.var.tolist(),
+            "count": self.count,
+            "clip": self.clip,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.mean = np.asarray(state["mean"], dtype=np.float64)

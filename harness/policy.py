@@ -52,7 +52,9 @@ class GaussianPolicy(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, cfg: PolicyConfig):
         super().__init__()
         self.std_param = cfg.std_param
-        self.mean_net = mlp([obs_dim, *cfg.hidden_sizes, act_dim], cfg.activation, cfg.orthogonal_init, 0.01)
+        self.mean_net = mlp(
+            [obs_dim, *cfg.hidden_sizes, act_dim], cfg.activation, cfg.orthogonal_init, 0.01
+        )
         w0 = std_inverse(cfg.init_std, cfg.std_param)
         self.std_w = nn.Parameter(torch.full((act_dim,), w0))
 
@@ -69,7 +71,9 @@ class GaussianPolicy(nn.Module):
         sigma = self.std()
         if self.std_param == "log":
             return torch.full_like(sigma, 2.0)
-        dsigma = torch.sigmoid(self.std_w) if self.std_param == "softplus" else torch.ones_like(sigma)
+        dsigma = (
+            torch.sigmoid(self.std_w) if self.std_param == "softplus" else torch.ones_like(sigma)
+        )
         return 2.0 * dsigma**2 / sigma**2
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,6 +88,11 @@ class GaussianPolicy(nn.Module):
         """log pi(a|s) summed over action dims: [B]."""
         mean, std = self(obs)
         return gaussian_log_prob(mean, std, act)
+
+    def is_valid(self) -> bool:
+        """All parameters finite and sigma > 0 (identity std can step below zero)."""
+        finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
+        return finite and bool((self.std() > 0).all())
 
     def natural_params(self) -> list[nn.Parameter]:
         """Every parameter the policy step moves, the std vector included (pitfall: baselines#262)."""
@@ -139,9 +148,9 @@ def set_flat_params(params: list[torch.Tensor], flat: torch.Tensor) -> None:
 def flat_grad(output: torch.Tensor, params: list[torch.Tensor], **kwargs) -> torch.Tensor:
     """d output / d params as one vector [P] (zeros for parameters output does not touch)."""
     grads = torch.autograd.grad(output, params, allow_unused=True, **kwargs)
-    return torch.cat([
-        (torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)
-    ])
+    return torch.cat(
+        [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
+    )
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:

@@ -37,6 +37,8 @@ class Batch:
     values: torch.Tensor
     episode_returns: list[float]
     episode_lengths: list[int]
+    advantages_normalized: bool = True
+    """Whether the sampler standardised advantages (PPO then also does so per minibatch)."""
 
     def __len__(self) -> int:
         return self.obs.shape[0]
@@ -69,8 +71,14 @@ class Sampler:
         self.cfg = cfg
         self.envs = make_vector_env(env_id, cfg.num_envs, max_episode_steps)
         obs_dim = self.envs.single_observation_space.shape[0]
-        self.obs_norm = RunningNorm((obs_dim,), cfg.obs_clip) if cfg.normalize_obs else IdentityNorm((obs_dim,))
-        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip) if cfg.normalize_rewards else None
+        self.obs_norm = (
+            RunningNorm((obs_dim,), cfg.obs_clip) if cfg.normalize_obs else IdentityNorm((obs_dim,))
+        )
+        self.reward_scaler = (
+            RewardScaler(cfg.num_envs, cfg.gamma, cfg.reward_clip)
+            if cfg.normalize_rewards
+            else None
+        )
         # Seed through the first reset only; autoreset continues the same RNG (Gymnasium#1321).
         self.obs, _ = self.envs.reset(seed=seed)
         self.envs.action_space.seed(seed)
@@ -106,7 +114,9 @@ class Sampler:
             obs_n = self.obs_norm(self.obs)
             mean = policy.mean_net(torch.from_numpy(obs_n))
             action = (mean + std * noise[t]).numpy()
-            self.obs, reward, term, trunc, info = self.envs.step(np.clip(action, self.act_low, self.act_high))
+            self.obs, reward, term, trunc, info = self.envs.step(
+                np.clip(action, self.act_low, self.act_high)
+            )
             self.ep_return += reward
             self.ep_length += 1
             done = term | trunc
@@ -119,11 +129,32 @@ class Sampler:
             self.ep_length[done] = 0
             obs_buf[t], act_buf[t] = obs_n, action
             rew_buf[t], term_buf[t], trunc_buf[t] = self._scale(reward, done), term, trunc
-        return self._finish(policy, value_fn, obs_buf, act_buf, rew_buf, term_buf, trunc_buf,
-                            final_obs, ep_returns, ep_lengths)
+        return self._finish(
+            policy,
+            value_fn,
+            obs_buf,
+            act_buf,
+            rew_buf,
+            term_buf,
+            trunc_buf,
+            final_obs,
+            ep_returns,
+            ep_lengths,
+        )
 
-    def _finish(self, policy, value_fn, obs_buf, act_buf, rew_buf, term_buf, trunc_buf,
-                final_obs, ep_returns, ep_lengths) -> Batch:
+    def _finish(
+        self,
+        policy,
+        value_fn,
+        obs_buf,
+        act_buf,
+        rew_buf,
+        term_buf,
+        trunc_buf,
+        final_obs,
+        ep_returns,
+        ep_lengths,
+    ) -> Batch:
         T, N = rew_buf.shape
         obs = torch.from_numpy(obs_buf.reshape(T * N, -1))
         actions = torch.from_numpy(act_buf.reshape(T * N, -1))
@@ -133,24 +164,31 @@ class Sampler:
         next_values[-1] = value_fn(torch.from_numpy(self.obs_norm(self.obs))).double().numpy()
         if final_obs:
             keys = list(final_obs)
-            v_final = value_fn(torch.from_numpy(np.stack([final_obs[k] for k in keys]))).double().numpy()
+            v_final = (
+                value_fn(torch.from_numpy(np.stack([final_obs[k] for k in keys]))).double().numpy()
+            )
             for (t, i), v in zip(keys, v_final):
                 next_values[t, i] = v
         dones = np.maximum(term_buf, trunc_buf)
-        adv, returns = compute_gae(rew_buf, values, next_values, term_buf, dones,
-                                   self.cfg.gamma, self.cfg.gae_lambda)
+        adv, returns = compute_gae(
+            rew_buf, values, next_values, term_buf, dones, self.cfg.gamma, self.cfg.gae_lambda
+        )
         adv = adv.reshape(-1)
         if self.cfg.normalize_advantages and adv.size > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         old_mean, old_std = policy(obs)
         return Batch(
-            obs=obs, actions=actions,
+            obs=obs,
+            actions=actions,
             log_probs=policy.log_prob(obs, actions),
-            old_mean=old_mean, old_std=old_std.detach().clone(),
+            old_mean=old_mean,
+            old_std=old_std.detach().clone(),
             advantages=torch.as_tensor(adv, dtype=torch.float32),
             returns=torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
             values=torch.as_tensor(values.reshape(-1), dtype=torch.float32),
-            episode_returns=ep_returns, episode_lengths=ep_lengths,
+            episode_returns=ep_returns,
+            episode_lengths=ep_lengths,
+            advantages_normalized=self.cfg.normalize_advantages,
         )
 
     def close(self) -> None:

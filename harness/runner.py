@@ -6,6 +6,7 @@ The loop is the same for every variant; only `updater.update(batch)` differs.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import time
 import traceback
@@ -18,10 +19,10 @@ import torch
 
 from algorithms import ALGORITHMS
 from harness.config import ConfigError, RunConfig, apply_overrides, closest, config_hash, run_id, to_dict
-from harness.envs import RunningNorm, check_env_id
+from harness.envs import RunningNorm, check_env_id, check_env_spaces
 from harness.policy import GaussianPolicy, ValueNet
 from harness.rollout import Sampler
-from harness.tracking import RunDirectory, run_status
+from harness.tracking import RunDirectory, atomic_write_bytes, run_status
 from harness.value import ValueFitter
 
 
@@ -31,6 +32,7 @@ def resolve_config(algo: str, env: str, seed: int = 0, total_steps: int | None =
     if algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {algo!r}: {closest(algo, ALGORITHMS)}")
     check_env_id(env)
+    check_env_spaces(env)
     variant = ALGORITHMS[algo]
     cfg = RunConfig(algo=algo, env=env, seed=seed, update=variant.config())
     if total_steps is not None:
@@ -44,9 +46,11 @@ def config_record(cfg: RunConfig) -> dict:
 
 
 def seed_streams(seed: int) -> dict[str, int]:
-    """Independent 32-bit seeds for env, torch, minibatch and eval streams from one integer."""
-    children = np.random.SeedSequence(seed).spawn(4)
-    names = ("env", "torch", "minibatch", "eval")
+    """Independent 32-bit seeds from one integer: env resets, action noise ("torch"), value-fit
+    minibatches, evaluation, network init, and the updater's own stream (PPO minibatches,
+    sampled-Fisher actions). Spawned children are keyed by index: adding one keeps the rest."""
+    children = np.random.SeedSequence(seed).spawn(6)
+    names = ("env", "torch", "minibatch", "eval", "init", "update")
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children)}
 
 
@@ -81,14 +85,14 @@ class Trainer:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         seeds = seed_streams(cfg.seed)
-        torch.manual_seed(seeds["torch"])
+        torch.manual_seed(seeds["init"])
         self.gen = torch.Generator().manual_seed(seeds["torch"])
         self.rng = np.random.default_rng(seeds["minibatch"])
         self.eval_seed = seeds["eval"] % 2**31
         self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
         self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
         self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
-        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["minibatch"],
+        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["update"],
                                                  cfg.diagnostics)
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
 
@@ -118,8 +122,11 @@ class Trainer:
                         self.cfg.max_episode_steps)
 
     def save(self, path: Path) -> None:
+        """policy.pt: weights, normaliser statistics and config, written atomically."""
+        buffer = io.BytesIO()
         torch.save({"policy": self.policy.state_dict(), "obs_norm": self.sampler.obs_norm.state_dict(),
-                    "value": self.value_fn.state_dict(), "config": config_record(self.cfg)}, path)
+                    "value": self.value_fn.state_dict(), "config": config_record(self.cfg)}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
 
 
 def train(cfg: RunConfig, out: Path, progress: bool = True,
@@ -143,9 +150,16 @@ def train(cfg: RunConfig, out: Path, progress: bool = True,
 
 
 def _train_loop(cfg: RunConfig, writer: RunDirectory, progress: bool, on_row) -> None:
+    trainer = Trainer(cfg)
+    try:
+        _iterate(cfg, trainer, writer, progress, on_row)
+    finally:
+        trainer.sampler.close()  # a long-lived sweep worker must not leak MuJoCo envs
+
+
+def _iterate(cfg: RunConfig, trainer: Trainer, writer: RunDirectory, progress: bool, on_row) -> None:
     from tqdm import tqdm
 
-    trainer = Trainer(cfg)
     writer.meta["num_params"] = trainer.policy.num_params()
     per_update = cfg.sampler.steps_per_update
     iterations = math.ceil(cfg.total_steps / per_update)
@@ -165,13 +179,12 @@ def _train_loop(cfg: RunConfig, writer: RunDirectory, progress: bool, on_row) ->
         bar.set_postfix(sps=f"{row['step'] / row['wall_time']:.0f}", ret=f"{last_return:.1f}")
     bar.close()
     trainer.save(writer.path / "policy.pt")
-    trainer.sampler.close()
     writer.finish("complete", total_steps_done=iterations * per_update)
 
 
 def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:
     """The saved final policy, its normaliser and config.json content."""
-    state = torch.load(Path(run_dir) / "policy.pt", weights_only=False)
+    state = torch.load(Path(run_dir) / "policy.pt", weights_only=True)
     cfg = state["config"]
     env = gym.make(cfg["env"])
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]

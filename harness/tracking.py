@@ -41,7 +41,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    atomic_write_bytes(
+        path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    )
 
 
 def read_json(path: Path) -> dict | None:
@@ -65,15 +67,23 @@ def versions() -> dict[str, str]:
     import torch
 
     return {
-        "python": platform.python_version(), "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__, "mujoco": mujoco.__version__, "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+        "numpy": numpy.__version__,
     }
 
 
 def git_sha() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -83,16 +93,25 @@ class RunDirectory:
     """Writer of one run directory. Rows accumulate in memory and the parquet is rewritten
     atomically every `flush_every` rows, so a killed run leaves a readable prefix."""
 
-    def __init__(self, path: Path, config: dict, extra_meta: dict | None = None, flush_every: int = 1):
+    def __init__(
+        self, path: Path, config: dict, extra_meta: dict | None = None, flush_every: int = 1
+    ):
         self.path = Path(path)
         self.rows: list[dict] = []
         self.flush_every = flush_every
         self.started = time.time()
         self.meta = {
-            "status": "running", "run_id": config["run_id"], "config_hash": config["config_hash"],
-            "algo": config["algo"], "env": config["env"], "seed": config["seed"],
-            "versions": versions(), "host": socket.gethostname(), "git_sha": git_sha(),
-            "argv": sys.argv, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": "running",
+            "run_id": config["run_id"],
+            "config_hash": config["config_hash"],
+            "algo": config["algo"],
+            "env": config["env"],
+            "seed": config["seed"],
+            "versions": versions(),
+            "host": socket.gethostname(),
+            "git_sha": git_sha(),
+            "argv": sys.argv,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(extra_meta or {}),
         }
         self.path.mkdir(parents=True, exist_ok=True)
@@ -113,6 +132,10 @@ class RunDirectory:
     def finish(self, status: str, **fields) -> None:
         """Flush metrics, then mark the run complete or failed (meta.json is written last)."""
         self.flush()
-        self.meta.update(status=status, wall_time_s=time.time() - self.started,
-                         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields)
+        self.meta.update(
+            status=status,
+            wall_time_s=time.time() - self.started,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **fields,
+        )
         atomic_write_json(self.path / "meta.json", self.meta)

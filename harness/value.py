@@ -33,7 +33,10 @@ class ValueFitter:
         with torch.no_grad():
             pred = self.value_fn(batch.obs)
             value_loss = float((pred - batch.returns).pow(2).mean())
-        return {"value_loss": value_loss, "explained_variance": explained_variance(batch.values, batch.returns)}
+        return {
+            "value_loss": value_loss,
+            "explained_variance": explained_variance(batch.values, batch.returns),
+        }
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:

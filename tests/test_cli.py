@@ -12,7 +12,14 @@ import pytest
 from algorithms import ALGORITHMS
 
 NPGBENCH = shutil.which("npgbench")
-TINY = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256", "--set", "eval.every=0"]
+TINY = [
+    "--set",
+    "sampler.num_envs=2",
+    "--set",
+    "sampler.steps_per_update=256",
+    "--set",
+    "eval.every=0",
+]
 
 
 def npgbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -25,13 +32,30 @@ def npgbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
     [
         (["--algo", "ppp", "--env", "Hopper-v5"], "did you mean ppo"),
         (["--algo", "ppo", "--env", "Hoper-v5"], "did you mean Hopper-v5"),
-        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lrr=1"], "unknown config key 'update.lrr'"),
-        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr=fast"], "update.lr: expected float"),
+        (
+            ["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lrr=1"],
+            "unknown config key 'update.lrr'",
+        ),
+        (
+            ["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr=fast"],
+            "update.lr: expected float",
+        ),
         (["--algo", "ppo", "--env", "Hopper-v5", "--set", "sampler.num_envs=2.5"], "expected int"),
         (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr"], "malformed override"),
         (["--algo", "ppo", "--env", "Hopper-v5", "--steps", "0"], "positive integer"),
         (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.clip=-1"], "must be positive"),
-        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "policy.std_param=cube"], "valid: identity, log, softplus"),
+        (
+            ["--algo", "ppo", "--env", "Hopper-v5", "--set", "policy.std_param=cube"],
+            "valid: identity, log, softplus",
+        ),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "algo=vanilla"], "use --algo"),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--seed", "-1"], "seed must be"),
+        (
+            ["--algo", "ppo", "--env", "Hopper-v5", "--set", "policy.hidden_sizes=64,0"],
+            "positive widths",
+        ),
+        (["--algo", "ppo", "--env", "Hopper-v5", "--set", "update.lr=nan"], "expected float"),
+        (["--algo", "ppo", "--env", "CartPole-v1"], "not continuous control"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, expected):
@@ -52,15 +76,37 @@ def test_unknown_subcommand_and_benchmark(tmp_path):
 
 def test_run_then_rerun_is_a_no_op_and_eval_replays(tmp_path):
     out = tmp_path / "results"
-    first = npgbench("run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512",
-                     "--out", str(out), "--quiet", *TINY)
+    first = npgbench(
+        "run",
+        "--algo",
+        "vanilla",
+        "--env",
+        "InvertedPendulum-v5",
+        "--steps",
+        "512",
+        "--out",
+        str(out),
+        "--quiet",
+        *TINY,
+    )
     assert first.returncode == 0, first.stderr
     run_dir = first.stdout.strip().splitlines()[-1].split(": ", 1)[1]
     meta = json.loads(open(f"{run_dir}/meta.json").read())
     assert meta["status"] == "complete" and meta["num_params"] > 0
     mtime = (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns
-    again = npgbench("run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512",
-                     "--out", str(out), "--quiet", *TINY)
+    again = npgbench(
+        "run",
+        "--algo",
+        "vanilla",
+        "--env",
+        "InvertedPendulum-v5",
+        "--steps",
+        "512",
+        "--out",
+        str(out),
+        "--quiet",
+        *TINY,
+    )
     assert again.returncode == 0 and "already complete" in again.stdout
     assert (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns == mtime
     replay = npgbench("eval", run_dir, "--episodes", "2")
@@ -75,9 +121,22 @@ def test_list_names_every_algorithm():
 
 
 REQUIRED_COLUMNS = {
-    "iteration", "step", "wall_time", "return_mean", "return_std", "episodes", "kl", "entropy",
-    "value_loss", "explained_variance", "time_sample", "time_update", "eval_return_mean",
-    "eval_return_std", "skipped", "skip_reason",
+    "iteration",
+    "step",
+    "wall_time",
+    "return_mean",
+    "return_std",
+    "episodes",
+    "kl",
+    "entropy",
+    "value_loss",
+    "explained_variance",
+    "time_sample",
+    "time_update",
+    "eval_return_mean",
+    "eval_return_std",
+    "skipped",
+    "skip_reason",
 }
 
 
@@ -86,8 +145,9 @@ def test_smoke_every_registered_variant(tmp_path, tiny_overrides, algo):
     """Two updates of each variant on a tiny env: complete, schema, finite metrics."""
     from harness.runner import resolve_config, train
 
-    cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 512, {**tiny_overrides, "eval.every": 2,
-                                                                "eval.episodes": 1})
+    cfg = resolve_config(
+        algo, "InvertedPendulum-v5", 0, 512, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}
+    )
     run_dir = train(cfg, tmp_path, progress=False)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "complete", meta.get("error")

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from algorithms import ALGORITHMS
-from algorithms.common import mean_kl
 from harness.config import PolicyConfig
 from harness.envs import RunningNorm
 from harness.policy import GaussianPolicy, flat_params, std_inverse
@@ -31,14 +30,27 @@ def test_running_norm_matches_numpy():
     np.testing.assert_allclose(z.std(0), 1.0, atol=1e-4)
 
 
-def test_normaliser_frozen_during_update_and_kl_zero_at_theta_old(tiny_overrides):
+def test_batch_holds_the_observations_actions_were_sampled_from(tiny_overrides):
+    """actions = mean(obs_stored) + std * noise with the run's own noise: the stored, normalised
+    observations are exactly those the policy saw, so pi_old is reproducible at update time."""
     trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 1024, tiny_overrides))
+    noise_gen = torch.Generator()
+    noise_gen.set_state(trainer.gen.get_state())
     batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
+    steps, envs = 256 // 2, 2
+    noise = torch.randn((steps, envs, 3), generator=noise_gen).reshape(-1, 3)
+    with torch.no_grad():
+        mean = trainer.policy.mean_net(batch.obs)
+    torch.testing.assert_close(batch.actions, mean + trainer.policy.std().detach() * noise)
+    # unclipped: Hopper's action bound is 1, and std 1 noise exceeds it
+    assert batch.actions.abs().max() > 1.0
+
+
+def test_evaluation_leaves_normaliser_statistics_frozen(tiny_overrides):
+    trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 256, tiny_overrides))
+    trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
     mean, var = trainer.sampler.obs_norm.mean.copy(), trainer.sampler.obs_norm.var.copy()
-    # the stored batch reproduces pi_old exactly: KL(pi_old || pi_theta_old) = 0
-    assert float(mean_kl(trainer.policy, batch)) == pytest.approx(0.0, abs=1e-7)
-    trainer.updater.update(batch)
-    trainer.value_fitter.fit(batch, trainer.rng)
+    trainer.evaluate(1)
     np.testing.assert_array_equal(trainer.sampler.obs_norm.mean, mean)
     np.testing.assert_array_equal(trainer.sampler.obs_norm.var, var)
 
@@ -50,14 +62,24 @@ def _metrics(run_dir) -> pd.DataFrame:
 
 @pytest.mark.parametrize("algo", ["ppo", "vanilla"])
 def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides, algo):
-    cfg = resolve_config(algo, "Hopper-v5", 3, 768, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1})
+    cfg = resolve_config(
+        algo, "Hopper-v5", 3, 768, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}
+    )
     first = _metrics(train(cfg, tmp_path / "a", progress=False))
     second = _metrics(train(cfg, tmp_path / "b", progress=False))
     pd.testing.assert_frame_equal(first, second)
-    other = _metrics(train(resolve_config(algo, "Hopper-v5", 4, 768, {**tiny_overrides, "eval.every": 2,
-                                                                       "eval.episodes": 1}),
-                           tmp_path / "c", progress=False))
-    assert not first["return_mean"].equals(other["return_mean"]) or not first["kl"].equals(other["kl"])
+    other = _metrics(
+        train(
+            resolve_config(
+                algo, "Hopper-v5", 4, 768, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}
+            ),
+            tmp_path / "c",
+            progress=False,
+        )
+    )
+    assert not first["return_mean"].equals(other["return_mean"]) or not first["kl"].equals(
+        other["kl"]
+    )
 
 
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
@@ -85,11 +107,16 @@ def test_std_parameterisations_give_the_same_distribution(std_param):
         policy.std_w.copy_(torch.tensor([std_inverse(float(s), std_param) for s in sigma]))
     obs, act = torch.randn(8, 5), torch.randn(8, 3)
     torch.testing.assert_close(policy.std(), sigma, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(policy.log_prob(obs, act), reference.log_prob(obs, act), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        policy.log_prob(obs, act), reference.log_prob(obs, act), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_init_std_is_the_same_under_every_parameterisation():
-    stds = [GaussianPolicy(3, 2, PolicyConfig(std_param=p, init_std=0.6)).std() for p in ("log", "softplus", "identity")]
+    stds = [
+        GaussianPolicy(3, 2, PolicyConfig(std_param=p, init_std=0.6)).std()
+        for p in ("log", "softplus", "identity")
+    ]
     for s in stds:
         torch.testing.assert_close(s, torch.full((2,), 0.6))
 
@@ -100,13 +127,17 @@ def test_std_fisher_matches_autograd_hessian_of_kl():
         policy = GaussianPolicy(2, 3, PolicyConfig(std_param=std_param, init_std=0.8)).double()
         w0 = policy.std_w.detach().clone()
 
-        def kl(w):
+        def kl(w, policy=policy, std_param=std_param):
             sigma0 = policy.std().detach()
-            sigma = {"log": w.exp(), "softplus": torch.nn.functional.softplus(w), "identity": w}[std_param]
+            sigma = {"log": w.exp(), "softplus": torch.nn.functional.softplus(w), "identity": w}[
+                std_param
+            ]
             return (torch.log(sigma / sigma0) + sigma0**2 / (2 * sigma**2) - 0.5).sum()
 
         hessian = torch.autograd.functional.hessian(kl, w0)
-        torch.testing.assert_close(torch.diag(hessian), policy.std_fisher().detach(), rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(
+            torch.diag(hessian), policy.std_fisher().detach(), rtol=1e-8, atol=1e-10
+        )
 
 
 def test_flat_params_round_trip():

@@ -43,15 +43,31 @@ class ConstantValue(nn.Module):
         return torch.full(obs.shape[:1], V)
 
 
-def toy_returns(term_at: int, max_steps: int, steps: int, lam: float = 1.0) -> np.ndarray:
+class ObsValue(nn.Module):
+    """V(s) = s[0] = steps taken in the episode: tells the final obs from the reset obs."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[:, 0].double()
+
+
+def toy_returns(
+    term_at: int, max_steps: int, steps: int, lam: float = 1.0, value_fn: nn.Module | None = None
+) -> np.ndarray:
     env_id = f"ToyChain-t{term_at}-v0"
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=ToyChain, kwargs={"term_at": term_at})
-    cfg = SamplerConfig(num_envs=1, steps_per_update=steps, gamma=GAMMA, gae_lambda=lam,
-                        normalize_obs=False, normalize_advantages=False, normalize_rewards=False)
+    cfg = SamplerConfig(
+        num_envs=1,
+        steps_per_update=steps,
+        gamma=GAMMA,
+        gae_lambda=lam,
+        normalize_obs=False,
+        normalize_advantages=False,
+        normalize_rewards=False,
+    )
     sampler = Sampler(env_id, cfg, max_steps, seed=0)
     policy = GaussianPolicy(1, 1, PolicyConfig())
-    batch = sampler.collect(policy, ConstantValue(), torch.Generator().manual_seed(0))
+    batch = sampler.collect(policy, value_fn or ConstantValue(), torch.Generator().manual_seed(0))
     return batch.returns.numpy()
 
 
@@ -65,6 +81,14 @@ def test_truncated_bootstraps_from_final_observation():
     np.testing.assert_allclose(toy_returns(term_at=0, max_steps=3, steps=3), [3.0, 4.0, 6.0])
 
 
+def test_truncation_inside_the_batch_uses_final_not_reset_observation():
+    # V(s) = t. Episode 1 is truncated after 3 steps (final obs t=3, V=3): G2 = 1 + 0.5 * 3 = 2.5,
+    # G1 = 2.25, G0 = 2.125. Bootstrapping from the autoreset obs (t=0) would give G2 = 1.
+    # Step 3 starts episode 2 and is cut by the batch: 1 + 0.5 * V(t=1) = 1.5.
+    returns = toy_returns(term_at=0, max_steps=3, steps=4, value_fn=ObsValue())
+    np.testing.assert_allclose(returns, [2.125, 2.25, 2.5, 1.5])
+
+
 def test_terminated_and_truncated_together_does_not_bootstrap():
     np.testing.assert_allclose(toy_returns(term_at=3, max_steps=3, steps=3), [1.75, 1.5, 1.0])
 
@@ -76,12 +100,16 @@ def test_cut_by_batch_bootstraps_from_next_observation():
 
 def test_trace_restarts_after_episode_boundary():
     # two 2-step terminated episodes then a cut: [1.5, 1, 1.5, 1] and the cut step 1 + 5 = 6
-    np.testing.assert_allclose(toy_returns(term_at=2, max_steps=100, steps=5), [1.5, 1.0, 1.5, 1.0, 6.0])
+    np.testing.assert_allclose(
+        toy_returns(term_at=2, max_steps=100, steps=5), [1.5, 1.0, 1.5, 1.0, 6.0]
+    )
 
 
 def test_lambda_zero_is_one_step_td_target():
     # lambda = 0: return_t = r + gamma (1 - term) V(s'): 6 mid-episode, 1 at termination
-    np.testing.assert_allclose(toy_returns(term_at=3, max_steps=100, steps=3, lam=0.0), [6.0, 6.0, 1.0])
+    np.testing.assert_allclose(
+        toy_returns(term_at=3, max_steps=100, steps=3, lam=0.0), [6.0, 6.0, 1.0]
+    )
 
 
 @pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.5), (1.0, 1.0)])

@@ -9,8 +9,11 @@ from harness.runner import resolve_config, train
 
 
 def best_training_return(algo: str, env: str, steps: int, seed: int, out, overrides=None) -> float:
-    run_dir = train(resolve_config(algo, env, seed, steps, {"eval.every": 0, **(overrides or {})}),
-                    out, progress=False)
+    run_dir = train(
+        resolve_config(algo, env, seed, steps, {"eval.every": 0, **(overrides or {})}),
+        out,
+        progress=False,
+    )
     frame = pd.read_parquet(run_dir / "metrics.parquet")
     return float(frame["return_mean"].max())
 

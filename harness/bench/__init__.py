@@ -10,8 +10,14 @@ import importlib
 import sys
 
 BENCHMARKS = {
-    "throughput": ("harness.bench.throughput", "training steps/s of each algorithm vs the sampling ceiling"),
-    "fisher-cost": ("harness.bench.fisher_cost", "fit + solve time of each Fisher approximation vs parameters"),
+    "throughput": (
+        "harness.bench.throughput",
+        "training steps/s of each algorithm vs the sampling ceiling",
+    ),
+    "fisher-cost": (
+        "harness.bench.fisher_cost",
+        "fit + solve time of each Fisher approximation vs parameters",
+    ),
 }
 
 

@@ -49,7 +49,10 @@ def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[
     for it in range(iterations):
         rows.append(trainer.iteration(it))
     elapsed = time.perf_counter() - start
-    split = {k: float(np.mean([r[k] for r in rows])) for k in ("time_sample", "time_update", "time_value")}
+    split = {
+        k: float(np.mean([r[k] for r in rows]))
+        for k in ("time_sample", "time_update", "time_value")
+    }
     return iterations * cfg.sampler.steps_per_update / elapsed, split
 
 
@@ -57,7 +60,9 @@ def main(argv: list[str]) -> int:
     from algorithms import ALGORITHMS
     from harness.config import ConfigError, closest
 
-    parser = argparse.ArgumentParser(prog="npgbench bench throughput", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="npgbench bench throughput", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20480, help="steps per measurement")
@@ -71,11 +76,15 @@ def main(argv: list[str]) -> int:
     base = ceiling(args.env, args.num_envs, args.steps)
     print(f"{args.env}, {args.num_envs} envs, {args.steps} steps per measurement, 1 torch thread")
     print(f"{'ceiling':<10} {base:8.0f} steps/s  ratio 1.00")
-    print(f"{'algo':<10} {'steps/s':>8}  {'ratio':>5}  {'target':>6}  sample/update/value s per iteration")
+    print(
+        f"{'algo':<10} {'steps/s':>8}  {'ratio':>5}  {'target':>6}  sample/update/value s per iteration"
+    )
     for algo in algos:
         sps, split = algo_throughput(algo, args.env, args.num_envs, args.steps)
         target = TARGETS.get(algo)
-        mark = "" if target is None else f"{target:.2f} {'ok' if sps / base >= target else 'MISSED'}"
+        mark = (
+            "" if target is None else f"{target:.2f} {'ok' if sps / base >= target else 'MISSED'}"
+        )
         times = "/".join(f"{split[k]:.3f}" for k in ("time_sample", "time_update", "time_value"))
         print(f"{algo:<10} {sps:8.0f}  {sps / base:5.2f}  {mark:>6}  {times}")
     return 0
