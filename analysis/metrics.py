@@ -196,6 +196,7 @@ def run_summary(run_df: pd.DataFrame, value: str = "return_mean", final_frac: fl
     return {
         "final": final_return(ret_T, final_frac),
         "best": best_return(ret_T),
+        "best_eval": best_return(run_df["eval_return_mean"].to_numpy(float)),
         "auc": normalised_auc(step_T, ret_T, lo, hi),
         "steps_to_threshold": first_crossing(step_T, ret_T, threshold),
         "seconds_to_threshold": first_crossing(wall_T, ret_T, threshold),

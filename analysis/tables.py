@@ -192,30 +192,42 @@ def references(summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts
     budgets = runs.groupby("env")["total_steps"].max().to_dict()
     for ref in suite.references:
         ours_df = summary[(summary["env"] == ref["env"]) & (summary["algo"] == ref["algo"])]
-        column = "best" if ref["protocol"] == "best" else "final"
         for group, df in ours_df.groupby("group", sort=True) if len(ours_df) else [(None, None)]:
+            column = reference_column(ref["protocol"], df, opts)
             ours = metrics.mean_ci(df[column])[0] if df is not None else math.nan
             ratio = ours / ref["value"] if ref["value"] else math.nan
             rows.append({"env": ref["env"], "algo": ref["algo"], "group": group,
-                         "protocol": ref["protocol"], "ours": ours, "theirs": ref["value"],
+                         "protocol": ref["protocol"], "our_column": column, "ours": ours, "theirs": ref["value"],
                          "theirs_std": ref.get("std"), "ratio": ratio, "source": ref["source"],
                          "their_env_version": ref["env_version"], "their_steps": ref["steps"],
                          "our_steps": budgets.get(ref["env"], math.nan)})
             theirs = fmt_pm(ref["value"], ref.get("std") or math.nan)
             view.append({"env": ref["env"], "variant": group or f"{ref['algo']} (no runs)",
-                         "protocol": PROTOCOL_TEXT[ref["protocol"]], "ours": fmt(ours),
+                         "protocol": f"{PROTOCOL_TEXT[ref['protocol']]}, ours on {column}",
+                         "ours": fmt(ours),
                          "theirs": theirs, "ours / theirs": fmt(ratio, 2),
                          "source":
                              f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
                          "our steps": fmt(budgets.get(ref["env"], math.nan))})
     if not rows:
         return None
-    note = (f"Ours under the reference's protocol, on `{opts.value}`; different env versions "
-            "and budgets make the ratio indicative only.")
+    note = ("Ours under the reference's protocol: best = max over training (of our "
+            "deterministic evaluations when every run has them: best_eval), final = our final "
+            "return. Different env versions and budgets make the ratio indicative only.")
     return Table("references", "Published results", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
 PROTOCOL_TEXT = {"best": "best (max over training)", "final": "final (end of training)"}
+
+
+def reference_column(protocol: str, runs_df: pd.DataFrame | None, opts: Options) -> str:
+    """Our summary column for a published protocol. "best" (Tianshou, TD3: the max over
+    training of evaluation returns) uses our deterministic evaluations when every run has
+    them, else the max of the scored training return; "final" uses our final return."""
+    if protocol != "best":
+        return "final"
+    has_eval = runs_df is not None and runs_df["best_eval"].notna().all()
+    return "best_eval" if has_eval and opts.value == "return_mean" else "best"
 
 
 def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:

@@ -80,9 +80,11 @@ def test_fisher_cost_csv_columns_are_matched(tmp_path):
     assert list(df["seconds"]) == [0.005, 0.001] and list(df["label"]) == ["exact", "kfac"]
 
 
-def test_analysis_never_imports_torch_or_gymnasium():
+def test_analysis_never_imports_torch_or_gymnasium(tmp_path):
+    # Import everything, load a shipped suite and run the CLI entry (its error path).
     code = ("import sys, analysis, analysis.report, analysis.plots, analysis.summary;"
             "from analysis.summary import load_suite_info; load_suite_info('quickstart');"
+            f"assert analysis.report.main([{str(tmp_path)!r}]) == 2;"
             "bad = [m for m in ('torch', 'gymnasium') if m in sys.modules];"
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)

@@ -162,6 +162,7 @@ def test_suite_references_thresholds_and_mixed_suites(tmp_path, capsys):
     prefix = next(p.name.split("__")[0] for p in (tmp_path / "rep" / "tables").glob("*tiny*"))
     refs = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__references.csv")
     assert list(refs["protocol"]) == ["best", "final"]
+    assert list(refs["our_column"]) == ["best", "final"]  # no evaluations: training best
     per_run = pd.read_csv(tmp_path / "rep" / "tables" / f"{prefix}__per_run.csv")
     best = per_run[per_run["algo"] == "npg_cg"]["best"].mean()
     assert refs.loc[0, "ours"] == pytest.approx(best)
