@@ -152,15 +152,12 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _delegate(module: str, function: str = "main"):
-    """Subcommands implemented in their own module take the raw remaining argv."""
-
-    def run(args) -> int:
-        import importlib
-
-        return importlib.import_module(module).__dict__[function](args.rest)
-
-    return run
+DELEGATED = {
+    "sweep": ("harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
+    "report": ("analysis.report", "tables, figures and report from run directories"),
+    "bench": ("harness.bench", "benchmarks: throughput, fisher-cost"),
+}
+"""Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,20 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.set_defaults(func=cmd_list)
 
-    for name, module, text in [
-        ("sweep", "harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
-        ("report", "analysis.report", "tables, figures and report from run directories"),
-        ("bench", "harness.bench", "benchmarks: throughput, fisher-cost"),
-    ]:
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module))
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text)  # listed in --help; parsed by its own module
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in DELEGATED:
+            import importlib
+
+            return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
     except (ConfigError, UsageError) as exc:
