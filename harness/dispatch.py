@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from harness.config import ConfigError
+from harness.config import ConfigError, run_id
 
 DASK_TIMEOUT_S = 10
 """Seconds to wait for a --scheduler to answer before a one-line error (exit 2)."""
@@ -37,7 +37,15 @@ def run_task(job: dict) -> dict:
         "status": "failed",
         "error": "",
         "final_return": math.nan,
+        "wall_s": 0.0,
     }
+    here = run_id(job["cfg"])
+    if here != rid:  # e.g. a cluster worker with another version of the code
+        result["error"] = (
+            f"this worker computes run id {here}, the sweep {rid}: install the same npg-bench "
+            "version on every worker"
+        )
+        return result
     start = time.time()
     lock = _lock(run_dir)
     if lock is None:  # a live process (orphaned worker, second sweep) holds this run

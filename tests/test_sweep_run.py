@@ -1,0 +1,206 @@
+"""Sweeps that really train (tiny runs): failure isolation, resume after SIGKILL, dask == loky,
+and the W&B offline record read back. About a minute on 2 cores, most of it worker start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.sweep import main
+from harness.tracking import read_json
+from harness.wandb_mirror import read_offline_run
+
+TINY = """
+name = "{name}"
+envs = {envs}
+algos = {algos}
+seeds = {seeds}
+steps = {steps}
+[overrides]
+"sampler.num_envs" = 2
+"sampler.steps_per_update" = {spu}
+"eval.every" = 0
+"value.epochs" = 2
+"""
+VOLATILE = ("wall_time",)  # plus every time_* column: the only columns allowed to differ
+
+
+def suite(
+    tmp_path: Path,
+    name: str,
+    envs=("InvertedPendulum-v5",),
+    algos=("ppo",),
+    seeds=(0, 1),
+    steps=1024,
+    spu=256,
+    extra: str = "",
+) -> str:
+    text = TINY.format(
+        name=name,
+        envs=json.dumps(list(envs)),
+        algos=json.dumps(list(algos)),
+        seeds=list(seeds),
+        steps=steps,
+        spu=spu,
+    )
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text + extra)
+    return str(path)
+
+
+def run_dirs(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.is_dir())
+
+
+def comparable(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(run_dir / "metrics.parquet")
+    return frame[[c for c in frame.columns if not c.startswith("time_") and c not in VOLATILE]]
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
+    # A memory cap below what the dense Fisher needs passes validation and raises inside the
+    # run, on one env only: the other run must finish and the sweep must report both.
+    path = suite(
+        tmp_path,
+        "fail",
+        envs=("InvertedPendulum-v5", "InvertedDoublePendulum-v5"),
+        algos=("npg_exact",),
+        seeds=(0,),
+        steps=512,
+        extra='[env_overrides."InvertedDoublePendulum-v5"]\n"update.exact_max_memory_mb" = 0.01\n',
+    )
+    out = tmp_path / "out"
+    rc = main(["--suite", path, "--out", str(out), "--jobs", "2", "--wandb", "disabled"])
+    printed = capsys.readouterr().out
+    assert rc == 1 and "complete 1, failed 1, skipped 0" in printed
+    metas = {read_json(d / "meta.json")["env"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert metas["InvertedPendulum-v5"]["status"] == "complete"
+    bad = metas["InvertedDoublePendulum-v5"]
+    assert bad["status"] == "failed" and "exact_max_memory_mb" in bad["error"]
+    assert (
+        "Traceback" in bad["traceback"] and bad["suite"] == "fail" and bad["label"] == "npg_exact"
+    )
+    assert main(["--suite", path, "--out", str(out), "--dry-run"]) == 0
+    assert "complete 1, failed 1" in capsys.readouterr().out
+
+
+def test_sigkill_mid_sweep_then_rerun_completes_every_run_exactly_once(tmp_path):
+    path = suite(tmp_path, "kill", algos=("ppo",), seeds=tuple(range(6)), steps=4096, spu=512)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.sweep",
+        "--suite",
+        path,
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--wandb",
+        "disabled",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline, statuses = time.time() + 120, []
+    while time.time() < deadline and proc.poll() is None:
+        statuses = [read_json(d / "meta.json") for d in run_dirs(out)] if out.exists() else []
+        states = [m["status"] for m in statuses if m]
+        if "complete" in states and "running" in states:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and its loky workers, mid-write or not
+    proc.wait()
+    done_before = {
+        m["run_id"]: m["finished_at"] for m in statuses if m and m["status"] == "complete"
+    }
+    assert done_before and len(done_before) < 6, "the kill must land mid-sweep"
+    # Rerun in a subprocess with the W&B mirror on: it must also exit cleanly by itself.
+    rerun = subprocess.run(cmd[:-1] + ["offline"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"skipped {len(done_before)}" in rerun.stdout
+    dirs = run_dirs(out)
+    assert len(dirs) == 6 and len({d.name.rsplit("__", 2)[1] for d in dirs}) == 6  # one per seed
+    for d in dirs:
+        meta = read_json(d / "meta.json")
+        assert meta["status"] == "complete"
+        assert list(pd.read_parquet(d / "metrics.parquet")["iteration"]) == list(range(8))
+        assert not list(d.glob(".*.tmp")), "no temporary file survives"
+        if d.name in done_before:  # complete before the kill: never run again
+            assert meta["finished_at"] == done_before[d.name]
+
+
+@pytest.fixture(scope="module")
+def loky_offline(tmp_path_factory):
+    """A tiny sweep on loky with W&B offline, shared by the W&B and dask tests."""
+    tmp = tmp_path_factory.mktemp("loky")
+    path = suite(tmp, "eq", algos=("ppo", "vanilla"), seeds=(0, 1))
+    out = tmp / "out"
+    rc = main(
+        [
+            "--suite",
+            path,
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--wandb",
+            "offline",
+            "--set",
+            "wandb.project=npg-test",
+        ]
+    )
+    assert rc == 0
+    return path, out
+
+
+def test_wandb_offline_record_holds_config_metrics_and_summary(loky_offline):
+    _, out = loky_offline
+    dirs = run_dirs(out)
+    assert len(dirs) == 4
+    for d in dirs:
+        record, metrics = read_offline_run(d), pd.read_parquet(d / "metrics.parquet")
+        meta = read_json(d / "meta.json")
+        assert record["run"]["name"] == d.name and record["run"]["group"] == "eq"
+        assert record["run"]["job_type"] == meta["algo"] and record["run"]["project"] == "npg-test"
+        assert record["config"]["sampler"]["num_envs"] == 2 and record["config"]["label"]
+        rows = [r for r in record["history"] if "return_mean" in r]
+        assert [r["step"] for r in rows] == list(metrics["step"])
+        assert [r["kl"] for r in rows] == pytest.approx(list(metrics["kl"]))
+        assert record["summary"]["status"] == "complete" and record["exit_code"] == 0
+
+
+def test_dask_local_cluster_gives_the_same_metrics_as_loky(loky_offline, tmp_path):
+    path, loky_out = loky_offline
+    out = tmp_path / "dask"
+    rc = main(
+        [
+            "--suite",
+            path,
+            "--out",
+            str(out),
+            "--backend",
+            "dask",
+            "--jobs",
+            "2",
+            "--wandb",
+            "disabled",
+        ]
+    )
+    assert rc == 0
+    names = [d.name for d in run_dirs(out)]
+    assert names == [d.name for d in run_dirs(loky_out)]
+    for name in names:
+        pd.testing.assert_frame_equal(comparable(out / name), comparable(loky_out / name))
+        assert read_json(out / name / "meta.json")["label"] in ("ppo", "vanilla")
+        assert not (out / name / "wandb").exists()  # disabled means no W&B files at all
