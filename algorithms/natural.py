@@ -7,7 +7,8 @@ Straight line, mjrl style; the variants differ only in the preconditioner P (alg
     x    = P.solve(g) ~ (F + lambda I)^-1 g                                               [P]
     quad = x^T F x                     one Fisher-vector product, the same analytic F for
                                        every variant (undamped: the predicted KL of the step
-                                       is 1/2 beta^2 quad; baselines/spinningup use F + lambda I)
+                                       is 1/2 beta^2 quad; baselines/spinningup normalise by
+                                       x^T (F + lambda I) x: option damped_quad)
     beta = sqrt(2 kl_delta / quad)     step rule kl: every variant takes a step of equal
                                        predicted KL and they differ only in direction
          = fixed_step                  step rule fixed (Tianshou NPG's actor-step-size)
@@ -178,7 +179,9 @@ class NaturalUpdater:
         row.update(g_dot_x=float(g @ x), x_fisher_x=quad)
         if not (math.isfinite(quad) and quad > 0):
             return self._skip(row, f"x^T F x = {quad} (not finite and positive)", theta_old, batch)
-        beta = math.sqrt(2 * cfg.kl_delta / quad) if cfg.step_rule == "kl" else cfg.fixed_step
+        # NOTE: baselines/spinningup/Tianshou normalise by x^T (F + lambda I) x (damped_quad)
+        norm = quad + self.precond.damping * float(x @ x) if cfg.damped_quad else quad
+        beta = math.sqrt(2 * cfg.kl_delta / norm) if cfg.step_rule == "kl" else cfg.fixed_step
         row.update(beta=beta, predicted_kl=0.5 * beta**2 * quad)
         step = beta * x
 

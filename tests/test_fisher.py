@@ -258,12 +258,15 @@ def test_gram_and_dense_forms_agree_on_the_sampled_fisher():
     assert auto.form == "gram"  # 40 rows < 124 parameters
 
 
-def test_condition_number_estimate_matches_eigvalsh():
-    policy = small_policy(OBS, ACT, hidden=(5,))
-    batch = make_batch(policy, 64)
-    exact = ExactFisher(1e-2, "analytic", form="dense", cond_iters=300)
+@pytest.mark.parametrize("estimator, form", [("analytic", "dense"), ("sampled", "gram")])
+def test_condition_number_estimate_matches_eigvalsh(estimator, form):
+    policy = small_policy(OBS, ACT, hidden=(8, 8))  # 124 parameters, 40 sampled rows
+    batch = make_batch(policy, 40)
+    exact = ExactFisher(
+        1e-2, estimator, torch.Generator().manual_seed(0), form=form, cond_iters=300
+    )
     exact.fit(policy, batch)
-    eig = torch.linalg.eigvalsh(exact.matrix) + 1e-2
+    eig = torch.linalg.eigvalsh(exact.rows.fisher()) + 1e-2
     estimate = exact.diagnostics()["fisher_cond"]
     assert estimate == pytest.approx(float(eig[-1] / eig[0]), rel=1e-3)
 

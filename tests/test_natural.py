@@ -109,6 +109,18 @@ def test_fixed_step_rule_uses_the_given_beta():
     assert not torch.equal(theta_old, flat_params(policy.natural_params()))
 
 
+def test_damped_quad_normalises_by_the_damped_fisher():
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    updater = make_natural(policy, CGConfig(damped_quad=True, kl_delta=1e-3), seed=0)
+    theta_old = flat_params(policy.natural_params())
+    stats = updater.update(batch)
+    x = (flat_params(policy.natural_params()) - theta_old) / stats["beta"]
+    damped = stats["x_fisher_x"] + 0.1 * float(x @ x)
+    assert stats["beta"] == pytest.approx(math.sqrt(2e-3 / damped), rel=1e-6)
+    assert stats["predicted_kl"] < 1e-3
+
+
 def test_line_search_stops_at_the_first_acceptable_step_and_shrinks_geometrically():
     tried = []
 
@@ -155,7 +167,9 @@ def test_trpo_accepts_a_shrunk_step_within_the_budget():
     cfg = CGConfig(step_rule="fixed", fixed_step=2.0, max_backtracks=10, kl_delta=0.01)
     stats = make_natural(policy, cfg, seed=0).update(batch)
     assert stats["accepted"] and stats["backtracks"] > 0, stats
-    assert stats["kl"] <= 0.01 and float(mean_kl(policy, batch)) == pytest.approx(stats["kl"])
+    assert stats["kl"] <= 0.01 and float(mean_kl(policy, batch).detach()) == pytest.approx(
+        stats["kl"]
+    )
 
 
 class _Fixed:

@@ -54,6 +54,10 @@ class NaturalConfig:
     """kl (equal predicted KL for every variant) or fixed (beta = fixed_step, Tianshou NPG)."""
     fixed_step: float = 0.1
     """beta of the fixed step rule (Tianshou NPG actor-step-size 0.1)."""
+    damped_quad: bool = False
+    """Step rule kl with x^T (F + damping I) x, as baselines, spinningup and Tianshou TRPO do.
+    False (default): x^T F x, the same F for every variant, so predicted KL is the real
+    second-order KL and damping changes only the direction."""
     max_backtracks: int = 0
     """Backtracking line-search trials on top of the step (0: none, plain NPG; trpo: 10)."""
     backtrack_coeff: float = 0.8

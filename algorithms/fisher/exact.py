@@ -152,20 +152,25 @@ class ExactFisher:
         return self.rows.rmatvec(self.rows.matvec(v))
 
     def condition_number(self) -> float:
-        """cond(F + lambda I): power iteration for lambda_max(F), inverse iteration (through
-        the Cholesky solve) for lambda_min(F + lambda I); both Rayleigh quotients."""
+        """cond(F + lambda I) = (lambda_max(F) + lambda) / lambda_min(F + lambda I).
+
+        lambda_max by power iteration on the stored matrix (S S^T shares F's nonzero spectrum);
+        lambda_min = lambda when the Gram form has fewer rows than parameters (F then has a
+        null space), else by inverse iteration through the Cholesky solve. Rayleigh quotients.
+        """
         gen = torch.Generator().manual_seed(0)
-        p = self.rows.num_params
-        v = torch.randn(p, generator=gen, dtype=F64)
-        u = v.clone()
+        v = torch.randn(self.matrix.shape[0], generator=gen, dtype=F64)
         for _ in range(self.cond_iters):
-            v = self.fisher_matvec(v)
+            v = self.matrix @ v
             v /= v.norm()
+        top = float(v @ self.matrix @ v) + self.damping
+        if self.form == "gram" and self.rows.num_rows < self.rows.num_params:
+            return top / self.damping
+        u = torch.randn(self.rows.num_params, generator=gen, dtype=F64)
+        for _ in range(self.cond_iters):
             u = self._solve64(u)
             u /= u.norm()
-        top = float(v @ self.fisher_matvec(v)) + self.damping
-        bottom = 1.0 / float(u @ self._solve64(u))
-        return top / bottom
+        return top * float(u @ self._solve64(u))
 
     def diagnostics(self) -> dict[str, float]:
         if self.chol is not None and self._cond != self._cond:  # lazily, outside the timers
