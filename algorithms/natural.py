@@ -29,6 +29,13 @@ lambda, or npg_exact's default 1e-2 for an undamped preconditioner):
     fidelity_kl_ratio = x^T F x / x*^T F x*   predicted KL of beta x over that of beta x*
 `fisher_cond` = cond(F + lambda I): npg_exact records its own estimate every update; the
 other variants record the analytic F's on fidelity updates (NaN otherwise).
+
+Row keys (NaN where a quantity was not reached): kl_delta, beta, g_dot_x, x_fisher_x,
+predicted_kl, grad_norm, cg_residual, backtracks, accepted, skipped, skip_reason, fisher_cond,
+fidelity_cosine, fidelity_kl_ratio, kl and entropy (after the step), and the timers
+time_grad (g), time_fisher_fit (P.fit), time_solve (P.solve), time_line_search (x^T F x,
+the step and any backtracking), time_fidelity. A failed TRPO line search is accepted=False
+with skipped=False: the update ran and was rejected; `skipped` marks numerical failures.
 """
 
 from __future__ import annotations
@@ -170,7 +177,7 @@ class NaturalUpdater:
         if fidelity_due:
             f0 = time.perf_counter()
             measured = self.fidelity.measure(policy, batch, g, x)
-            if row["fisher_cond"] == row["fisher_cond"]:  # npg_exact keeps its own estimate
+            if not math.isnan(row["fisher_cond"]):  # npg_exact keeps its own estimate
                 measured.pop("fisher_cond")
             row.update(measured, time_fidelity=time.perf_counter() - f0)
 
