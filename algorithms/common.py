@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from harness.policy import GaussianPolicy, gaussian_entropy, gaussian_kl
+from harness.policy import (
+    GaussianPolicy,
+    flat_params,
+    gaussian_entropy,
+    gaussian_kl,
+    set_flat_params,
+)
 from harness.rollout import Batch
 
 
@@ -23,6 +29,20 @@ def mean_kl(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
     """mean_s KL(pi_old(.|s) || pi_theta(.|s)): scalar, zero with zero gradient at theta_old."""
     mean, std = policy(batch.obs)
     return gaussian_kl(batch.old_mean, batch.old_std, mean, std).mean()
+
+
+def restore_if_invalid(policy: GaussianPolicy, theta_old: torch.Tensor) -> str:
+    """After a step: if the policy is invalid, write theta_old [P] back and return the reason
+    (recorded as skip_reason; a NaN is never carried on or zeroed). '' when the step stands."""
+    reason = policy.invalid_reason()
+    if reason:
+        set_flat_params(policy.natural_params(), theta_old)
+    return reason
+
+
+def snapshot(policy: GaussianPolicy) -> torch.Tensor:
+    """theta_old [P], to restore with restore_if_invalid."""
+    return flat_params(policy.natural_params())
 
 
 @torch.no_grad()

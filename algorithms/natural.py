@@ -95,15 +95,6 @@ class Fidelity:
         }
 
 
-def _valid(policy: GaussianPolicy) -> str:
-    """'' when every parameter is finite and sigma > 0, else the reason."""
-    if not all(torch.isfinite(p).all() for p in policy.natural_params()):
-        return "non-finite parameters after the step"
-    if not bool((policy.std() > 0).all()):
-        return "sigma <= 0 after the step"
-    return ""
-
-
 class NaturalUpdater:
     """update(batch) -> metrics row; moves `policy.natural_params()` in place."""
 
@@ -210,7 +201,7 @@ class NaturalUpdater:
             row.update(backtracks=result.backtracks, accepted=result.accepted)
         else:
             set_flat_params(params, theta_old + step)
-            reason = _valid(policy)
+            reason = policy.invalid_reason()
             if reason:
                 row["time_line_search"] = time.perf_counter() - t4
                 return self._skip(row, reason, theta_old, batch)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from algorithms.common import policy_stats
+from algorithms.common import policy_stats, restore_if_invalid, snapshot
 from harness.config import ConfigError
 from harness.policy import GaussianPolicy
 from harness.rollout import Batch
@@ -69,7 +69,7 @@ class PPOUpdater:
         return loss, approx_kl
 
     def update(self, batch: Batch) -> dict:
-        before = [p.detach().clone() for p in self.policy.natural_params()]
+        theta_old = snapshot(self.policy)
         n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
         params = self.policy.natural_params()
         epochs_done, stopped = 0, False
@@ -87,15 +87,8 @@ class PPOUpdater:
             if stopped:
                 break
             epochs_done += 1
-        if not self.policy.is_valid():
-            # restore theta_old and say why: a NaN is never silently carried on or zeroed
-            with torch.no_grad():
-                for p, old in zip(params, before):
-                    p.copy_(old)
-            return {
-                "epochs": epochs_done,
-                "skipped": True,
-                "skip_reason": "non-finite parameters or sigma <= 0 after the epochs; restored",
-                **policy_stats(self.policy, batch),
-            }
-        return {"epochs": epochs_done, **policy_stats(self.policy, batch)}
+        row = {"epochs": epochs_done}
+        reason = restore_if_invalid(self.policy, theta_old)
+        if reason:
+            row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")
+        return {**row, **policy_stats(self.policy, batch)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algorithms.common import policy_stats, surrogate
+from algorithms.common import policy_stats, restore_if_invalid, snapshot, surrogate
 from algorithms.fisher import NaturalConfig
 from algorithms.fisher.identity import Identity
 from algorithms.natural import Fidelity, NaturalUpdater
@@ -67,6 +67,7 @@ class VanillaUpdater:
         self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
 
     def update(self, batch: Batch) -> dict:
+        theta_old = snapshot(self.policy)
         loss = -surrogate(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -80,4 +81,8 @@ class VanillaUpdater:
                 **policy_stats(self.policy, batch),
             }
         self.optimizer.step()
-        return {"grad_norm": float(grad_norm), **policy_stats(self.policy, batch)}
+        row = {"grad_norm": float(grad_norm)}
+        reason = restore_if_invalid(self.policy, theta_old)
+        if reason:
+            row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")
+        return {**row, **policy_stats(self.policy, batch)}

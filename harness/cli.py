@@ -138,12 +138,14 @@ def cmd_list(args) -> int:
         print_fields(args.fields)
         return 0
     print("algorithms:")
-    width = max(map(len, ALGORITHMS))
-    for name, variant in ALGORITHMS.items():
-        print(f"  {name:<{width}}  {variant.description}")
     try:
         from suites import SUITES, load_suite
     except ImportError:
+        SUITES, load_suite = [], None
+    width = max(map(len, [*ALGORITHMS, *SUITES]))
+    for name, variant in ALGORITHMS.items():
+        print(f"  {name:<{width}}  {variant.description}")
+    if not SUITES:
         return 0
     print("suites:")
     for name in SUITES:

@@ -89,10 +89,14 @@ class GaussianPolicy(nn.Module):
         mean, std = self(obs)
         return gaussian_log_prob(mean, std, act)
 
-    def is_valid(self) -> bool:
-        """All parameters finite and sigma > 0 (identity std can step below zero)."""
-        finite = all(bool(torch.isfinite(p).all()) for p in self.parameters())
-        return finite and bool((self.std() > 0).all())
+    def invalid_reason(self) -> str:
+        """'' when every parameter is finite and sigma > 0, else why not (identity std can step
+        below zero; a diverged step can leave NaN)."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.natural_params()):
+            return "non-finite parameters after the step"
+        if not bool((self.std() > 0).all()):
+            return "sigma <= 0 after the step"
+        return ""
 
     def natural_params(self) -> list[nn.Parameter]:
         """Every parameter the policy step moves, the std vector included (pitfall: baselines#262)."""

@@ -10,15 +10,23 @@ import io
 import math
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from algorithms import ALGORITHMS
-from harness.config import ConfigError, RunConfig, apply_overrides, closest, config_hash, run_id, to_dict
+from harness.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    closest,
+    config_hash,
+    run_id,
+    to_dict,
+)
 from harness.envs import RunningNorm, check_env_id, check_env_spaces
 from harness.policy import GaussianPolicy, ValueNet
 from harness.rollout import Sampler
@@ -26,8 +34,13 @@ from harness.tracking import RunDirectory, atomic_write_bytes, run_status
 from harness.value import ValueFitter
 
 
-def resolve_config(algo: str, env: str, seed: int = 0, total_steps: int | None = None,
-                   overrides: dict | None = None) -> RunConfig:
+def resolve_config(
+    algo: str,
+    env: str,
+    seed: int = 0,
+    total_steps: int | None = None,
+    overrides: dict | None = None,
+) -> RunConfig:
     """Defaults < variant protocol defaults < user overrides; raises ConfigError on bad input."""
     if algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {algo!r}: {closest(algo, ALGORITHMS)}")
@@ -55,8 +68,14 @@ def seed_streams(seed: int) -> dict[str, int]:
 
 
 @torch.no_grad()
-def evaluate(policy: GaussianPolicy, obs_norm: RunningNorm, env_id: str, episodes: int,
-             seed: int, max_episode_steps: int = 0) -> list[float]:
+def evaluate(
+    policy: GaussianPolicy,
+    obs_norm: RunningNorm,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    max_episode_steps: int = 0,
+) -> list[float]:
     """Returns of `episodes` episodes with the mean action and frozen normaliser statistics."""
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
     env = gym.make(env_id, **kwargs)
@@ -92,8 +111,9 @@ class Trainer:
         self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
         self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
         self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
-        self.updater = ALGORITHMS[cfg.algo].make(self.policy, cfg.update, seeds["update"],
-                                                 cfg.diagnostics)
+        self.updater = ALGORITHMS[cfg.algo].make(
+            self.policy, cfg.update, seeds["update"], cfg.diagnostics
+        )
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
 
     def iteration(self, it: int) -> dict:
@@ -107,30 +127,57 @@ class Trainer:
         t3 = time.perf_counter()
         ret_mean, ret_std = _mean_std(batch.episode_returns)
         row = {
-            "iteration": it, "return_mean": ret_mean, "return_std": ret_std,
-            "episodes": len(batch.episode_returns), "time_sample": t1 - t0, "time_update": t2 - t1,
-            "time_value": t3 - t2, "eval_return_mean": math.nan, "eval_return_std": math.nan, **stats,
+            "iteration": it,
+            "return_mean": ret_mean,
+            "return_std": ret_std,
+            "episodes": len(batch.episode_returns),
+            "time_sample": t1 - t0,
+            "time_update": t2 - t1,
+            "time_value": t3 - t2,
+            "eval_return_mean": math.nan,
+            "eval_return_std": math.nan,
+            **stats,
         }
         row.setdefault("skipped", False)
         row.setdefault("skip_reason", "")
         if self.cfg.eval.every > 0 and (it + 1) % self.cfg.eval.every == 0:
-            row["eval_return_mean"], row["eval_return_std"] = _mean_std(self.evaluate(self.cfg.eval.episodes))
+            row["eval_return_mean"], row["eval_return_std"] = _mean_std(
+                self.evaluate(self.cfg.eval.episodes)
+            )
         return row
 
     def evaluate(self, episodes: int) -> list[float]:
-        return evaluate(self.policy, self.sampler.obs_norm, self.cfg.env, episodes, self.eval_seed,
-                        self.cfg.max_episode_steps)
+        return evaluate(
+            self.policy,
+            self.sampler.obs_norm,
+            self.cfg.env,
+            episodes,
+            self.eval_seed,
+            self.cfg.max_episode_steps,
+        )
 
     def save(self, path: Path) -> None:
         """policy.pt: weights, normaliser statistics and config, written atomically."""
         buffer = io.BytesIO()
-        torch.save({"policy": self.policy.state_dict(), "obs_norm": self.sampler.obs_norm.state_dict(),
-                    "value": self.value_fn.state_dict(), "config": config_record(self.cfg)}, buffer)
+        torch.save(
+            {
+                "policy": self.policy.state_dict(),
+                "obs_norm": self.sampler.obs_norm.state_dict(),
+                "value": self.value_fn.state_dict(),
+                "config": config_record(self.cfg),
+            },
+            buffer,
+        )
         atomic_write_bytes(path, buffer.getvalue())
 
 
-def train(cfg: RunConfig, out: Path, progress: bool = True,
-          on_row: Callable[[dict], None] | None = None, extra_meta: dict | None = None) -> Path:
+def train(
+    cfg: RunConfig,
+    out: Path,
+    progress: bool = True,
+    on_row: Callable[[dict], None] | None = None,
+    extra_meta: dict | None = None,
+) -> Path:
     """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched.
 
     on_row is called with every metrics row (the W&B mirror); its failures never stop the run.
@@ -144,7 +191,9 @@ def train(cfg: RunConfig, out: Path, progress: bool = True,
     try:
         _train_loop(cfg, writer, progress, on_row)
     except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
-        writer.finish("failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        writer.finish(
+            "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+        )
         raise
     return run_dir
 
@@ -157,14 +206,21 @@ def _train_loop(cfg: RunConfig, writer: RunDirectory, progress: bool, on_row) ->
         trainer.sampler.close()  # a long-lived sweep worker must not leak MuJoCo envs
 
 
-def _iterate(cfg: RunConfig, trainer: Trainer, writer: RunDirectory, progress: bool, on_row) -> None:
+def _iterate(
+    cfg: RunConfig, trainer: Trainer, writer: RunDirectory, progress: bool, on_row
+) -> None:
     from tqdm import tqdm
 
     writer.meta["num_params"] = trainer.policy.num_params()
     per_update = cfg.sampler.steps_per_update
     iterations = math.ceil(cfg.total_steps / per_update)
-    bar = tqdm(total=iterations * per_update, unit="step", disable=not progress, dynamic_ncols=True,
-               desc=f"{cfg.algo} {cfg.env} s{cfg.seed}")
+    bar = tqdm(
+        total=iterations * per_update,
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+        desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
+    )
     start, last_return = time.perf_counter(), math.nan
     for it in range(iterations):
         row = trainer.iteration(it)
