@@ -110,17 +110,23 @@ def pick_seeds(suite_seeds, seeds: list[int] | None, num: int | None) -> list[in
 
 
 def plan(tasks, out: Path) -> list[str]:
-    """Status of every task's run directory; refuses a directory holding another config."""
+    """Status of every task's run directory; refuses a directory holding another config.
+
+    Compares every config field but the W&B settings (tracking, not identity) with what the
+    folder's config.json says, so data computed under another config is never overwritten.
+    """
     import json
 
-    from harness.runner import config_record
+    from harness.config import to_dict
     from harness.tracking import read_json, run_status
 
     statuses = []
     for task in tasks:
         run_dir = out / task.run_id
         found = read_json(run_dir / "config.json")
-        if found is not None and found != json.loads(json.dumps(config_record(task.cfg))):
+        expected = json.loads(json.dumps(to_dict(task.cfg)))
+        expected.pop("wandb")
+        if found is not None and any(found.get(k) != v for k, v in expected.items()):
             raise ConfigError(
                 f"{run_dir} holds a different config under the same run id; "
                 "refusing to overwrite it (move it away or use another --out)"
