@@ -7,6 +7,7 @@ is fitted afterwards by the shared routine, like every other variant.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,35 +55,50 @@ class PPOUpdater:
         self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
         self.rng = np.random.default_rng(seed)
 
-    def _minibatch_loss(self, batch: Batch, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, std = self.policy(batch.obs[idx])
-        z = (batch.actions[idx] - mean) / std
-        log_prob = (-0.5 * z**2 - std.log()).sum(-1) - 0.5 * np.log(2 * np.pi) * z.shape[-1]
-        log_ratio = log_prob - batch.log_probs[idx]
+    def _minibatch_loss(
+        self, obs, actions, old_log_probs, adv
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clipped-surrogate loss on one minibatch: obs [M, O], actions [M, A], old_log_probs [M]
+        (with the Gaussian's constant folded in, see `update`), adv [M]. Returns (loss, k3 KL)."""
+        mean, std = self.policy(obs)
+        z = (actions - mean) / std
+        log_ratio = -0.5 * z.square().sum(-1) - std.log().sum() - old_log_probs
         ratio = log_ratio.exp()
-        adv = batch.advantages[idx]
-        if batch.advantages_normalized:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         clipped = ratio.clamp(1 - self.cfg.clip, 1 + self.cfg.clip)
-        loss = -torch.min(ratio * adv, clipped * adv).mean() - self.cfg.ent_coef * std.log().sum()
+        loss = -torch.min(ratio * adv, clipped * adv).mean()
+        if self.cfg.ent_coef > 0:  # entropy of a diagonal Gaussian = sum log sigma + const
+            loss = loss - self.cfg.ent_coef * std.log().sum()
         approx_kl = ((ratio - 1) - log_ratio).mean().detach()  # k3 estimator, >= 0
         return loss, approx_kl
 
+    def _epoch_minibatches(self, batch: Batch, old_log_probs: torch.Tensor):
+        """One shuffled pass as [K, M, ...] tensors (one gather per epoch, not per minibatch);
+        advantages standardised per minibatch when the sampler standardises them at all."""
+        n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
+        k = n // size
+        perm = torch.from_numpy(self.rng.permutation(n)[: k * size])
+        obs = batch.obs[perm].view(k, size, -1)
+        actions = batch.actions[perm].view(k, size, -1)
+        adv = batch.advantages[perm].view(k, size)
+        if batch.advantages_normalized:
+            adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
+        return zip(obs, actions, old_log_probs[perm].view(k, size), adv)
+
     def update(self, batch: Batch) -> dict:
         theta_old = snapshot(self.policy)
-        n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
         params = self.policy.natural_params()
+        # log pi_old(a|s) + (A/2) log 2 pi: the ratio then needs only the z^2 and log sigma terms
+        old_log_probs = batch.log_probs + 0.5 * math.log(2 * math.pi) * batch.actions.shape[1]
         epochs_done, stopped = 0, False
         for _ in range(self.cfg.epochs):
-            order = torch.from_numpy(self.rng.permutation(n))
-            for start in range(0, n - size + 1, size):
-                loss, approx_kl = self._minibatch_loss(batch, order[start : start + size])
+            for minibatch in self._epoch_minibatches(batch, old_log_probs):
+                loss, approx_kl = self._minibatch_loss(*minibatch)
                 if self.cfg.target_kl > 0 and approx_kl > 1.5 * self.cfg.target_kl:
                     stopped = True
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
             if stopped:
                 break

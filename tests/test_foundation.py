@@ -144,3 +144,24 @@ def test_flat_params_round_trip():
     policy = GaussianPolicy(4, 2, PolicyConfig())
     flat = flat_params(policy.natural_params())
     assert flat.numel() == policy.num_params() and math.isfinite(float(flat.sum()))
+
+
+def test_ppo_loss_gradient_at_theta_old_is_the_policy_gradient(tiny_overrides):
+    """At theta_old the ratio is 1 and the clip inactive: grad of the clipped loss = -g."""
+    import dataclasses
+    import math
+
+    from algorithms.common import surrogate
+    from harness.policy import flat_grad
+
+    trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 256, tiny_overrides))
+    batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
+    batch = dataclasses.replace(batch, advantages_normalized=False)
+    params = trainer.policy.natural_params()
+    g = flat_grad(surrogate(trainer.policy, batch), params)
+    shifted = batch.log_probs + 0.5 * math.log(2 * math.pi) * batch.actions.shape[1]
+    loss, approx_kl = trainer.updater._minibatch_loss(
+        batch.obs, batch.actions, shifted, batch.advantages
+    )
+    torch.testing.assert_close(flat_grad(loss, params), -g, rtol=1e-4, atol=1e-6)
+    assert float(approx_kl) == pytest.approx(0.0, abs=1e-6)
