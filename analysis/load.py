@@ -37,7 +37,8 @@ class RunSet:
     frame: pd.DataFrame
     """One row per iteration of every complete run: ID_COLUMNS + CORE_COLUMNS + any extra."""
     runs: pd.DataFrame
-    """One row per run directory, every status (complete|failed|incomplete|corrupt)."""
+    """One row per run directory, every status (complete|failed|incomplete|corrupt); `grid`
+    (meta.json's swept values) and `config` (config.json flattened to dotted keys) are JSON."""
     warnings: list[str] = field(default_factory=list)
     """Problems with named files (corrupt metrics, unreadable meta) that were skipped."""
     notes: list[str] = field(default_factory=list)
@@ -95,6 +96,17 @@ def _clean_metrics(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def flatten(table: dict, prefix: str = "") -> dict:
+    """Nested config -> dotted keys: {"update": {"lr": 0.1}} -> {"update.lr": 0.1}."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _versions_text(versions: dict | None) -> str:
     if not isinstance(versions, dict):
         return ""
@@ -113,6 +125,7 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         "algo": src.get("algo", "?"), "env": src.get("env", "?"),
         "seed": src.get("seed", -1), "config_hash": src.get("config_hash", ""),
         "grid": json.dumps((meta or {}).get("grid") or {}, sort_keys=True),
+        "config": json.dumps(flatten(config), sort_keys=True),
         "num_params": (meta or {}).get("num_params", np.nan),
         "wall_time_s": (meta or {}).get("wall_time_s", np.nan),
         "total_steps": config.get("total_steps", np.nan),
@@ -232,20 +245,24 @@ def _pick(columns, exact: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> st
 
 
 def read_fisher_cost(path: Path) -> pd.DataFrame:
-    """Fisher-cost CSV -> columns label, num_params, seconds, source. The benchmark's CSV is
-    written by another module: columns are matched by common names (a parameter count, a
+    """Fisher-cost CSV -> columns label, num_params, seconds, batch, source.
+
+    harness/bench/fisher_cost.py writes method, n_params, hidden, batch, seconds_fit,
+    seconds_solve, seconds_total (default path results/bench/fisher_cost.csv); seconds is its
+    seconds_total (fit + solve). Other CSVs are matched by common names (a parameter count, a
     time in seconds or ms, a preconditioner/variant label). ValueError when none match."""
     df = pd.read_csv(path)
     cols = list(df.columns)
     params = _pick(cols, ("num_params", "params", "parameters", "n_params"))
     ms = next((c for c in cols if c == "ms" or c.endswith("_ms")), None)
     secs = _pick([c for c in cols if c != ms],
-                 ("seconds_per_update", "update_s", "seconds", "time_s", "total_s"),
-                 ("time", "seconds", "fit_solve"))
+                 ("seconds_total", "seconds_per_update", "update_s", "seconds", "time_s",
+                  "total_s"), ("time", "seconds", "fit_solve"))
     label = _pick(cols, ("preconditioner", "variant", "algo", "method", "fisher", "label", "name"))
     if params is None or (secs is None and ms is None):
         raise ValueError(f"{path}: no parameter-count or time column among {', '.join(cols)}")
     seconds = df[secs].astype(float) if secs is not None else df[ms].astype(float) / 1000.0
     return pd.DataFrame({"label": df[label].astype(str) if label else "fisher-cost",
                          "num_params": df[params].astype(float), "seconds": seconds,
+                         "batch": df["batch"].astype(float) if "batch" in cols else np.nan,
                          "source": "fisher-cost benchmark"})

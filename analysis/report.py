@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import plots, tables
+from analysis import experiment_plots, experiments, fisher_experiments, plots, tables
 from analysis.document import render_html, render_markdown
 from analysis.load import (
     RunSet,
@@ -141,6 +141,33 @@ def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
     return out[(out["num_params"] > 0) & (out["seconds"] > 0)]
 
 
+def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tuple]:
+    """(table, draw or None, figure name, caption) of every experiment the data supports:
+    parameterisation invariance, step-size sensitivity, damping, Fisher fidelity."""
+    frame, runs = study.frame, study.runs
+    out = []
+    table, curves = experiments.invariance(frame, summary, runs, ranges, opts.value, opts.points)
+    if table is not None:
+        out.append((table, lambda: experiment_plots.invariance_figure(curves, opts.value,
+                                                                      opts.seed),
+                    "std_param_curves", "Learning curves per std_param (mean over seeds, 95% "
+                    "bootstrap band), one panel per variant and env"))
+    table, long = experiments.step_size(summary, runs, ranges)
+    if table is not None:
+        out.append((table, lambda: experiment_plots.step_size_figure(long), "step_size",
+                    "Final return against step size (log x), mean ± std over seeds; star: best"))
+    table = fisher_experiments.damping(frame, summary, runs)
+    if table is not None:
+        data = table.data
+        out.append((table, lambda: experiment_plots.damping_figure(data), "damping",
+                    "Final return against damping (log x) and cond(F + damping I) (log-log)"))
+    table = fisher_experiments.fidelity(frame)
+    if table is not None:
+        out.append((table, lambda: experiment_plots.fidelity_figure(frame), "fisher_fidelity",
+                    "Cosine with the exact natural gradient and KL ratio over training"))
+    return out
+
+
 def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.Table]:
     """Compute the study's tables and figures, append its report blocks; returns tables."""
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
@@ -168,6 +195,11 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
                        "env of this study."))
     b.append((level, "Figures"))
     b.extend(("fig", path, caption) for path, caption in figures)
+    for table, draw, name, caption in experiment_sections(study, summary, ranges, opts):
+        b += [(level, table.title), ("table", table)]
+        plots.save(draw(), out / "figures", study.prefix + name)
+        b.append(("fig", f"figures/{study.prefix}{name}.png", caption))
+        built.append(table)
     for table in built:
         table.name = study.prefix + table.name
     summary_table = tables.Table(study.prefix + "per_run", "", summary, summary)
@@ -236,6 +268,10 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
                       rs, rs.frame[rs.frame["study"] == name], runs)
         all_tables += analyse(study, opts, out, fisher_cost)
         blocks += study.blocks
+    scaling = fisher_experiments.cost_scaling(fisher_cost)
+    if scaling is not None:
+        blocks += [("h2", scaling.title), ("table", scaling)]
+        all_tables.append(scaling)
     all_tables.append(tables.Table("runs", "", rs.runs, rs.runs))  # every run dir, any status
     excluded = tables.problems(rs.runs)
     if excluded is not None:

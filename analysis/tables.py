@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import aggregate, metrics
+from analysis import aggregate, metrics, variants
 from analysis.summary import Options, SuiteInfo, score_matrices
 
 KEYS = ["env", "group"]
@@ -231,33 +231,21 @@ def reference_column(protocol: str, runs_df: pd.DataFrame | None, opts: Options)
 
 
 def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
-    """Final return per value of each swept hyperparameter (meta.json "grid")."""
-    grids = runs.set_index("run_id")["grid"].to_dict()
-    rows = []
-    for rec in summary.itertuples(index=False):
-        for key, value in json_loads(grids.get(rec.run_id, "{}")).items():
-            rows.append({"env": rec.env, "algo": rec.algo, "key": key, "value": str(value),
-                         "final": rec.final})
-    if not rows:
+    """Final return per value of each swept hyperparameter (meta.json "grid"), per comparison
+    group: runs equal in every other setting (variants.comparisons)."""
+    parts = [variants.per_value(summary, runs, key) for key in variants.grid_keys(runs)]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
         return None
-    long = pd.DataFrame(rows)
-    data = long.groupby(["env", "algo", "key", "value"], sort=True)["final"].agg(
-        seeds="count", final_mean="mean", final_std="std").reset_index()
+    data = pd.concat(parts, ignore_index=True).assign(
+        value=lambda d: d["value_text"]).drop(columns="value_text")
     view = data.assign(final=[fmt_pm(m, s) for m, s in
                               zip(data["final_mean"], data["final_std"], strict=True)])
-    view = view[["env", "algo", "key", "value", "seeds", "final"]]
+    view = view[["env", "group", "key", "value", "seeds", "final"]].rename(
+        columns={"group": "variant"})
     return Table("sensitivity", "Hyperparameter sensitivity", data, view,
-                 "Final return (mean ± std over seeds) per swept value.")
-
-
-def json_loads(text: str) -> dict:
-    import json
-
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+                 "Final return (mean ± std over seeds) per swept value, among runs that differ "
+                 "only in that setting (variant = algorithm, plus what sets its group apart).")
 
 
 def overview(runs: pd.DataFrame) -> Table:

@@ -10,50 +10,108 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-VERSIONS = {"python": "3.11", "torch": "2.13.0", "gymnasium": "1.4.0", "mujoco": "4.0.0",
-            "numpy": "2.4"}
+VERSIONS = {
+    "python": "3.11",
+    "torch": "2.13.0",
+    "gymnasium": "1.4.0",
+    "mujoco": "4.0.0",
+    "numpy": "2.4",
+}
 
 
-def metrics_frame(returns, steps_per_update: int = 1000, seconds: float = 0.5,
-                  **columns) -> pd.DataFrame:
+def metrics_frame(
+    returns, steps_per_update: int = 1000, seconds: float = 0.5, **columns
+) -> pd.DataFrame:
     """One row per iteration with every always-present column; `columns` add or replace."""
     returns = np.asarray(returns, dtype=float)
     n = len(returns)
-    frame = pd.DataFrame({
-        "iteration": np.arange(n), "step": (np.arange(n) + 1) * steps_per_update,
-        "wall_time": (np.arange(n) + 1) * seconds, "return_mean": returns,
-        "return_std": np.ones(n), "episodes": np.full(n, 4), "eval_return_mean": np.nan,
-        "eval_return_std": np.nan, "kl": np.full(n, 0.01), "entropy": np.ones(n),
-        "value_loss": np.ones(n), "explained_variance": np.zeros(n), "skipped": np.zeros(n, bool),
-        "skip_reason": [""] * n, "time_sample": np.full(n, 0.3 * seconds),
-        "time_update": np.full(n, 0.5 * seconds), "time_value": np.full(n, 0.2 * seconds),
-    })
+    frame = pd.DataFrame(
+        {
+            "iteration": np.arange(n),
+            "step": (np.arange(n) + 1) * steps_per_update,
+            "wall_time": (np.arange(n) + 1) * seconds,
+            "return_mean": returns,
+            "return_std": np.ones(n),
+            "episodes": np.full(n, 4),
+            "eval_return_mean": np.nan,
+            "eval_return_std": np.nan,
+            "kl": np.full(n, 0.01),
+            "entropy": np.ones(n),
+            "value_loss": np.ones(n),
+            "explained_variance": np.zeros(n),
+            "skipped": np.zeros(n, bool),
+            "skip_reason": [""] * n,
+            "time_sample": np.full(n, 0.3 * seconds),
+            "time_update": np.full(n, 0.5 * seconds),
+            "time_value": np.full(n, 0.2 * seconds),
+        }
+    )
     for key, value in columns.items():
         frame[key] = value
     return frame
 
 
-def write_run(root: Path, algo: str, env: str, seed: int, returns=None, *, status="complete",
-              config_hash: str = "", suite: str | None = None, label: str | None = None,
-              grid: dict | None = None, frame: pd.DataFrame | None = None,
-              num_params: int = 4546, total_steps: int | None = None, **columns) -> Path:
-    """Write config.json, meta.json and (unless returns and frame are None) metrics.parquet."""
-    config_hash = config_hash or hashlib.md5(f"{algo}{env}{label}".encode()).hexdigest()[:8]
+def write_run(
+    root: Path,
+    algo: str,
+    env: str,
+    seed: int,
+    returns=None,
+    *,
+    status="complete",
+    config_hash: str = "",
+    suite: str | None = None,
+    label: str | None = None,
+    grid: dict | None = None,
+    frame: pd.DataFrame | None = None,
+    num_params: int = 4546,
+    total_steps: int | None = None,
+    config: dict | None = None,
+    **columns,
+) -> Path:
+    """Write config.json, meta.json and (unless returns and frame are None) metrics.parquet.
+
+    config: nested settings merged into config.json ({"policy": {"std_param": "log"}}); they
+    enter the default config hash, so runs differing only there get their own directories."""
+    ident = f"{algo}{env}{label}" + (json.dumps(config, sort_keys=True) if config else "")
+    config_hash = config_hash or hashlib.md5(ident.encode()).hexdigest()[:8]
     run_id = f"{algo}__{env}__s{seed}__{config_hash}"
     path = Path(root) / run_id
     path.mkdir(parents=True, exist_ok=True)
     if frame is None and returns is not None:
         frame = metrics_frame(returns, **columns)
     steps = total_steps or (int(frame["step"].max()) if frame is not None else 0)
-    config = {"algo": algo, "env": env, "seed": seed, "total_steps": steps,
-              "run_id": run_id, "config_hash": config_hash, "sampler": {}, "update": {}}
-    meta = {"status": status, "run_id": run_id, "config_hash": config_hash, "algo": algo,
-            "env": env, "seed": seed, "versions": VERSIONS, "host": "test", "git_sha": "abc",
-            "wall_time_s": 1.0, "num_params": num_params, "total_steps_done": steps,
-            "error": "RuntimeError: boom" if status == "failed" else None}
+    settings = {
+        "algo": algo,
+        "env": env,
+        "seed": seed,
+        "total_steps": steps,
+        "run_id": run_id,
+        "config_hash": config_hash,
+        "sampler": {},
+        "update": {},
+    }
+    for section, values in (config or {}).items():
+        merged = {**settings.get(section, {}), **values} if isinstance(values, dict) else values
+        settings[section] = merged
+    meta = {
+        "status": status,
+        "run_id": run_id,
+        "config_hash": config_hash,
+        "algo": algo,
+        "env": env,
+        "seed": seed,
+        "versions": VERSIONS,
+        "host": "test",
+        "git_sha": "abc",
+        "wall_time_s": 1.0,
+        "num_params": num_params,
+        "total_steps_done": steps,
+        "error": "RuntimeError: boom" if status == "failed" else None,
+    }
     if suite is not None:
         meta.update(suite=suite, label=label or algo, grid=grid or {})
-    (path / "config.json").write_text(json.dumps(config))
+    (path / "config.json").write_text(json.dumps(settings))
     (path / "meta.json").write_text(json.dumps(meta))
     if frame is not None:
         frame.to_parquet(path / "metrics.parquet", index=False)
@@ -66,8 +124,9 @@ def learning(n: int, start: float, end: float, seed: int, noise: float = 5.0) ->
     return np.linspace(start, end, n) + noise * rng.standard_normal(n)
 
 
-def synthetic_results(root: Path, envs=("EnvA-v5", "EnvB-v5"), seeds=(0, 1, 2),
-                      suite: str | None = None, n: int = 20) -> Path:
+def synthetic_results(
+    root: Path, envs=("EnvA-v5", "EnvB-v5"), seeds=(0, 1, 2), suite: str | None = None, n: int = 20
+) -> Path:
     """Three variants (npg_cg with NPG columns, ppo, vanilla) x envs x seeds."""
     levels = {"npg_cg": 900.0, "ppo": 700.0, "vanilla": 300.0}
     for e, env in enumerate(envs):
@@ -75,10 +134,106 @@ def synthetic_results(root: Path, envs=("EnvA-v5", "EnvB-v5"), seeds=(0, 1, 2),
             for seed in seeds:
                 extra = {}
                 if algo == "npg_cg":
-                    extra = {"kl_delta": np.full(n, 0.01), "accepted": np.ones(n, bool),
-                             "time_grad": np.full(n, 0.1), "time_solve": np.full(n, 0.05),
-                             "kl": np.where(np.arange(n) % 5 == 0, 0.02, 0.01)}
+                    extra = {
+                        "kl_delta": np.full(n, 0.01),
+                        "accepted": np.ones(n, bool),
+                        "time_grad": np.full(n, 0.1),
+                        "time_solve": np.full(n, 0.05),
+                        "kl": np.where(np.arange(n) % 5 == 0, 0.02, 0.01),
+                    }
                 end = top * (1 + e) * (0.8 + 0.15 * seed)
                 returns = learning(n, 10.0, end, seed + 7 * e, noise=0.05 * top)
                 write_run(root, algo, env, seed, returns, suite=suite, **extra)
+    return root
+
+
+def fisher_cost_csv(path: Path, sizes=(1000, 2000, 4000, 8000)) -> Path:
+    """A fisher-cost benchmark CSV with harness/bench/fisher_cost.py's columns: exact_dense
+    time ~ n^3, cg ~ n, diagonal ~ n (seconds_total = fit + solve; seconds_fit differs)."""
+    rows = []
+    for method, power in [("exact_dense", 3.0), ("cg", 1.0), ("diagonal", 1.0)]:
+        for n in sizes:
+            total = 1e-3 * (n / 1000) ** power
+            rows.append(
+                {
+                    "method": method,
+                    "n_params": n,
+                    "hidden": int(n**0.5),
+                    "batch": 2048,
+                    "seconds_fit": 0.25 * total,
+                    "seconds_solve": 0.75 * total,
+                    "seconds_total": total,
+                }
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def experiment_results(root: Path, seeds=(0, 1), n: int = 10) -> Path:
+    """One suite ("evidence") with every experiment the report recognises, on EnvA-v5:
+    npg_exact under three std_params and three dampings (fisher_cond, some skipped updates),
+    npg_cg over a kl_delta grid, npg_kfac with fidelity columns, and a fisher-cost CSV."""
+    env, steps = "EnvA-v5", np.arange(n)
+    level = {"log": 500.0, "softplus": 450.0, "identity": 300.0}
+    for std_param, damping in [
+        ("log", 0.01),
+        ("softplus", 0.01),
+        ("identity", 0.01),
+        ("log", 0.001),
+        ("log", 0.1),
+    ]:
+        for seed in seeds:
+            top = level[std_param] * (1.0 if damping == 0.01 else 0.8) + 10 * seed
+            skipped = (steps == n - 1) & (damping == 0.001)
+            write_run(
+                root,
+                "npg_exact",
+                env,
+                seed,
+                np.linspace(0, top, n),
+                suite="evidence",
+                label=f"npg_exact_{std_param}_{damping}",
+                config={
+                    "policy": {"std_param": std_param},
+                    "update": {"damping": damping, "kl_delta": 0.01},
+                },
+                fisher_cond=np.full(n, 1.0 / damping),
+                skipped=skipped,
+                skip_reason=np.where(skipped, "non-finite x", ""),
+            )
+    for delta, top in [(0.001, 200.0), (0.01, 800.0), (0.03, 780.0), (0.1, 100.0)]:
+        for seed in seeds:
+            write_run(
+                root,
+                "npg_cg",
+                env,
+                seed,
+                np.linspace(0, top + seed, n),
+                suite="evidence",
+                label=f"npg_cg[update.kl_delta={delta}]",
+                grid={"update.kl_delta": delta},
+                config={
+                    "policy": {"std_param": "log"},
+                    "update": {"damping": 0.1, "kl_delta": delta},
+                },
+            )
+    cosine = np.where(steps % 2 == 0, 0.9 - 0.01 * steps, np.nan)
+    for seed in seeds:
+        write_run(
+            root,
+            "npg_kfac",
+            env,
+            seed,
+            np.linspace(0, 600, n),
+            suite="evidence",
+            config={
+                "policy": {"std_param": "log"},
+                "update": {"damping": 0.01},
+                "diagnostics": {"fidelity_every": 2},
+            },
+            fidelity_cosine=cosine,
+            fidelity_kl_ratio=np.where(np.isnan(cosine), np.nan, 2.0),
+        )
+    fisher_cost_csv(root / "bench" / "fisher_cost.csv")
     return root

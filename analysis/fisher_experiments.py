@@ -1,0 +1,264 @@
+"""Fisher-side experiment analyses, each shown only when the data supports it.
+
+- damping: runs that differ only in update.damping, with fisher_cond and skipped updates
+- Fisher fidelity: runs that logged fidelity_cosine / fidelity_kl_ratio
+- cost scaling: the fisher-cost benchmark CSV read by load.read_fisher_cost
+  (harness/bench/fisher_cost.py: method, n_params, hidden, batch, seconds_fit, seconds_solve,
+  seconds_total; default path results/bench/fisher_cost.csv; seconds = seconds_total)
+
+Same layout as experiments.py: small pure functions, then Table builders (None when not
+applicable); the definitions are restated in every table's note.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.tables import Table, fmt, fmt_pct, fmt_pm
+from analysis.variants import comparisons
+
+DAMPING_KEY = "update.damping"
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+
+def top_reason(reasons) -> tuple[str, int]:
+    """Most common non-empty skip_reason and its count (ties: alphabetical first)."""
+    texts = pd.Series([str(r) for r in reasons if isinstance(r, str) and r.strip()], dtype=str)
+    if texts.empty:
+        return "", 0
+    counts = texts.value_counts()
+    best = sorted(counts[counts == counts.max()].index)[0]
+    return best, int(counts[best])
+
+
+def fidelity_stats(cosine_T, ratio_T) -> dict[str, float]:
+    """One run's fidelity: mean, min and last recorded cosine, mean KL ratio, points logged."""
+    cos = np.asarray(cosine_T, dtype=float)
+    cos = cos[np.isfinite(cos)]
+    ratio = np.asarray(ratio_T, dtype=float)
+    ratio = ratio[np.isfinite(ratio)]
+    if not len(cos):
+        return {
+            "cos_mean": math.nan,
+            "cos_min": math.nan,
+            "cos_final": math.nan,
+            "kl_ratio_mean": float(ratio.mean()) if len(ratio) else math.nan,
+            "points": 0,
+        }
+    return {
+        "cos_mean": float(cos.mean()),
+        "cos_min": float(cos.min()),
+        "cos_final": float(cos[-1]),
+        "kl_ratio_mean": float(ratio.mean()) if len(ratio) else math.nan,
+        "points": len(cos),
+    }
+
+
+def loglog_fit(n, seconds) -> dict[str, float]:
+    """Least-squares slope k of log(seconds) on log(n) (seconds ~ c n^k) over the finite,
+    positive points; NaN with fewer than two distinct n."""
+    n, s = np.asarray(n, dtype=float), np.asarray(seconds, dtype=float)
+    ok = np.isfinite(n) & np.isfinite(s) & (n > 0) & (s > 0)
+    n, s = n[ok], s[ok]
+    if len(np.unique(n)) < 2:
+        return {"exponent": math.nan, "n_min": math.nan, "n_max": math.nan, "sizes": 0}
+    slope = float(np.polyfit(np.log(n), np.log(s), 1)[0])
+    return {
+        "exponent": slope,
+        "n_min": float(n.min()),
+        "n_max": float(n.max()),
+        "sizes": int(len(np.unique(n))),
+    }
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def damping(frame: pd.DataFrame, summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
+    """Per (env, variant, damping): final return, fisher_cond over training, skipped updates."""
+    cmp = comparisons(runs, DAMPING_KEY)
+    cmp = cmp[cmp["run_id"].isin(summary["run_id"])]
+    if cmp.empty or pd.to_numeric(cmp["value_text"], errors="coerce").isna().any():
+        return None
+    per_run = summary.set_index("run_id")[["final", "skipped"]]
+    cond_col = "fisher_cond" if "fisher_cond" in frame else None
+    rows, view = [], []
+    for (env, group, text), c in cmp.groupby(["env", "group", "value_text"], sort=False):
+        sub = frame[frame["run_id"].isin(c["run_id"])]
+        cond = sub[cond_col].astype(float) if cond_col else pd.Series(dtype=float)
+        cond_runs = cond.groupby(sub["run_id"]).mean() if cond_col else cond
+        skipped = sub[sub["skipped"] == 1.0]
+        reason, count = top_reason(skipped.get("skip_reason", pd.Series(dtype=str)))
+        finals = per_run.loc[c["run_id"], "final"]
+        rec = {
+            "env": env,
+            "group": group,
+            "algo": c["algo"].iloc[0],
+            "damping": float(text),
+            "seeds": len(c),
+            "final_mean": float(finals.mean()),
+            "final_std": float(finals.std()),
+            "cond_mean": float(cond_runs.mean()),
+            "cond_max": float(cond.max()) if cond.notna().any() else math.nan,
+            "skipped_rate": float(per_run.loc[c["run_id"], "skipped"].mean()),
+            "top_skip_reason": reason,
+            "top_skip_count": count,
+        }
+        rows.append(rec)
+        view.append(
+            {
+                "env": env,
+                "variant": group,
+                "damping": text,
+                "seeds": len(c),
+                "final": fmt_pm(rec["final_mean"], rec["final_std"]),
+                "cond mean / max": f"{fmt(rec['cond_mean'])} / {fmt(rec['cond_max'])}",
+                "skipped": fmt_pct(rec["skipped_rate"]),
+                "top skip reason": f"{reason[:70]} ({count})" if reason else "-",
+            }
+        )
+    note = (
+        "Runs that differ only in update.damping. Final: mean ± std over seeds. cond: "
+        "fisher_cond = cond(F + damping I) where recorded (npg_exact every update, other "
+        "variants on fidelity updates); mean = mean over seeds of each run's mean over "
+        "training, max = over all runs and iterations; n/a when not recorded. Skipped: mean "
+        "share of updates skipped for a numerical failure; top reason with its count."
+    )
+    return Table("damping", "Damping", pd.DataFrame(rows), pd.DataFrame(view), note)
+
+
+def fidelity(frame: pd.DataFrame) -> Table | None:
+    """Per (env, variant): cosine with the exact natural gradient and KL ratio, over seeds."""
+    if "fidelity_cosine" not in frame or not frame["fidelity_cosine"].notna().any():
+        return None
+    ratio = frame["fidelity_kl_ratio"] if "fidelity_kl_ratio" in frame else np.nan
+    df = frame.assign(_ratio=ratio)
+    rows, view = [], []
+    for (env, group), g in df.groupby(["env", "group"], sort=True):
+        per_run = pd.DataFrame(
+            [
+                fidelity_stats(r["fidelity_cosine"], r["_ratio"])
+                for _, r in g.groupby("run_id", sort=True)
+            ]
+        )
+        per_run = per_run[per_run["points"] > 0]
+        if per_run.empty:
+            continue
+        rec = {
+            "env": env,
+            "group": group,
+            "algo": g["algo"].iloc[0],
+            "seeds": len(per_run),
+            "points": int(per_run["points"].sum()),
+            "cos_mean": per_run["cos_mean"].mean(),
+            "cos_min": per_run["cos_min"].min(),
+            "cos_final": per_run["cos_final"].mean(),
+            "kl_ratio_mean": per_run["kl_ratio_mean"].mean(),
+        }
+        rows.append(rec)
+        view.append(
+            {
+                "env": env,
+                "variant": group,
+                "seeds": rec["seeds"],
+                "points": rec["points"],
+                "cos mean": fmt(rec["cos_mean"]),
+                "cos min": fmt(rec["cos_min"]),
+                "cos final": fmt(rec["cos_final"]),
+                "KL ratio mean": fmt(rec["kl_ratio_mean"]),
+            }
+        )
+    note = (
+        "Every fidelity_every updates the direction x is compared with the exact natural "
+        "gradient x* = (F + damping I)^-1 g of the dense analytic Fisher: cos = cos(x, x*), "
+        "KL ratio = x^T F x / x*^T F x* (predicted KL of x over that of x*). Mean and final "
+        "(last recorded) per run, averaged over seeds; min over all runs."
+    )
+    return (
+        Table("fisher_fidelity", "Fisher fidelity", pd.DataFrame(rows), pd.DataFrame(view), note)
+        if rows
+        else None
+    )
+
+
+CLAIMS = {
+    "exact_dense": (
+        "O(n^3): dense Cholesky of the n x n Fisher (+ R n^2 to build it from R "
+        "samples; the build dominates while n < 3R)",
+        "2-3",
+    ),
+    "exact_gram": (
+        "Gram/Woodbury form: O(R^2 n + R^3) for R samples, linear in n at a fixed batch (not n^3)",
+        "1",
+    ),
+    "diagonal": ("O(n): squared scores", "1"),
+    "kfac": (
+        "per layer O(d^3) for layer width d (eigendecompositions) + O(R n) statistics; "
+        "d ~ sqrt(n), so between O(n) and O(n^1.5)",
+        "1-1.5",
+    ),
+    "cg": ("O(n k), k = cg_iters Fisher-vector products (the benchmark: k = 10)", "1"),
+}
+ALIASES = {
+    "exact": "exact_dense",
+    "dense": "exact_dense",
+    "gram": "exact_gram",
+    "woodbury": "exact_gram",
+    "diag": "diagonal",
+    "npg_diag": "diagonal",
+    "npg_kfac": "kfac",
+    "k-fac": "kfac",
+    "npg_cg": "cg",
+    "conjugate_gradient": "cg",
+}
+
+
+def cost_scaling(points: pd.DataFrame | None) -> Table | None:
+    """Fitted log-log exponent of benchmark time vs parameter count per method, beside the
+    method's claimed cost. None without a benchmark method measured at two sizes or more."""
+    if points is None or points.empty:
+        return None
+    bench = points[points["source"] == "fisher-cost benchmark"]
+    rows, view = [], []
+    for label, df in bench.groupby("label", sort=True):
+        pts = df.groupby("num_params", sort=True)["seconds"].median()
+        fit, tail = loglog_fit(pts.index, pts), loglog_fit(pts.index[-3:], pts.iloc[-3:])
+        claim, expected = CLAIMS.get(ALIASES.get(label.lower(), label.lower()), ("", ""))
+        rows.append(
+            {
+                "method": label,
+                **fit,
+                "exponent_largest3": tail["exponent"],
+                "claim": claim,
+                "expected_exponent": expected,
+            }
+        )
+        view.append(
+            {
+                "method": label,
+                "fitted exponent": fmt(fit["exponent"], 2),
+                "3 largest n": fmt(tail["exponent"], 2),
+                "n range (sizes)": f"{fmt(fit['n_min'])}-{fmt(fit['n_max'])} ({fit['sizes']})",
+                "expected": expected or "?",
+                "claimed cost": claim or "-",
+            }
+        )
+    if not any(np.isfinite(r["exponent"]) for r in rows):
+        return None
+    batch = bench["batch"].dropna().unique() if "batch" in bench else []
+    note = (
+        "Exponent k of seconds ~ c n^k: least-squares slope of log(fit + solve seconds) "
+        "on log(parameter count n) over every size the benchmark ran, and over the 3 "
+        "largest (fixed costs flatten the slope at small n). Claimed costs are per update "
+        "for R sampled states"
+        + (f" (R = {', '.join(fmt(b) for b in sorted(batch))})" if len(batch) else "")
+        + "."
+    )
+    return Table(
+        "fisher_cost_scaling", "Fisher cost scaling", pd.DataFrame(rows), pd.DataFrame(view), note
+    )

@@ -1,0 +1,151 @@
+"""Controlled comparisons: which runs differ only in one setting.
+
+A run's settings are its config.json flattened to dotted keys (policy.std_param,
+update.kl_delta, ...), with meta.json's grid filling keys the config lacks. Runs are
+*comparable on key K* when they share the algorithm and every setting except K, the env and
+seed, the run's identity (run_id, config_hash) and measurement-only settings (diagnostics.*,
+wandb.*). Such a set is a comparison group. It is named after the algorithm, plus the settings
+that tell it apart from the algorithm's other groups in the same folder
+("vanilla[update.step_rule=sgd]"), so variants like vanilla with step_rule sgd and kl are
+never mixed, and a suite variant ("npg_exact_softplus") joins its base algorithm's group.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+IGNORED = frozenset({"run_id", "config_hash", "seed", "env", "algo"})
+MEASUREMENT = ("diagnostics.", "wandb.")
+"""Setting prefixes that change what is measured, not what is learned."""
+COLUMNS = ["run_id", "env", "algo", "group", "key", "value", "value_text"]
+
+
+def loads(text) -> dict:
+    """A JSON object from a runs-table cell ({} when missing or malformed)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def value_text(value) -> str:
+    """Settings value as written in labels: 0.01, softplus, (64,64)."""
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(map(str, value)) + ")"
+    return str(value)
+
+
+def sort_key(text: str) -> tuple:
+    """Numbers in numeric order before other text (so 1e-05 < 0.001 < 0.01)."""
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, math.nan, text)
+
+
+def run_settings(runs: pd.DataFrame) -> dict[str, dict]:
+    """run_id -> {dotted key: value}: config.json (flattened), grid values filling gaps."""
+    configs = runs["config"] if "config" in runs else pd.Series("{}", index=runs.index)
+    return {
+        rid: {**loads(grid), **loads(cfg)}
+        for rid, grid, cfg in zip(runs["run_id"], runs["grid"], configs)
+    }
+
+
+def _group_names(rests: dict[tuple, dict]) -> dict[tuple, str]:
+    """(algo, canonical rest) -> name: algo, plus the settings that differ between the
+    algorithm's groups."""
+    names = {}
+    for algo in sorted({a for a, _ in rests}):
+        mine = {r: rests[(a, r)] for a, r in rests if a == algo}
+        keys = sorted({k for rest in mine.values() for k in rest})
+        differ = [
+            k
+            for k in keys
+            if len({json.dumps(rest.get(k), sort_keys=True) for rest in mine.values()}) > 1
+        ]
+        for canon, rest in mine.items():
+            parts = ",".join(f"{k}={value_text(rest.get(k))}" for k in differ)
+            names[(algo, canon)] = f"{algo}[{parts}]" if parts else algo
+    return names
+
+
+def comparisons(runs: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per complete run in a comparison group on `key` that has at least two values
+    of it on that env. Columns: run_id, env, algo, group, key, value, value_text."""
+    done = runs[runs["status"] == "complete"]
+    rows, rests = [], {}
+    all_settings = run_settings(done)
+    for rid, env, algo in zip(done["run_id"], done["env"], done["algo"]):
+        settings = all_settings[rid]
+        if key not in settings:
+            continue
+        rest = {
+            k: v
+            for k, v in settings.items()
+            if k != key and k not in IGNORED and not k.startswith(MEASUREMENT)
+        }
+        canon = json.dumps(rest, sort_keys=True)
+        rests[(algo, canon)] = rest
+        rows.append(
+            {
+                "run_id": rid,
+                "env": env,
+                "algo": algo,
+                "canon": canon,
+                "key": key,
+                "value": settings[key],
+                "value_text": value_text(settings[key]),
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    df = pd.DataFrame(rows)
+    distinct = df.groupby(["algo", "canon", "env"])["value_text"].transform("nunique")
+    df = df[distinct >= 2]
+    names = _group_names({k: v for k, v in rests.items() if k in set(zip(df["algo"], df["canon"]))})
+    df = df.assign(group=[names[(a, c)] for a, c in zip(df["algo"], df["canon"])])
+    order = df["value_text"].map(sort_key)
+    df = df.assign(_order=order).sort_values(["env", "group", "_order", "run_id"], kind="stable")
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def per_value(summary: pd.DataFrame, runs: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Final return per value of `key` per (env, comparison group): seeds, final_mean,
+    final_std (over seeds). value is numeric where every value is a number, else text."""
+    cmp = comparisons(runs, key)
+    finals = summary.set_index("run_id")["final"]
+    cmp = cmp[cmp["run_id"].isin(finals.index)].assign(final=lambda d: d["run_id"].map(finals))
+    cols = [
+        "env",
+        "algo",
+        "group",
+        "key",
+        "value",
+        "value_text",
+        "seeds",
+        "final_mean",
+        "final_std",
+    ]
+    if cmp.empty:
+        return pd.DataFrame(columns=cols)
+    out = (
+        cmp.groupby(["env", "algo", "group", "key", "value_text"], sort=False)
+        .agg(seeds=("final", "count"), final_mean=("final", "mean"), final_std=("final", "std"))
+        .reset_index()
+    )
+    numeric = pd.to_numeric(out["value_text"], errors="coerce")
+    out["value"] = numeric if numeric.notna().all() else out["value_text"]
+    out["_order"] = out["value_text"].map(sort_key)
+    out = out.sort_values(["env", "group", "key", "_order"], kind="stable")
+    return out[cols].reset_index(drop=True)
+
+
+def grid_keys(runs: pd.DataFrame) -> list[str]:
+    """Every key any complete run's meta.json grid swept, sorted."""
+    done = runs[runs["status"] == "complete"]
+    return sorted({k for text in done["grid"] for k in loads(text)})
