@@ -1,0 +1,1 @@
+"""npg-bench harness: config, envs, policy, sampler, runner, sweeps, tracking, CLI."""
