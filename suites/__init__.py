@@ -25,11 +25,10 @@ layer can read references and thresholds without the training stack.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from harness.config import ConfigError, RunConfig, closest
 
