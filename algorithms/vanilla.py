@@ -28,8 +28,10 @@ class VanillaConfig:
     step_rule: str = "adam"
     """adam (one Adam step on the surrogate), sgd (theta += lr * g) or kl (the NPG family's
     step of predicted KL kl_delta along g)."""
-    lr: float = 1e-3
-    """Learning rate of the adam and sgd step rules."""
+    lr: float = 1e-2
+    """Learning rate of the adam and sgd step rules. One step per batch, so Adam's lr is the
+    per-update parameter change: 1e-3 (Tianshou REINFORCE, with 3M steps) made no progress on
+    InvertedPendulum-v5 in 32k steps here, 1e-2 solved it (measured with npgbench run)."""
     max_grad_norm: float = float("inf")
     """Clip the gradient norm before the adam or sgd step (inf disables)."""
     kl_delta: float = 0.01
