@@ -7,21 +7,10 @@ colour per line label across a figure, every function returns a matplotlib Figur
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 
 from analysis import plots
-
-
-def _grid(n: int, ncols: int = 3, size=(4.5, 3.3)):
-    ncols = min(ncols, max(n, 1))
-    nrows = int(np.ceil(n / ncols)) or 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
 
 
 def invariance_figure(curves: pd.DataFrame, value: str = "return", seed: int = 0):
@@ -30,32 +19,47 @@ def invariance_figure(curves: pd.DataFrame, value: str = "return", seed: int = 0
     panels = sorted(curves["panel"].unique())
     colors = plots.palette(curves["group"].unique())
     by_panel = curves.assign(env=curves["panel"])
-    return plots.facet_figure(panels, lambda p, ax: plots.learning_curve(
-        by_panel, p, ax, colors, value, seed=seed, reps=300))
+    return plots.facet_figure(
+        panels,
+        lambda p, ax: plots.learning_curve(by_panel, p, ax, colors, value, seed=seed, reps=300),
+    )
 
 
 def step_size_figure(long: pd.DataFrame):
     """Final return against the step size (log x), one panel per (key, env), one line per
     variant, error bars = std over seeds. long: variants.per_value rows of the step keys."""
-    panels = sorted(long.groupby(["key", "env"]).groups)
     colors = plots.palette(long["group"].unique())
-    fig, axes = _grid(len(panels))
-    for ax, (key, env) in zip(axes, panels):
-        for group, df in long[(long["key"] == key) & (long["env"] == env)].groupby(
-                "group", sort=True):
+
+    def draw(panel, ax):
+        key, env = panel
+        mine = long[(long["key"] == key) & (long["env"] == env)]
+        for group, df in mine.groupby("group", sort=True):
             df = df.sort_values("value")
-            ax.errorbar(df["value"].astype(float), df["final_mean"], yerr=df["final_std"],
-                        marker="o", capsize=3, label=group, color=colors[group])
-            best = df.loc[df["final_mean"].idxmax()] if df["final_mean"].notna().any() else None
-            if best is not None:
-                ax.plot(best["value"], best["final_mean"], marker="*", markersize=13,
-                        color=colors[group], linestyle="none")
-        if (long[(long["key"] == key)]["value"].astype(float) > 0).all():
+            ax.errorbar(
+                df["value"].astype(float),
+                df["final_mean"],
+                yerr=df["final_std"],
+                marker="o",
+                capsize=3,
+                label=group,
+                color=colors[group],
+            )
+            if df["final_mean"].notna().any():
+                best = df.loc[df["final_mean"].idxmax()]
+                ax.plot(
+                    best["value"],
+                    best["final_mean"],
+                    marker="*",
+                    markersize=13,
+                    color=colors[group],
+                    linestyle="none",
+                )
+        if (mine["value"].astype(float) > 0).all():
             ax.set_xscale("log")
         ax.set(title=env, xlabel=key, ylabel="final return")
         ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+
+    return plots.facet_figure(sorted(long.groupby(["key", "env"]).groups), draw)
 
 
 def damping_figure(data: pd.DataFrame):
@@ -67,26 +71,59 @@ def damping_figure(data: pd.DataFrame):
     for (ax_ret, ax_cond), env in zip(axes, envs):
         for group, df in data[data["env"] == env].groupby("group", sort=True):
             df = df.sort_values("damping")
-            ax_ret.errorbar(df["damping"], df["final_mean"], yerr=df["final_std"], marker="o",
-                            capsize=3, label=group, color=colors[group])
+            ax_ret.errorbar(
+                df["damping"],
+                df["final_mean"],
+                yerr=df["final_std"],
+                marker="o",
+                capsize=3,
+                label=group,
+                color=colors[group],
+            )
             cond = df[df["cond_mean"] > 0]
             if not cond.empty:
-                ax_cond.plot(cond["damping"], cond["cond_mean"], marker="o", label=f"{group} mean",
-                             color=colors[group])
-                ax_cond.plot(cond["damping"], cond["cond_max"], marker="^", linestyle="--",
-                             label=f"{group} max", color=colors[group], alpha=0.6)
+                ax_cond.plot(
+                    cond["damping"],
+                    cond["cond_mean"],
+                    marker="o",
+                    label=f"{group} mean",
+                    color=colors[group],
+                )
+                ax_cond.plot(
+                    cond["damping"],
+                    cond["cond_max"],
+                    marker="^",
+                    linestyle="--",
+                    label=f"{group} max",
+                    color=colors[group],
+                    alpha=0.6,
+                )
         positive = (data["damping"] > 0).all()
-        ax_ret.set(title=f"{env}: final return", xlabel="damping", ylabel="final return",
-                   xscale="log" if positive else "linear")
+        ax_ret.set(
+            title=f"{env}: final return",
+            xlabel="damping",
+            ylabel="final return",
+            xscale="log" if positive else "linear",
+        )
         ax_ret.legend(fontsize="small")
-        ax_cond.set(title=f"{env}: cond(F + damping I)", xlabel="damping",
-                    ylabel="condition number", xscale="log" if positive else "linear")
+        ax_cond.set(
+            title=f"{env}: cond(F + damping I)",
+            xlabel="damping",
+            ylabel="condition number",
+            xscale="log" if positive else "linear",
+        )
         if ax_cond.lines:
             ax_cond.set_yscale("log")
             ax_cond.legend(fontsize="small")
         else:
-            ax_cond.text(0.5, 0.5, "fisher_cond not recorded", ha="center", va="center",
-                         transform=ax_cond.transAxes)
+            ax_cond.text(
+                0.5,
+                0.5,
+                "fisher_cond not recorded",
+                ha="center",
+                va="center",
+                transform=ax_cond.transAxes,
+            )
     fig.tight_layout()
     return fig
 
@@ -97,19 +134,27 @@ def fidelity_figure(frame: pd.DataFrame):
     data = frame[frame["fidelity_cosine"].notna()]
     envs = sorted(data["env"].unique())
     colors = plots.palette(data["group"].unique())
-    fig, axes = plt.subplots(2, len(envs), figsize=(4.8 * len(envs), 6.2), squeeze=False,
-                             sharex="col")
+    fig, axes = plt.subplots(
+        2, len(envs), figsize=(4.8 * len(envs), 6.2), squeeze=False, sharex="col"
+    )
     has_ratio = "fidelity_kl_ratio" in data
     for col, env in enumerate(envs):
         ax_cos, ax_ratio = axes[0, col], axes[1, col]
         for group, df in data[data["env"] == env].groupby("group", sort=True):
             mean = df.groupby("step", sort=True)[
-                ["fidelity_cosine", *(["fidelity_kl_ratio"] if has_ratio else [])]].mean()
-            ax_cos.plot(mean.index, mean["fidelity_cosine"], marker=".", label=group,
-                        color=colors[group])
+                ["fidelity_cosine", *(["fidelity_kl_ratio"] if has_ratio else [])]
+            ].mean()
+            ax_cos.plot(
+                mean.index, mean["fidelity_cosine"], marker=".", label=group, color=colors[group]
+            )
             if has_ratio:
-                ax_ratio.plot(mean.index, mean["fidelity_kl_ratio"], marker=".", label=group,
-                              color=colors[group])
+                ax_ratio.plot(
+                    mean.index,
+                    mean["fidelity_kl_ratio"],
+                    marker=".",
+                    label=group,
+                    color=colors[group],
+                )
         ax_cos.set(title=env, ylabel="cos(x, x*)")
         ax_cos.legend(fontsize="small")
         ax_ratio.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")

@@ -142,7 +142,7 @@ def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
 
 
 def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tuple]:
-    """(table, draw or None, figure name, caption) of every experiment the data supports:
+    """(table, draw, figure name, caption) of every experiment section the data supports:
     parameterisation invariance, step-size sensitivity, damping, Fisher fidelity."""
     frame, runs = study.frame, study.runs
     out = []

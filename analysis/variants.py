@@ -5,9 +5,10 @@ update.kl_delta, ...), with meta.json's grid filling keys the config lacks. Runs
 *comparable on key K* when they share the algorithm and every setting except K, the env and
 seed, the run's identity (run_id, config_hash) and measurement-only settings (diagnostics.*,
 wandb.*). Such a set is a comparison group. It is named after the algorithm, plus the settings
-that tell it apart from the algorithm's other groups in the same folder
-("vanilla[update.step_rule=sgd]"), so variants like vanilla with step_rule sgd and kl are
-never mixed, and a suite variant ("npg_exact_softplus") joins its base algorithm's group.
+that tell it apart from the algorithm's other groups on the same env
+("vanilla[update.step_rule=sgd]"; per env, so an env override does not rename a group).
+So vanilla with step_rule sgd and kl are never mixed, and a suite variant
+("npg_exact_softplus") joins its base algorithm's group.
 """
 
 from __future__ import annotations
@@ -56,21 +57,14 @@ def run_settings(runs: pd.DataFrame) -> dict[str, dict]:
     }
 
 
-def _group_names(rests: dict[tuple, dict]) -> dict[tuple, str]:
-    """(algo, canonical rest) -> name: algo, plus the settings that differ between the
-    algorithm's groups."""
-    names = {}
-    for algo in sorted({a for a, _ in rests}):
-        mine = {r: rests[(a, r)] for a, r in rests if a == algo}
-        keys = sorted({k for rest in mine.values() for k in rest})
-        differ = [
-            k
-            for k in keys
-            if len({json.dumps(rest.get(k), sort_keys=True) for rest in mine.values()}) > 1
-        ]
-        for canon, rest in mine.items():
-            parts = ",".join(f"{k}={value_text(rest.get(k))}" for k in differ)
-            names[(algo, canon)] = f"{algo}[{parts}]" if parts else algo
+def _group_names(rests: list[dict]) -> list[str]:
+    """Names of comparison groups of one algorithm on one env: the algorithm, plus the
+    settings whose values differ between these groups (none when there is one group)."""
+    keys = sorted({k for rest in rests for k in rest})
+    differ = [k for k in keys if len({json.dumps(r.get(k), sort_keys=True) for r in rests}) > 1]
+    names = [",".join(f"{k}={value_text(r.get(k))}" for k in differ) for r in rests]
+    if len(set(names)) < len(names):  # e.g. 1 and 1.0: same text, different settings
+        names = [f"{n},#{i}" if n else f"#{i}" for i, n in enumerate(names)]
     return names
 
 
@@ -107,8 +101,12 @@ def comparisons(runs: pd.DataFrame, key: str) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     distinct = df.groupby(["algo", "canon", "env"])["value_text"].transform("nunique")
     df = df[distinct >= 2]
-    names = _group_names({k: v for k, v in rests.items() if k in set(zip(df["algo"], df["canon"]))})
-    df = df.assign(group=[names[(a, c)] for a, c in zip(df["algo"], df["canon"])])
+    names = {}
+    for (algo, env), sub in df.groupby(["algo", "env"], sort=True):
+        canons = sorted(sub["canon"].unique())
+        for canon, parts in zip(canons, _group_names([rests[(algo, c)] for c in canons])):
+            names[(algo, env, canon)] = f"{algo}[{parts}]" if parts else algo
+    df = df.assign(group=[names[k] for k in zip(df["algo"], df["env"], df["canon"])])
     order = df["value_text"].map(sort_key)
     df = df.assign(_order=order).sort_values(["env", "group", "_order", "run_id"], kind="stable")
     return df[COLUMNS].reset_index(drop=True)
