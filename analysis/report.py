@@ -5,6 +5,8 @@ DIR/figures/*.png|svg and DIR/tables/*.csv. Same input, same output: bootstraps 
 and no timestamp is written. Bad input (missing or empty path, no runs, unknown suite) is
 one line on stderr and exit code 2; a corrupt run is skipped with a warning naming it.
 Runs of several suites in one folder are analysed suite by suite, each in its own section.
+Experiment sections (std_param invariance, step-size sensitivity, damping, Fisher fidelity;
+fisher-cost scaling when the benchmark CSV is found) appear when the runs support them.
 """
 
 from __future__ import annotations
