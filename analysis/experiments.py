@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import interpolate_curves
-from analysis.tables import Table, fmt
+from analysis.tables import Table, fmt, fmt_pm
 from analysis.variants import comparisons, per_value
 
 STD_KEY = "policy.std_param"
@@ -202,8 +202,9 @@ def step_size(
                 "env": env,
                 "variant": group,
                 "key": key,
-                "final per value": ", ".join(
-                    f"{t}: {fmt(m)}" for t, m in zip(df["value_text"], df["final_mean"])
+                "final per value (mean ± std)": ", ".join(
+                    f"{t}: {fmt_pm(m, sd)}"
+                    for t, m, sd in zip(df["value_text"], df["final_mean"], df["final_std"])
                 ),
                 "best": f"{fmt(r['best_value'])} ({fmt(r['best_final'])})",
                 "within 10% of best": "n/a"
@@ -219,8 +220,8 @@ def step_size(
         "whose mean final return is >= best - tol, with tol = 10% of the env's suite score "
         "range (max - min) when the suite gives one, else 10% of |best| (so negative "
         "returns work); orders = log10(hi/lo). ≤ / ≥: the block reaches the edge of the "
-        "sweep, so the true range may be wider. Per-value means ± std are in the "
-        "hyperparameter sensitivity table."
+        "sweep, so the true range may be wider. Swept through a grid or through suite variants "
+        "alike: any runs equal in every other setting."
     )
     return (
         Table(
