@@ -62,7 +62,11 @@ def optimality_gap(scores_RT: np.ndarray, gamma: float = 1.0) -> np.ndarray:
 
 
 AGGREGATES: dict[str, Aggregate] = {
-    "IQM": iqm, "median": median, "mean": mean, "optimality gap": optimality_gap}
+    "IQM": iqm,
+    "median": median,
+    "mean": mean,
+    "optimality gap": optimality_gap,
+}
 
 
 def probability_of_improvement(x_RT: np.ndarray, y_RT: np.ndarray) -> np.ndarray:
@@ -82,7 +86,7 @@ def score_distribution(scores_RT: np.ndarray, taus_K: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores_RT, dtype=float)[..., None]
     taus = np.asarray(taus_K, dtype=float)
     valid = np.isfinite(scores)
-    frac_TK = (np.where(valid, scores > taus, 0).sum(axis=-3) / valid.sum(axis=-3))
+    frac_TK = np.where(valid, scores > taus, 0).sum(axis=-3) / valid.sum(axis=-3)
     return np.mean(frac_TK, axis=-2)
 
 
@@ -118,8 +122,9 @@ def percentile_ci(replicates_B: np.ndarray, level: float = 0.95) -> tuple[float,
     return float(lo), float(hi)
 
 
-def interval_estimate(scores_RT: np.ndarray, func: Aggregate, reps: int = 2000,
-                      level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def interval_estimate(
+    scores_RT: np.ndarray, func: Aggregate, reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(point, ci_lo, ci_hi) of func(scores_RT) with a seeded stratified bootstrap."""
     rng = np.random.default_rng(seed)
     point = float(func(np.asarray(scores_RT, dtype=float)))
@@ -128,17 +133,23 @@ def interval_estimate(scores_RT: np.ndarray, func: Aggregate, reps: int = 2000,
     return (point, *percentile_ci(func(resample(scores_RT, reps, rng)), level))
 
 
-def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> dict[str, dict[str, tuple[float, float, float]]]:
+def interval_estimates(
+    score_dict: dict[str, np.ndarray], reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, dict[str, tuple[float, float, float]]]:
     """{variant: {aggregate name: (point, lo, hi)}} for every AGGREGATES entry; every variant
     and aggregate uses the same seed, so adding a variant does not change the others' CIs."""
-    return {name: {agg: interval_estimate(scores, func, reps, level, seed)
-                   for agg, func in AGGREGATES.items()}
-            for name, scores in score_dict.items()}
+    return {
+        name: {
+            agg: interval_estimate(scores, func, reps, level, seed)
+            for agg, func in AGGREGATES.items()
+        }
+        for name, scores in score_dict.items()
+    }
 
 
-def improvement_estimate(x_RT: np.ndarray, y_RT: np.ndarray, reps: int = 2000,
-                         level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def improvement_estimate(
+    x_RT: np.ndarray, y_RT: np.ndarray, reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(P(X > Y), ci_lo, ci_hi): X and Y resampled independently, each stratified by task."""
     rng = np.random.default_rng(seed)
     point = float(probability_of_improvement(x_RT, y_RT))
@@ -146,8 +157,9 @@ def improvement_estimate(x_RT: np.ndarray, y_RT: np.ndarray, reps: int = 2000,
     return (point, *percentile_ci(probability_of_improvement(reps_x, reps_y), level))
 
 
-def performance_profile(scores_RT: np.ndarray, taus_K: np.ndarray, reps: int = 2000,
-                        level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def performance_profile(
+    scores_RT: np.ndarray, taus_K: np.ndarray, reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(profile_K, ci_2K): fraction of runs above each tau with a bootstrap percentile band."""
     rng = np.random.default_rng(seed)
     profile_K = score_distribution(scores_RT, taus_K)

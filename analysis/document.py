@@ -50,8 +50,10 @@ def _inline(text: str) -> str:
 
 def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.view.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in table.view.itertuples(index=False))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in table.view.itertuples(index=False)
+    )
     note = f'<p class="note">{_inline(table.note)}</p>' if table.note else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
 
@@ -71,10 +73,14 @@ def render_html(blocks: list[tuple], base: Path, title: str) -> str:
         elif kind == "fig":
             path, caption = rest
             data = base64.b64encode((base / path).read_bytes()).decode("ascii")
-            out.append(f'<figure><img alt="{html.escape(caption)}" '
-                       f'src="data:image/png;base64,{data}"><figcaption>{_inline(caption)}'
-                       "</figcaption></figure>")
+            out.append(
+                f'<figure><img alt="{html.escape(caption)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{_inline(caption)}'
+                "</figcaption></figure>"
+            )
     body = "\n".join(out)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
-            f"<body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )

@@ -19,10 +19,29 @@ import pandas as pd
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
 CORE_COLUMNS = [
-    "iteration", "step", "wall_time", "return_mean", "return_std", "episodes",
-    "eval_return_mean", "eval_return_std", "kl", "kl_delta", "entropy", "value_loss",
-    "explained_variance", "skipped", "accepted", "backtracks", "time_sample", "time_update",
-    "time_value", "time_grad", "time_fisher_fit", "time_solve", "time_line_search",
+    "iteration",
+    "step",
+    "wall_time",
+    "return_mean",
+    "return_std",
+    "episodes",
+    "eval_return_mean",
+    "eval_return_std",
+    "kl",
+    "kl_delta",
+    "entropy",
+    "value_loss",
+    "explained_variance",
+    "skipped",
+    "accepted",
+    "backtracks",
+    "time_sample",
+    "time_update",
+    "time_value",
+    "time_grad",
+    "time_fisher_fit",
+    "time_solve",
+    "time_line_search",
 ]
 """Always present in the frame (NaN where a run did not log them: absent != zero)."""
 BOOL_COLUMNS = ["skipped", "accepted"]
@@ -88,8 +107,9 @@ def _clean_metrics(df: pd.DataFrame) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = np.nan
     for col in BOOL_COLUMNS:
-        df[col] = pd.to_numeric(df[col].map(lambda v: np.nan if v is None else v),
-                                errors="coerce").astype(float)
+        df[col] = pd.to_numeric(
+            df[col].map(lambda v: np.nan if v is None else v), errors="coerce"
+        ).astype(float)
     for col in df.columns:
         if col not in ("skip_reason",) and df[col].dtype == object:
             df[col] = pd.to_numeric(df[col], errors="coerce")
@@ -119,11 +139,14 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
     config = _read_json(run_dir / "config.json") or {}
     src = meta or config
     rec = {
-        "run_id": src.get("run_id", run_dir.name), "path": str(run_dir),
+        "run_id": src.get("run_id", run_dir.name),
+        "path": str(run_dir),
         "study": str((meta or {}).get("suite") or ""),
         "label": str((meta or {}).get("label") or src.get("algo", "?")),
-        "algo": src.get("algo", "?"), "env": src.get("env", "?"),
-        "seed": src.get("seed", -1), "config_hash": src.get("config_hash", ""),
+        "algo": src.get("algo", "?"),
+        "env": src.get("env", "?"),
+        "seed": src.get("seed", -1),
+        "config_hash": src.get("config_hash", ""),
         "grid": json.dumps((meta or {}).get("grid") or {}, sort_keys=True),
         "config": json.dumps(flatten(config), sort_keys=True),
         "num_params": (meta or {}).get("num_params", np.nan),
@@ -131,7 +154,8 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         "total_steps": config.get("total_steps", np.nan),
         "total_steps_done": (meta or {}).get("total_steps_done", np.nan),
         "versions": _versions_text((meta or {}).get("versions")),
-        "git_sha": (meta or {}).get("git_sha", ""), "error": (meta or {}).get("error") or "",
+        "git_sha": (meta or {}).get("git_sha", ""),
+        "error": (meta or {}).get("error") or "",
         "iterations": 0,
     }
     if meta is None:
@@ -161,8 +185,10 @@ def assign_groups(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
         if len(hashes) > 1:
             groups[sub.index] = label + "#" + sub["config_hash"].astype(str)
             where = f" in suite {study}" if study else ""
-            notes.append(f"{label} on {env}{where} mixes {len(hashes)} configs "
-                         f"({', '.join(hashes)}): grouped by label#config_hash")
+            notes.append(
+                f"{label} on {env}{where} mixes {len(hashes)} configs "
+                f"({', '.join(hashes)}): grouped by label#config_hash"
+            )
     return groups, notes
 
 
@@ -185,15 +211,21 @@ def load_runs(root: str | Path) -> RunSet:
     studies = sorted(runs.loc[runs["status"] == "complete", "study"].unique())
     if len(studies) > 1:
         names = ", ".join(s or "(no suite)" for s in studies)
-        notes.insert(0, f"runs of {len(studies)} suites in one folder ({names}): "
-                        "each suite is analysed separately")
+        notes.insert(
+            0,
+            f"runs of {len(studies)} suites in one folder ({names}): "
+            "each suite is analysed separately",
+        )
     parts = []
     for rec in runs[runs["status"] == "complete"].itertuples(index=False):
         df = frames[rec.run_id]
         ids = pd.DataFrame({c: [getattr(rec, c)] * len(df) for c in ID_COLUMNS})
         parts.append(pd.concat([ids, df], axis=1))
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=ID_COLUMNS + CORE_COLUMNS)
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=ID_COLUMNS + CORE_COLUMNS)
+    )
     return RunSet(root, frame, runs, warnings, notes)
 
 
@@ -203,8 +235,9 @@ def run_frames(frame: pd.DataFrame):
         yield run_id, df.sort_values("iteration", kind="stable")
 
 
-def interpolate_curves(frame: pd.DataFrame, value: str = "return_mean", x: str = "step",
-                       num: int = 101) -> pd.DataFrame:
+def interpolate_curves(
+    frame: pd.DataFrame, value: str = "return_mean", x: str = "step", num: int = 101
+) -> pd.DataFrame:
     """Every run's curve on a common x grid per (study, env), for aggregate curves.
 
     The per-iteration value is forward-filled first (NaN = no episode ended that iteration,
@@ -223,17 +256,28 @@ def interpolate_curves(frame: pd.DataFrame, value: str = "return_mean", x: str =
             if ok.any():
                 inside = (grid_X >= xs[ok][0]) & (grid_X <= xs[ok][-1])
                 vals_X[inside] = np.interp(grid_X[inside], xs[ok], ys[ok])
-            out.append(pd.DataFrame({
-                "study": study, "env": env, "group": df["group"].iloc[0], "run_id": run_id,
-                "seed": df["seed"].iloc[0], "x": grid_X, "value": vals_X}))
+            out.append(
+                pd.DataFrame(
+                    {
+                        "study": study,
+                        "env": env,
+                        "group": df["group"].iloc[0],
+                        "run_id": run_id,
+                        "seed": df["seed"].iloc[0],
+                        "x": grid_X,
+                        "value": vals_X,
+                    }
+                )
+            )
     cols = ["study", "env", "group", "run_id", "seed", "x", "value"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
 
 
 def find_fisher_cost_csv(root: Path) -> Path | None:
     """The fisher-cost benchmark's CSV under root (fisher_cost*.csv / fisher-cost*.csv)."""
-    hits = sorted(p for pattern in ("fisher_cost*.csv", "fisher-cost*.csv")
-                  for p in Path(root).rglob(pattern))
+    hits = sorted(
+        p for pattern in ("fisher_cost*.csv", "fisher-cost*.csv") for p in Path(root).rglob(pattern)
+    )
     return hits[0] if hits else None
 
 
@@ -255,14 +299,21 @@ def read_fisher_cost(path: Path) -> pd.DataFrame:
     cols = list(df.columns)
     params = _pick(cols, ("num_params", "params", "parameters", "n_params"))
     ms = next((c for c in cols if c == "ms" or c.endswith("_ms")), None)
-    secs = _pick([c for c in cols if c != ms],
-                 ("seconds_total", "seconds_per_update", "update_s", "seconds", "time_s",
-                  "total_s"), ("time", "seconds", "fit_solve"))
+    secs = _pick(
+        [c for c in cols if c != ms],
+        ("seconds_total", "seconds_per_update", "update_s", "seconds", "time_s", "total_s"),
+        ("time", "seconds", "fit_solve"),
+    )
     label = _pick(cols, ("preconditioner", "variant", "algo", "method", "fisher", "label", "name"))
     if params is None or (secs is None and ms is None):
         raise ValueError(f"{path}: no parameter-count or time column among {', '.join(cols)}")
     seconds = df[secs].astype(float) if secs is not None else df[ms].astype(float) / 1000.0
-    return pd.DataFrame({"label": df[label].astype(str) if label else "fisher-cost",
-                         "num_params": df[params].astype(float), "seconds": seconds,
-                         "batch": df["batch"].astype(float) if "batch" in cols else np.nan,
-                         "source": "fisher-cost benchmark"})
+    return pd.DataFrame(
+        {
+            "label": df[label].astype(str) if label else "fisher-cost",
+            "num_params": df[params].astype(float),
+            "seconds": seconds,
+            "batch": df["batch"].astype(float) if "batch" in cols else np.nan,
+            "source": "fisher-cost benchmark",
+        }
+    )

@@ -30,8 +30,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-TIME_PARTS = ["time_sample", "time_grad", "time_fisher_fit", "time_solve", "time_line_search",
-              "time_update_other", "time_value"]
+TIME_PARTS = [
+    "time_sample",
+    "time_grad",
+    "time_fisher_fit",
+    "time_solve",
+    "time_line_search",
+    "time_update_other",
+    "time_value",
+]
 """Components of one iteration's wall-clock, in stacking order."""
 UPDATE_PARTS = ["time_grad", "time_fisher_fit", "time_solve", "time_line_search"]
 KNOWN_TIMERS = {*TIME_PARTS, "time_update"}
@@ -50,7 +57,7 @@ def tail_count(n: int, frac: float = 0.1) -> int:
 def final_return(returns_T: np.ndarray, frac: float = 0.1) -> float:
     """Mean of the forward-filled return over the last `frac` of iterations (NaN if none)."""
     filled_T = ffill(returns_T)
-    tail = filled_T[-tail_count(len(filled_T), frac):] if len(filled_T) else filled_T
+    tail = filled_T[-tail_count(len(filled_T), frac) :] if len(filled_T) else filled_T
     return float(np.nanmean(tail)) if np.isfinite(tail).any() else math.nan
 
 
@@ -70,16 +77,20 @@ def normalised_auc(steps_T: np.ndarray, returns_T: np.ndarray, lo: float, hi: fl
     if not ok.any() or not hi > lo:
         return math.nan
     s, r = steps_T[ok], filled_T[ok]
-    mean = float(r[0]) if len(s) < 2 or s[-1] <= s[0] else float(
-        np.trapezoid(r, s) / (s[-1] - s[0]))
+    mean = (
+        float(r[0]) if len(s) < 2 or s[-1] <= s[0] else float(np.trapezoid(r, s) / (s[-1] - s[0]))
+    )
     return (mean - lo) / (hi - lo)
 
 
 def first_crossing(x_T: np.ndarray, returns_T: np.ndarray, threshold: float) -> float:
     """x (step or wall-clock) at which the forward-filled return first reaches threshold."""
     hit = np.flatnonzero(ffill(returns_T) >= threshold)
-    return float(np.asarray(x_T, dtype=float)[hit[0]]) if len(hit) and np.isfinite(
-        threshold) else math.nan
+    return (
+        float(np.asarray(x_T, dtype=float)[hit[0]])
+        if len(hit) and np.isfinite(threshold)
+        else math.nan
+    )
 
 
 def max_drawdown(returns_T: np.ndarray) -> float:
@@ -91,8 +102,9 @@ def max_drawdown(returns_T: np.ndarray) -> float:
     return float(np.max(np.maximum.accumulate(filled_T) - filled_T))
 
 
-def collapsed(returns_T: np.ndarray, frac: float = 0.5, min_gain: float = 0.0,
-              final_frac: float = 0.1) -> float:
+def collapsed(
+    returns_T: np.ndarray, frac: float = 0.5, min_gain: float = 0.0, final_frac: float = 0.1
+) -> float:
     """1.0 if the run collapsed (see module docstring), 0.0 if not, NaN without returns."""
     filled_T = ffill(returns_T)
     valid_T = filled_T[np.isfinite(filled_T)]
@@ -111,8 +123,12 @@ def rate(flags_T: np.ndarray) -> float:
     return float(flags_T[ok].mean()) if ok.any() else math.nan
 
 
-def kl_violation_rate(kl_T: np.ndarray, kl_delta_T: np.ndarray, skipped_T: np.ndarray | None = None,
-                      factor: float = 1.5) -> float:
+def kl_violation_rate(
+    kl_T: np.ndarray,
+    kl_delta_T: np.ndarray,
+    skipped_T: np.ndarray | None = None,
+    factor: float = 1.5,
+) -> float:
     """Fraction of updates with kl > factor * kl_delta, over updates where both are finite
     and the update was not skipped; NaN where the variant has no KL target (kl_delta)."""
     kl_T, delta_T = np.asarray(kl_T, dtype=float), np.asarray(kl_delta_T, dtype=float)
@@ -143,15 +159,21 @@ def time_split(run_df: pd.DataFrame) -> dict[str, float]:
     search); for variants that log no parts it is the whole update. Missing parts are NaN
     and are not subtracted.
     """
-    mean = {c: float(run_df[c].mean()) if c in run_df else math.nan
-            for c in ["time_sample", "time_update", "time_value", *UPDATE_PARTS]}
+    mean = {
+        c: float(run_df[c].mean()) if c in run_df else math.nan
+        for c in ["time_sample", "time_update", "time_value", *UPDATE_PARTS]
+    }
     parts = sum(v for k, v in mean.items() if k in UPDATE_PARTS and np.isfinite(v))
     out = {k: mean[k] for k in TIME_PARTS if k in mean}
-    out["time_update_other"] = max(0.0, mean["time_update"] - parts) if np.isfinite(
-        mean["time_update"]) else math.nan
+    out["time_update_other"] = (
+        max(0.0, mean["time_update"] - parts) if np.isfinite(mean["time_update"]) else math.nan
+    )
     # Timers outside this list (e.g. time_fidelity, a diagnostic) are kept as their own parts.
-    extra = sorted(c for c in run_df.columns if c.startswith("time_")
-                   and c not in KNOWN_TIMERS and run_df[c].notna().any())
+    extra = sorted(
+        c
+        for c in run_df.columns
+        if c.startswith("time_") and c not in KNOWN_TIMERS and run_df[c].notna().any()
+    )
     return {**{k: out[k] for k in TIME_PARTS}, **{c: float(run_df[c].mean()) for c in extra}}
 
 
@@ -186,9 +208,14 @@ def seed_spread(values_S: np.ndarray) -> dict[str, float]:
     return {"std": std, "cv": cv, "worst": float(values_S.min())}
 
 
-def run_summary(run_df: pd.DataFrame, value: str = "return_mean", final_frac: float = 0.1,
-                score_range: tuple[float, float] = (math.nan, math.nan),
-                threshold: float = math.nan, collapse_frac: float = 0.5) -> dict[str, float]:
+def run_summary(
+    run_df: pd.DataFrame,
+    value: str = "return_mean",
+    final_frac: float = 0.1,
+    score_range: tuple[float, float] = (math.nan, math.nan),
+    threshold: float = math.nan,
+    collapse_frac: float = 0.5,
+) -> dict[str, float]:
     """Every per-run metric of one run's frame (rows sorted by iteration)."""
     lo, hi = score_range
     ret_T, step_T, wall_T = (run_df[c].to_numpy(float) for c in (value, "step", "wall_time"))

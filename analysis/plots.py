@@ -51,8 +51,16 @@ def mean_band(values_RX: np.ndarray, reps: int = 1000, seed: int = 0, level: flo
     return mean_X, lo_X, hi_X
 
 
-def learning_curve(curves: pd.DataFrame, env: str, ax=None, colors=None, value: str = "return",
-                   xlabel: str = "environment steps", seed: int = 0, reps: int = 1000):
+def learning_curve(
+    curves: pd.DataFrame,
+    env: str,
+    ax=None,
+    colors=None,
+    value: str = "return",
+    xlabel: str = "environment steps",
+    seed: int = 0,
+    reps: int = 1000,
+):
     """Mean return over seeds against x on one env, with a 95% bootstrap CI band."""
     ax = _ax(ax)
     for group, df in curves[curves["env"] == env].groupby("group", sort=True):
@@ -71,18 +79,20 @@ def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3)):
     """One subplot per env (a facet grid that still hands each draw call its own ax)."""
     ncols = min(ncols, max(len(envs), 1))
     nrows = int(np.ceil(len(envs) / ncols)) or 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
+    )
     for ax, env in zip(axes.flat, envs, strict=False):
         draw(env, ax)
-    for ax in list(axes.flat)[len(envs):]:
+    for ax in list(axes.flat)[len(envs) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
 
 
-def aggregate_curve(curves: pd.DataFrame, ranges: dict, ax=None, colors=None, reps: int = 500,
-                    seed: int = 0):
+def aggregate_curve(
+    curves: pd.DataFrame, ranges: dict, ax=None, colors=None, reps: int = 500, seed: int = 0
+):
     """IQM of normalised returns across envs and seeds along training, with a stratified
     bootstrap 95% band. x: steps when every env shares one grid, else fraction of training."""
     ax = _ax(ax)
@@ -92,32 +102,45 @@ def aggregate_curve(curves: pd.DataFrame, ranges: dict, ax=None, colors=None, re
     for group, gdf in curves.groupby("group", sort=True):
         if set(gdf["env"]) != set(envs):
             continue  # IQM across envs needs the variant on every env
-        by_env = [(gdf[gdf["env"] == e].pivot(index="run_id", columns="x", values="value")
-                   .to_numpy(float) - ranges[e][0]) / (ranges[e][1] - ranges[e][0]) for e in envs]
+        by_env = [
+            (
+                gdf[gdf["env"] == e]
+                .pivot(index="run_id", columns="x", values="value")
+                .to_numpy(float)
+                - ranges[e][0]
+            )
+            / (ranges[e][1] - ranges[e][0])
+            for e in envs
+        ]
         points = by_env[0].shape[1]
         scores_RTK = np.full((max(len(v) for v in by_env), len(envs), points), np.nan)
         for t, v in enumerate(by_env):
-            scores_RTK[:len(v), t, :] = v
+            scores_RTK[: len(v), t, :] = v
         rng = np.random.default_rng(seed)
         iqm_K, lo_K, hi_K = (np.full(points, np.nan) for _ in range(3))
         for k in range(points):
             if np.isfinite(scores_RTK[:, :, k]).any(axis=0).all():
                 iqm_K[k] = aggregate.iqm(scores_RTK[:, :, k])
                 lo_K[k], hi_K[k] = aggregate.percentile_ci(
-                    aggregate.iqm(aggregate.resample(scores_RTK[:, :, k], reps, rng)))
+                    aggregate.iqm(aggregate.resample(scores_RTK[:, :, k], reps, rng))
+                )
         x_K = grids[envs[0]] if same else np.linspace(0, 1, points)
         color = None if colors is None else colors.get(group)
         ax.plot(x_K, iqm_K, label=group, color=color)
         ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=color)
-    ax.set(xlabel="environment steps" if same else "fraction of training",
-           ylabel="IQM normalised return", title="Aggregate IQM")
+    ax.set(
+        xlabel="environment steps" if same else "fraction of training",
+        ylabel="IQM normalised return",
+        title="Aggregate IQM",
+    )
     ax.xaxis.set_major_formatter(EngFormatter())
     ax.legend(fontsize="small")
     return ax
 
 
-def performance_profiles(score_dict: dict[str, np.ndarray], ax=None, colors=None,
-                         reps: int = 500, seed: int = 0):
+def performance_profiles(
+    score_dict: dict[str, np.ndarray], ax=None, colors=None, reps: int = 500, seed: int = 0
+):
     """Fraction of runs with normalised final score > tau, with bootstrap bands (rliable)."""
     ax = _ax(ax)
     values = np.concatenate([s[np.isfinite(s)] for s in score_dict.values()])
@@ -127,8 +150,12 @@ def performance_profiles(score_dict: dict[str, np.ndarray], ax=None, colors=None
         color = None if colors is None else colors.get(group)
         ax.plot(taus_K, profile_K, label=group, color=color, drawstyle="steps-post")
         ax.fill_between(taus_K, ci_2K[0], ci_2K[1], alpha=0.2, color=color, step="post")
-    ax.set(xlabel="normalised final score τ", ylabel="fraction of runs with score > τ",
-           title="Performance profile", ylim=(0, 1.02))
+    ax.set(
+        xlabel="normalised final score τ",
+        ylabel="fraction of runs with score > τ",
+        title="Performance profile",
+        ylim=(0, 1.02),
+    )
     ax.legend(fontsize="small")
     return ax
 
@@ -148,8 +175,12 @@ def interval_plot(estimates: dict, metric: str, ax=None, colors=None):
 
 
 def interval_figure(estimates: dict, colors=None):
-    fig, axes = plt.subplots(1, len(aggregate.AGGREGATES), sharey=True,
-                             figsize=(3.2 * len(aggregate.AGGREGATES), 0.8 + 0.45 * len(estimates)))
+    fig, axes = plt.subplots(
+        1,
+        len(aggregate.AGGREGATES),
+        sharey=True,
+        figsize=(3.2 * len(aggregate.AGGREGATES), 0.8 + 0.45 * len(estimates)),
+    )
     for ax, metric in zip(axes, aggregate.AGGREGATES, strict=False):
         interval_plot(estimates, metric, ax, colors)
     fig.tight_layout()
@@ -160,14 +191,16 @@ def time_split_bars(summary: pd.DataFrame, ax=None, colors=None):
     """Stacked mean seconds per iteration by component, one bar per (variant, env)."""
     ax = _ax(ax, (6.0, 0.9 + 0.4 * summary[["group", "env"]].drop_duplicates().shape[0]))
     split = summary.groupby(["group", "env"], sort=True)[
-        metrics.time_columns(summary.columns)].mean()
+        metrics.time_columns(summary.columns)
+    ].mean()
     split = split.dropna(axis=1, how="all").fillna(0.0)
     shades = sns.color_palette("colorblind", len(split.columns))
     left = np.zeros(len(split))
     labels = [f"{g} / {e}" for g, e in split.index]
     for shade, col in zip(shades, split.columns, strict=False):
-        ax.barh(labels, split[col].to_numpy(), left=left, color=shade,
-                label=col[5:].replace("_", " "))
+        ax.barh(
+            labels, split[col].to_numpy(), left=left, color=shade, label=col[5:].replace("_", " ")
+        )
         left += split[col].to_numpy()
     ax.invert_yaxis()
     ax.set(xlabel="seconds per iteration", title="Time split")
@@ -180,16 +213,31 @@ def update_cost(points: pd.DataFrame, ax=None, colors=None):
     num_params, seconds, source (runs | fisher-cost CSV)."""
     ax = _ax(ax)
     data = points[(points["num_params"] > 0) & (points["seconds"] > 0)]
-    sns.scatterplot(data=data, x="num_params", y="seconds", hue="label", style="source", ax=ax,
-                    palette=None if colors is None or not set(data["label"]) <= set(colors)
-                    else colors)
+    sns.scatterplot(
+        data=data,
+        x="num_params",
+        y="seconds",
+        hue="label",
+        style="source",
+        ax=ax,
+        palette=None if colors is None or not set(data["label"]) <= set(colors) else colors,
+    )
     for label, df in data.groupby("label", sort=True):
         if df["num_params"].nunique() > 1:
             df = df.sort_values("num_params")
-            ax.plot(df["num_params"], df["seconds"], alpha=0.4,
-                    color=None if colors is None else colors.get(label))
-    ax.set(xscale="log", yscale="log", xlabel="policy parameters",
-           ylabel="seconds per update", title="Update cost")
+            ax.plot(
+                df["num_params"],
+                df["seconds"],
+                alpha=0.4,
+                color=None if colors is None else colors.get(label),
+            )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="policy parameters",
+        ylabel="seconds per update",
+        title="Update cost",
+    )
     return ax
 
 

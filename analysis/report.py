@@ -45,11 +45,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("results", help="folder holding run directories (searched recursively)")
     p.add_argument("--out", help="output folder (default RESULTS/report)")
     p.add_argument("--suite", help="suite name or TOML path (default: from meta.json)")
-    p.add_argument("--metric", choices=["train", "eval"], default="train",
-                   help="score training-episode returns or deterministic evaluation returns")
+    p.add_argument(
+        "--metric",
+        choices=["train", "eval"],
+        default="train",
+        help="score training-episode returns or deterministic evaluation returns",
+    )
     p.add_argument("--final-frac", type=float, default=0.1, help="final return: last fraction")
-    p.add_argument("--threshold-frac", type=float, default=0.8,
-                   help="threshold without a suite value: fraction of the best final return")
+    p.add_argument(
+        "--threshold-frac",
+        type=float,
+        default=0.8,
+        help="threshold without a suite value: fraction of the best final return",
+    )
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--fisher-cost", help="fisher-cost benchmark CSV (default: found under RESULTS)")
@@ -90,8 +98,9 @@ def resolve_suite(name: str, cli_suite: str | None, warn) -> SuiteInfo:
         return SuiteInfo(name=name)
 
 
-def study_figures(study: Study, summary, ranges, opts: Options, figdir: Path,
-                  fisher_cost: pd.DataFrame | None) -> list[tuple[str, str]]:
+def study_figures(
+    study: Study, summary, ranges, opts: Options, figdir: Path, fisher_cost: pd.DataFrame | None
+) -> list[tuple[str, str]]:
     """Draw and save every figure of one study; returns [(relative png path, caption)]."""
     frame, p = study.frame, study.prefix
     value = opts.value
@@ -104,9 +113,13 @@ def study_figures(study: Study, summary, ranges, opts: Options, figdir: Path,
         out.append((f"figures/{p}{name}.png", caption))
 
     steps = interpolate_curves(frame, value, "step", opts.points)
-    keep(plots.facet_figure(envs, lambda e, ax: plots.learning_curve(
-        steps, e, ax, colors, value, seed=opts.seed)), "learning_curves",
-         "Learning curves: mean over seeds, 95% bootstrap CI band")
+    keep(
+        plots.facet_figure(
+            envs, lambda e, ax: plots.learning_curve(steps, e, ax, colors, value, seed=opts.seed)
+        ),
+        "learning_curves",
+        "Learning curves: mean over seeds, 95% bootstrap CI band",
+    )
     scores, _, _ = score_matrices(summary, ranges)
     if scores:
         ax = plots.aggregate_curve(steps, ranges, None, colors, min(opts.reps, 500), opts.seed)
@@ -116,28 +129,48 @@ def study_figures(study: Study, summary, ranges, opts: Options, figdir: Path,
         from analysis.aggregate import interval_estimates
 
         est = interval_estimates(scores, opts.reps, seed=opts.seed)
-        keep(plots.interval_figure(est, colors), "final_intervals",
-             "Normalised final return: aggregate point estimates and 95% CIs")
+        keep(
+            plots.interval_figure(est, colors),
+            "final_intervals",
+            "Normalised final return: aggregate point estimates and 95% CIs",
+        )
     wall = interpolate_curves(frame, value, "wall_time", opts.points)
-    keep(plots.facet_figure(envs, lambda e, ax: plots.learning_curve(
-        wall, e, ax, colors, value, "wall-clock seconds", opts.seed)), "return_vs_wallclock",
-         "Return against wall-clock time")
-    keep(plots.time_split_bars(summary, None, colors).figure, "time_split",
-         "Mean seconds per iteration by component")
+    keep(
+        plots.facet_figure(
+            envs,
+            lambda e, ax: plots.learning_curve(
+                wall, e, ax, colors, value, "wall-clock seconds", opts.seed
+            ),
+        ),
+        "return_vs_wallclock",
+        "Return against wall-clock time",
+    )
+    keep(
+        plots.time_split_bars(summary, None, colors).figure,
+        "time_split",
+        "Mean seconds per iteration by component",
+    )
     points = update_cost_points(summary, study.runs, fisher_cost)
     if not points.empty:
-        keep(plots.update_cost(points, None, colors).figure, "update_cost",
-             "Seconds per policy update against parameter count (log-log)")
+        keep(
+            plots.update_cost(points, None, colors).figure,
+            "update_cost",
+            "Seconds per policy update against parameter count (log-log)",
+        )
     return out
 
 
 def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
     params = runs.set_index("run_id")["num_params"]
     df = summary.assign(num_params=summary["run_id"].map(params).astype(float))
-    pts = df.groupby(["group", "env"], sort=True).agg(
-        num_params=("num_params", "mean"), seconds=("seconds_per_update", "mean")).reset_index()
+    pts = (
+        df.groupby(["group", "env"], sort=True)
+        .agg(num_params=("num_params", "mean"), seconds=("seconds_per_update", "mean"))
+        .reset_index()
+    )
     pts = pts.rename(columns={"group": "label"}).assign(source="runs")[
-        ["label", "num_params", "seconds", "source"]]
+        ["label", "num_params", "seconds", "source"]
+    ]
     parts = [pts, fisher_cost] if fisher_cost is not None else [pts]
     out = pd.concat(parts, ignore_index=True)
     return out[(out["num_params"] > 0) & (out["seconds"] > 0)]
@@ -150,34 +183,62 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
     out = []
     table, curves = experiments.invariance(frame, summary, runs, ranges, opts.value, opts.points)
     if table is not None:
-        out.append((table, lambda: experiment_plots.invariance_figure(curves, opts.value,
-                                                                      opts.seed),
-                    "std_param_curves", "Learning curves per std_param (mean over seeds, 95% "
-                    "bootstrap band), one panel per variant and env"))
+        out.append(
+            (
+                table,
+                lambda: experiment_plots.invariance_figure(curves, opts.value, opts.seed),
+                "std_param_curves",
+                "Learning curves per std_param (mean over seeds, 95% "
+                "bootstrap band), one panel per variant and env",
+            )
+        )
     table, long = experiments.step_size(summary, runs, ranges)
     if table is not None:
-        out.append((table, lambda: experiment_plots.step_size_figure(long), "step_size",
-                    "Final return against step size (log x), mean ± std over seeds; star: best"))
+        out.append(
+            (
+                table,
+                lambda: experiment_plots.step_size_figure(long),
+                "step_size",
+                "Final return against step size (log x), mean ± std over seeds; star: best",
+            )
+        )
     table = fisher_experiments.damping(frame, summary, runs)
     if table is not None:
         data = table.data
-        out.append((table, lambda: experiment_plots.damping_figure(data), "damping",
-                    "Final return against damping (log x) and cond(F + damping I) (log-log)"))
+        out.append(
+            (
+                table,
+                lambda: experiment_plots.damping_figure(data),
+                "damping",
+                "Final return against damping (log x) and cond(F + damping I) (log-log)",
+            )
+        )
     table = fisher_experiments.fidelity(frame)
     if table is not None:
-        out.append((table, lambda: experiment_plots.fidelity_figure(frame), "fisher_fidelity",
-                    "Cosine with the exact natural gradient and KL ratio over training"))
+        out.append(
+            (
+                table,
+                lambda: experiment_plots.fidelity_figure(frame),
+                "fisher_fidelity",
+                "Cosine with the exact natural gradient and KL ratio over training",
+            )
+        )
     return out
 
 
 def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.Table]:
     """Compute the study's tables and figures, append its report blocks; returns tables."""
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
-    built = [tables.overview(study.runs), tables.convergence(summary, limits, opts),
-             tables.stability(summary, opts),
-             tables.aggregates(summary, ranges, opts), tables.improvement(summary, ranges, opts),
-             tables.wall_clock(summary), tables.references(summary, study.runs, study.suite, opts),
-             tables.sensitivity(summary, study.runs)]
+    built = [
+        tables.overview(study.runs),
+        tables.convergence(summary, limits, opts),
+        tables.stability(summary, opts),
+        tables.aggregates(summary, ranges, opts),
+        tables.improvement(summary, ranges, opts),
+        tables.wall_clock(summary),
+        tables.references(summary, study.runs, study.suite, opts),
+        tables.sensitivity(summary, study.runs),
+    ]
     built = [t for t in built if t is not None]
     figures = study_figures(study, summary, ranges, opts, out / "figures", fisher_cost)
     b = study.blocks
@@ -186,15 +247,27 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
         b.append(("h2", f"Suite: {study.name or '(no suite)'}"))
     if study.suite.description:
         b.append(("p", study.suite.description))
-    b.append(("p", "Score ranges (normalisation): " + "; ".join(
-        f"{e} [{tables.fmt(lo)}, {tables.fmt(hi)}] ({src})"
-        for e, (lo, hi, src) in ranges.items())))
+    b.append(
+        (
+            "p",
+            "Score ranges (normalisation): "
+            + "; ".join(
+                f"{e} [{tables.fmt(lo)}, {tables.fmt(hi)}] ({src})"
+                for e, (lo, hi, src) in ranges.items()
+            ),
+        )
+    )
     for table in built:
         b.append((level, table.title))
         b.append(("table", table))
     if not any(t.name == "aggregate" for t in built):
-        b.append(("p", "No across-env aggregates: no variant has a finite final score on every "
-                       "env of this study."))
+        b.append(
+            (
+                "p",
+                "No across-env aggregates: no variant has a finite final score on every "
+                "env of this study.",
+            )
+        )
     b.append((level, "Figures"))
     b.extend(("fig", path, caption) for path, caption in figures)
     for table, draw, name, caption in experiment_sections(study, summary, ranges, opts):
@@ -210,15 +283,29 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
 
 def header_blocks(rs: RunSet, root: Path, opts: Options) -> list[tuple]:
     counts = rs.runs["status"].value_counts().to_dict()
-    status = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("complete", "failed", "incomplete",
-                                                             "corrupt") if counts.get(s))
+    status = ", ".join(
+        f"{counts.get(s, 0)} {s}"
+        for s in ("complete", "failed", "incomplete", "corrupt")
+        if counts.get(s)
+    )
     done = rs.complete
-    blocks = [("h1", "npg-bench report"),
-              ("p", f"Results: `{root}`. {len(rs.runs)} run directories: {status}. Scored "
-                    f"column: `{opts.value}`; final return = mean of the last "
-                    f"{100 * opts.final_frac:g}% of iterations."),
-              ("ul", [f"versions: {v} ({n} runs)" for v, n in
-                      done["versions"].value_counts().sort_index().items() if v])]
+    blocks = [
+        ("h1", "npg-bench report"),
+        (
+            "p",
+            f"Results: `{root}`. {len(rs.runs)} run directories: {status}. Scored "
+            f"column: `{opts.value}`; final return = mean of the last "
+            f"{100 * opts.final_frac:g}% of iterations.",
+        ),
+        (
+            "ul",
+            [
+                f"versions: {v} ({n} runs)"
+                for v, n in done["versions"].value_counts().sort_index().items()
+                if v
+            ],
+        ),
+    ]
     if rs.notes or rs.warnings:
         blocks += [("h2", "Notes"), ("ul", [*rs.notes, *(f"warning: {w}" for w in rs.warnings)])]
     return blocks
@@ -227,8 +314,9 @@ def header_blocks(rs: RunSet, root: Path, opts: Options) -> list[tuple]:
 def check_args(args: argparse.Namespace) -> None:
     for name in ("final_frac", "threshold_frac"):
         if not 0 < getattr(args, name) <= 1:
-            raise ReportError(f"--{name.replace('_', '-')} must be in (0, 1], "
-                              f"got {getattr(args, name)}")
+            raise ReportError(
+                f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(args, name)}"
+            )
     if args.reps < 1:
         raise ReportError(f"--reps must be a positive integer, got {args.reps}")
 
@@ -249,9 +337,13 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
         counts = rs.runs["status"].value_counts().sort_index()
         found = ", ".join(f"{n} {status}" for status, n in counts.items())
         raise ReportError(f"no complete runs under {root} ({found})")
-    opts = Options(value="eval_return_mean" if args.metric == "eval" else "return_mean",
-                   final_frac=args.final_frac, threshold_frac=args.threshold_frac,
-                   reps=args.reps, seed=args.seed)
+    opts = Options(
+        value="eval_return_mean" if args.metric == "eval" else "return_mean",
+        final_frac=args.final_frac,
+        threshold_frac=args.threshold_frac,
+        reps=args.reps,
+        seed=args.seed,
+    )
     out = Path(args.out) if args.out else root / "report"
     cost_path = Path(args.fisher_cost) if args.fisher_cost else find_fisher_cost_csv(root)
     fisher_cost = None
@@ -264,10 +356,14 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
     blocks, all_tables = header_blocks(rs, root, opts), []
     for name in names:
         runs = rs.runs[rs.runs["study"] == name]
-        study = Study(name, f"{slug(name)}__" if len(names) > 1 else "",
-                      resolve_suite(name, args.suite, lambda m: print(f"warning: {m}",
-                                                                       file=sys.stderr)),
-                      rs, rs.frame[rs.frame["study"] == name], runs)
+        study = Study(
+            name,
+            f"{slug(name)}__" if len(names) > 1 else "",
+            resolve_suite(name, args.suite, lambda m: print(f"warning: {m}", file=sys.stderr)),
+            rs,
+            rs.frame[rs.frame["study"] == name],
+            runs,
+        )
         all_tables += analyse(study, opts, out, fisher_cost)
         blocks += study.blocks
     scaling = fisher_experiments.cost_scaling(fisher_cost)
@@ -288,8 +384,12 @@ def write_outputs(out: Path, blocks: list[tuple], built: list[tables.Table]) -> 
         table.data.to_csv(out / "tables" / f"{table.name}.csv", index=False)
     (out / "report.md").write_text(render_markdown(blocks))
     (out / "report.html").write_text(render_html(blocks, out, "npg-bench report"))
-    return {"report.md": out / "report.md", "report.html": out / "report.html",
-            "figures": out / "figures", "tables": out / "tables"}
+    return {
+        "report.md": out / "report.md",
+        "report.html": out / "report.html",
+        "figures": out / "figures",
+        "tables": out / "tables",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,13 +33,17 @@ def suite_info(suite: Any) -> SuiteInfo:
     """Adapter from a suites.Suite (or anything with those attributes, or None)."""
     if suite is None:
         return SuiteInfo()
-    get = (lambda k: suite.get(k)) if isinstance(suite, dict) else (
-        lambda k: getattr(suite, k, None))
+    get = (
+        (lambda k: suite.get(k)) if isinstance(suite, dict) else (lambda k: getattr(suite, k, None))
+    )
     return SuiteInfo(
-        name=str(get("name") or ""), description=str(get("description") or ""),
+        name=str(get("name") or ""),
+        description=str(get("description") or ""),
         thresholds={k: float(v) for k, v in (get("thresholds") or {}).items()},
-        score_ranges={k: {"min": float(v["min"]), "max": float(v["max"])}
-                      for k, v in (get("score_ranges") or {}).items()},
+        score_ranges={
+            k: {"min": float(v["min"]), "max": float(v["max"])}
+            for k, v in (get("score_ranges") or {}).items()
+        },
         references=list(get("references") or []),
     )
 
@@ -66,8 +70,9 @@ class Options:
     points: int = 101
 
 
-def score_ranges(frame: pd.DataFrame, suite: SuiteInfo, value: str
-                 ) -> dict[str, tuple[float, float, str]]:
+def score_ranges(
+    frame: pd.DataFrame, suite: SuiteInfo, value: str
+) -> dict[str, tuple[float, float, str]]:
     """env -> (lo, hi, source). The suite's score_ranges when given; otherwise the lowest
     and highest forward-filled return observed in that env over every run and iteration
     (the lowest is usually the untrained policy: our stand-in for a random score)."""
@@ -83,8 +88,9 @@ def score_ranges(frame: pd.DataFrame, suite: SuiteInfo, value: str
     return out
 
 
-def thresholds(finals: pd.DataFrame, suite: SuiteInfo, ranges: dict, frac: float
-               ) -> dict[str, tuple[float, str]]:
+def thresholds(
+    finals: pd.DataFrame, suite: SuiteInfo, ranges: dict, frac: float
+) -> dict[str, tuple[float, str]]:
     """env -> (threshold, source): the suite's, else lo + frac * (best - lo) where best is
     the best across-seed mean final return of any group in that env (frac * best when the
     range starts at 0; written this way so negative-return envs work too)."""
@@ -95,13 +101,16 @@ def thresholds(finals: pd.DataFrame, suite: SuiteInfo, ranges: dict, frac: float
             continue
         best = df.groupby("group")["final"].mean().max()
         lo = ranges[env][0]
-        out[env] = (lo + frac * (best - lo) if np.isfinite(best) else math.nan,
-                    f"{frac:g} of the best final return")
+        out[env] = (
+            lo + frac * (best - lo) if np.isfinite(best) else math.nan,
+            f"{frac:g} of the best final return",
+        )
     return out
 
 
-def summarise_runs(frame: pd.DataFrame, suite: SuiteInfo, opts: Options
-                   ) -> tuple[pd.DataFrame, dict, dict]:
+def summarise_runs(
+    frame: pd.DataFrame, suite: SuiteInfo, opts: Options
+) -> tuple[pd.DataFrame, dict, dict]:
     """(per-run summary table, score ranges, thresholds) for the complete runs of one study."""
     ranges = score_ranges(frame, suite, opts.value)
     ids, finals = [], []
@@ -114,13 +123,25 @@ def summarise_runs(frame: pd.DataFrame, suite: SuiteInfo, opts: Options
     rows = []
     for (_, df), id_row in zip(per_run, ids, strict=False):
         env = id_row["env"]
-        rows.append({**id_row, **metrics.run_summary(
-            df, opts.value, opts.final_frac, ranges[env][:2], limits[env][0], opts.collapse_frac)})
+        rows.append(
+            {
+                **id_row,
+                **metrics.run_summary(
+                    df,
+                    opts.value,
+                    opts.final_frac,
+                    ranges[env][:2],
+                    limits[env][0],
+                    opts.collapse_frac,
+                ),
+            }
+        )
     return pd.DataFrame(rows), ranges, limits
 
 
-def score_matrices(summary: pd.DataFrame, ranges: dict, column: str = "final"
-                   ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+def score_matrices(
+    summary: pd.DataFrame, ranges: dict, column: str = "final"
+) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """({group: normalised scores_RT}, envs (tasks), groups left out for missing an env).
 
     Rows are seeds in sorted order, NaN-padded where an env has fewer seeds."""
@@ -130,11 +151,12 @@ def score_matrices(summary: pd.DataFrame, ranges: dict, column: str = "final"
         if set(df["env"]) != set(envs):
             partial.append(group)
             continue
-        cols = [normalise_env(df[df["env"] == env][column].to_numpy(float), ranges[env])
-                for env in envs]
+        cols = [
+            normalise_env(df[df["env"] == env][column].to_numpy(float), ranges[env]) for env in envs
+        ]
         scores_RT = np.full((max(map(len, cols)), len(envs)), np.nan)
         for t, col in enumerate(cols):
-            scores_RT[:len(col), t] = col
+            scores_RT[: len(col), t] = col
         if np.isfinite(scores_RT).any(axis=0).all():
             out[group] = scores_RT
         else:

@@ -56,11 +56,14 @@ def fmt_pct(x: float) -> str:
 
 def to_markdown(view: pd.DataFrame) -> str:
     """A GitHub markdown table (no tabulate dependency); '|' in cells is escaped."""
+
     def cell(v) -> str:
         return str(v).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(cell, view.columns)) + " |",
-             "|" + "|".join("---" for _ in view.columns) + "|"]
+    lines = [
+        "| " + " | ".join(map(cell, view.columns)) + " |",
+        "|" + "|".join("---" for _ in view.columns) + "|",
+    ]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in view.itertuples(index=False)]
     return "\n".join(lines)
 
@@ -77,21 +80,40 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
         mean, half = metrics.mean_ci(df["final"])
         best, best_half = metrics.mean_ci(df["best"])
         steps, k_of_n = _reached(df["steps_to_threshold"])
-        rows.append({"env": env, "group": group, "seeds": len(df), "final_mean": mean,
-                     "final_ci95": half, "best_mean": best, "best_ci95": best_half,
-                     "auc_norm": df["auc"].mean(), "threshold": limits[env][0],
-                     "steps_to_threshold_median": steps, "reached": k_of_n})
-        view.append({"env": env, "variant": group, "seeds": len(df),
-                     "final return (mean ± 95% CI)": fmt_pm(mean, half),
-                     "best return (max over training)": fmt_pm(best, best_half),
-                     "norm. AUC": fmt(df["auc"].mean()),
-                     "threshold": fmt(limits[env][0]),
-                     "steps to threshold (median, reached)": f"{fmt(steps)} ({k_of_n})"})
-    note = (f"Final return: mean of the last {fmt_pct(opts.final_frac)} of iterations of "
-            f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
-            "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
-            "time-average return over training, min-max normalised by the env's score range. "
-            "Thresholds: " + "; ".join(f"{e} {fmt(t)} ({src})" for e, (t, src) in limits.items()))
+        rows.append(
+            {
+                "env": env,
+                "group": group,
+                "seeds": len(df),
+                "final_mean": mean,
+                "final_ci95": half,
+                "best_mean": best,
+                "best_ci95": best_half,
+                "auc_norm": df["auc"].mean(),
+                "threshold": limits[env][0],
+                "steps_to_threshold_median": steps,
+                "reached": k_of_n,
+            }
+        )
+        view.append(
+            {
+                "env": env,
+                "variant": group,
+                "seeds": len(df),
+                "final return (mean ± 95% CI)": fmt_pm(mean, half),
+                "best return (max over training)": fmt_pm(best, best_half),
+                "norm. AUC": fmt(df["auc"].mean()),
+                "threshold": fmt(limits[env][0]),
+                "steps to threshold (median, reached)": f"{fmt(steps)} ({k_of_n})",
+            }
+        )
+    note = (
+        f"Final return: mean of the last {fmt_pct(opts.final_frac)} of iterations of "
+        f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
+        "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
+        "time-average return over training, min-max normalised by the env's score range. "
+        "Thresholds: " + "; ".join(f"{e} {fmt(t)} ({src})" for e, (t, src) in limits.items())
+    )
     return Table("convergence", "Convergence", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
@@ -100,32 +122,52 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
     for (env, group), df in summary.groupby(KEYS, sort=True):
         spread = metrics.seed_spread(df["final"])
         finals = df["final"].to_numpy(float)[:, None]
-        iqm = (aggregate.interval_estimate(finals, aggregate.iqm, opts.reps, seed=opts.seed)
-               if np.isfinite(finals).any() else (math.nan,) * 3)
-        rec = {"env": env, "group": group, "seeds": len(df), "final_std": spread["std"],
-               "final_cv": spread["cv"], "worst_seed_final": spread["worst"],
-               "final_iqm": iqm[0], "final_iqm_lo": iqm[1], "final_iqm_hi": iqm[2],
-               "drawdown_mean": df["drawdown"].mean(), "drawdown_max": df["drawdown"].max(),
-               "collapse_rate": df["collapsed"].mean(),
-               "kl_violation_rate": df["kl_violation"].mean(),
-               "skipped_rate": df["skipped"].mean(),
-               "failed_line_search_rate": df["failed_line_search"].mean()}
+        iqm = (
+            aggregate.interval_estimate(finals, aggregate.iqm, opts.reps, seed=opts.seed)
+            if np.isfinite(finals).any()
+            else (math.nan,) * 3
+        )
+        rec = {
+            "env": env,
+            "group": group,
+            "seeds": len(df),
+            "final_std": spread["std"],
+            "final_cv": spread["cv"],
+            "worst_seed_final": spread["worst"],
+            "final_iqm": iqm[0],
+            "final_iqm_lo": iqm[1],
+            "final_iqm_hi": iqm[2],
+            "drawdown_mean": df["drawdown"].mean(),
+            "drawdown_max": df["drawdown"].max(),
+            "collapse_rate": df["collapsed"].mean(),
+            "kl_violation_rate": df["kl_violation"].mean(),
+            "skipped_rate": df["skipped"].mean(),
+            "failed_line_search_rate": df["failed_line_search"].mean(),
+        }
         rows.append(rec)
-        view.append({"env": env, "variant": group, "seeds": len(df),
-                     "std (CV)": f"{fmt(spread['std'])} ({fmt(spread['cv'], 2)})",
-                     "worst seed": fmt(spread["worst"]), "IQM [95% CI]": fmt_ci(*iqm),
-                     "drawdown mean / max":
-                         f"{fmt(rec['drawdown_mean'])} / {fmt(rec['drawdown_max'])}",
-                     "collapse": fmt_pct(rec["collapse_rate"]),
-                     "KL > 1.5δ": fmt_pct(rec["kl_violation_rate"]),
-                     "skipped": fmt_pct(rec["skipped_rate"]),
-                     "failed line search": fmt_pct(rec["failed_line_search_rate"])})
-    note = ("Spread of the per-seed final return: std (ddof 1), coefficient of variation "
-            "std/|mean|, worst seed, IQM with a seeded bootstrap 95% CI over seeds. Drawdown: "
-            "largest fall below the running best. Collapse: a run gave back more than "
-            f"{fmt_pct(opts.collapse_frac)} of its gain over its start by the end (gain of at "
-            "least 10% of the score range). KL > 1.5δ: share of non-skipped updates whose "
-            "measured KL exceeded 1.5 x the target (NPG family; n/a without a target).")
+        view.append(
+            {
+                "env": env,
+                "variant": group,
+                "seeds": len(df),
+                "std (CV)": f"{fmt(spread['std'])} ({fmt(spread['cv'], 2)})",
+                "worst seed": fmt(spread["worst"]),
+                "IQM [95% CI]": fmt_ci(*iqm),
+                "drawdown mean / max": f"{fmt(rec['drawdown_mean'])} / {fmt(rec['drawdown_max'])}",
+                "collapse": fmt_pct(rec["collapse_rate"]),
+                "KL > 1.5δ": fmt_pct(rec["kl_violation_rate"]),
+                "skipped": fmt_pct(rec["skipped_rate"]),
+                "failed line search": fmt_pct(rec["failed_line_search_rate"]),
+            }
+        )
+    note = (
+        "Spread of the per-seed final return: std (ddof 1), coefficient of variation "
+        "std/|mean|, worst seed, IQM with a seeded bootstrap 95% CI over seeds. Drawdown: "
+        "largest fall below the running best. Collapse: a run gave back more than "
+        f"{fmt_pct(opts.collapse_frac)} of its gain over its start by the end (gain of at "
+        "least 10% of the score range). KL > 1.5δ: share of non-skipped updates whose "
+        "measured KL exceeded 1.5 x the target (NPG family; n/a without a target)."
+    )
     return Table("stability", "Stability", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
@@ -135,17 +177,37 @@ def wall_clock(summary: pd.DataFrame) -> Table:
         split = {c: df[c].mean() for c in metrics.time_columns(summary.columns)}
         total = sum(v for v in split.values() if np.isfinite(v))
         secs, k_of_n = _reached(df["seconds_to_threshold"])
-        rows.append({"env": env, "group": group, "steps_per_s": df["steps_per_s"].mean(),
-                     "seconds_per_update": df["seconds_per_update"].mean(), **split,
-                     "seconds_to_threshold_median": secs, "reached": k_of_n})
-        parts = ", ".join(f"{c[5:]} {fmt_pct(v / total)}" for c, v in split.items()
-                          if np.isfinite(v) and total > 0 and v / total >= 0.005)
-        view.append({"env": env, "variant": group, "steps/s": fmt(df["steps_per_s"].mean()),
-                     "s / update": fmt(df["seconds_per_update"].mean()),
-                     "s / iteration": fmt(total), "time split": parts,
-                     "s to threshold (median, reached)": f"{fmt(secs)} ({k_of_n})"})
-    note = ("Means over seeds of per-iteration seconds. update_other = the policy update minus "
-            "its logged parts (gradient, Fisher fit, solve, line search).")
+        rows.append(
+            {
+                "env": env,
+                "group": group,
+                "steps_per_s": df["steps_per_s"].mean(),
+                "seconds_per_update": df["seconds_per_update"].mean(),
+                **split,
+                "seconds_to_threshold_median": secs,
+                "reached": k_of_n,
+            }
+        )
+        parts = ", ".join(
+            f"{c[5:]} {fmt_pct(v / total)}"
+            for c, v in split.items()
+            if np.isfinite(v) and total > 0 and v / total >= 0.005
+        )
+        view.append(
+            {
+                "env": env,
+                "variant": group,
+                "steps/s": fmt(df["steps_per_s"].mean()),
+                "s / update": fmt(df["seconds_per_update"].mean()),
+                "s / iteration": fmt(total),
+                "time split": parts,
+                "s to threshold (median, reached)": f"{fmt(secs)} ({k_of_n})",
+            }
+        )
+    note = (
+        "Means over seeds of per-iteration seconds. update_other = the policy update minus "
+        "its logged parts (gradient, Fisher fit, solve, line search)."
+    )
     return Table("wall_clock", "Wall-clock", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
@@ -158,13 +220,29 @@ def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | No
     rows, view = [], []
     for group, by_agg in est.items():
         runs = int(np.isfinite(scores[group]).sum())
-        rows.append({"group": group, "tasks": len(envs), "runs": runs,
-                     **{f"{a}{s}": v for a, e in by_agg.items()
-                        for s, v in zip(("", "_lo", "_hi"), e, strict=False)}})
-        view.append({"variant": group, "runs": rows[-1]["runs"],
-                     **{f"{a} [95% CI]": fmt_ci(*e) for a, e in by_agg.items()}})
-    note = (f"Final returns min-max normalised per env ({', '.join(envs)}); stratified bootstrap "
-            f"({opts.reps} reps, seed {opts.seed}), percentile 95% CIs, rliable's estimators.")
+        rows.append(
+            {
+                "group": group,
+                "tasks": len(envs),
+                "runs": runs,
+                **{
+                    f"{a}{s}": v
+                    for a, e in by_agg.items()
+                    for s, v in zip(("", "_lo", "_hi"), e, strict=False)
+                },
+            }
+        )
+        view.append(
+            {
+                "variant": group,
+                "runs": rows[-1]["runs"],
+                **{f"{a} [95% CI]": fmt_ci(*e) for a, e in by_agg.items()},
+            }
+        )
+    note = (
+        f"Final returns min-max normalised per env ({', '.join(envs)}); stratified bootstrap "
+        f"({opts.reps} reps, seed {opts.seed}), percentile 95% CIs, rliable's estimators."
+    )
     if partial:
         note += f" Not on every env, left out: {', '.join(partial)}."
     return Table("aggregate", "Aggregate across envs", pd.DataFrame(rows), pd.DataFrame(view), note)
@@ -181,12 +259,14 @@ def improvement(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | N
         rows.append({"x": x, "y": y, "p_x_better": p[0], "lo": p[1], "hi": p[2]})
         view.append({"X": x, "Y": y, "P(X > Y) [95% CI]": fmt_ci(*p)})
     note = "Probability that a run of X beats a run of Y on a random env (Mann-Whitney, rliable)."
-    return Table("improvement", "Probability of improvement", pd.DataFrame(rows),
-                 pd.DataFrame(view), note)
+    return Table(
+        "improvement", "Probability of improvement", pd.DataFrame(rows), pd.DataFrame(view), note
+    )
 
 
-def references(summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts: Options
-               ) -> Table | None:
+def references(
+    summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts: Options
+) -> Table | None:
     """Our number beside each published one under the same scoring protocol, with the ratio."""
     rows, view = [], []
     budgets = runs.groupby("env")["total_steps"].max().to_dict()
@@ -196,24 +276,43 @@ def references(summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts
             column = reference_column(ref["protocol"], df, opts)
             ours = metrics.mean_ci(df[column])[0] if df is not None else math.nan
             ratio = ours / ref["value"] if ref["value"] else math.nan
-            rows.append({"env": ref["env"], "algo": ref["algo"], "group": group,
-                         "protocol": ref["protocol"], "our_column": column, "ours": ours, "theirs": ref["value"],
-                         "theirs_std": ref.get("std"), "ratio": ratio, "source": ref["source"],
-                         "their_env_version": ref["env_version"], "their_steps": ref["steps"],
-                         "our_steps": budgets.get(ref["env"], math.nan)})
+            rows.append(
+                {
+                    "env": ref["env"],
+                    "algo": ref["algo"],
+                    "group": group,
+                    "protocol": ref["protocol"],
+                    "our_column": column,
+                    "ours": ours,
+                    "theirs": ref["value"],
+                    "theirs_std": ref.get("std"),
+                    "ratio": ratio,
+                    "source": ref["source"],
+                    "their_env_version": ref["env_version"],
+                    "their_steps": ref["steps"],
+                    "our_steps": budgets.get(ref["env"], math.nan),
+                }
+            )
             theirs = fmt_pm(ref["value"], ref.get("std") or math.nan)
-            view.append({"env": ref["env"], "variant": group or f"{ref['algo']} (no runs)",
-                         "protocol": f"{PROTOCOL_TEXT[ref['protocol']]}, ours on {column}",
-                         "ours": fmt(ours),
-                         "theirs": theirs, "ours / theirs": fmt(ratio, 2),
-                         "source":
-                             f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
-                         "our steps": fmt(budgets.get(ref["env"], math.nan))})
+            view.append(
+                {
+                    "env": ref["env"],
+                    "variant": group or f"{ref['algo']} (no runs)",
+                    "protocol": f"{PROTOCOL_TEXT[ref['protocol']]}, ours on {column}",
+                    "ours": fmt(ours),
+                    "theirs": theirs,
+                    "ours / theirs": fmt(ratio, 2),
+                    "source": f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
+                    "our steps": fmt(budgets.get(ref["env"], math.nan)),
+                }
+            )
     if not rows:
         return None
-    note = ("Ours under the reference's protocol: best = max over training (of our "
-            "deterministic evaluations when every run has them: best_eval), final = our final "
-            "return. Different env versions and budgets make the ratio indicative only.")
+    note = (
+        "Ours under the reference's protocol: best = max over training (of our "
+        "deterministic evaluations when every run has them: best_eval), final = our final "
+        "return. Different env versions and budgets make the ratio indicative only."
+    )
     return Table("references", "Published results", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
@@ -237,28 +336,47 @@ def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
     parts = [p for p in parts if not p.empty]
     if not parts:
         return None
-    data = pd.concat(parts, ignore_index=True).assign(
-        value=lambda d: d["value_text"]).drop(columns="value_text")
-    view = data.assign(final=[fmt_pm(m, s) for m, s in
-                              zip(data["final_mean"], data["final_std"], strict=True)])
+    data = (
+        pd.concat(parts, ignore_index=True)
+        .assign(value=lambda d: d["value_text"])
+        .drop(columns="value_text")
+    )
+    view = data.assign(
+        final=[fmt_pm(m, s) for m, s in zip(data["final_mean"], data["final_std"], strict=True)]
+    )
     view = view[["env", "group", "key", "value", "seeds", "final"]].rename(
-        columns={"group": "variant"})
-    return Table("sensitivity", "Hyperparameter sensitivity", data, view,
-                 "Final return (mean ± std over seeds) per swept value, among runs that differ "
-                 "only in that setting (variant = algorithm, plus what sets its group apart).")
+        columns={"group": "variant"}
+    )
+    return Table(
+        "sensitivity",
+        "Hyperparameter sensitivity",
+        data,
+        view,
+        "Final return (mean ± std over seeds) per swept value, among runs that differ "
+        "only in that setting (variant = algorithm, plus what sets its group apart).",
+    )
 
 
 def overview(runs: pd.DataFrame) -> Table:
     """What was run: per (env, variant) the seeds, config hash, budget and wall time."""
     done = runs[runs["status"] == "complete"]
-    data = done.groupby(KEYS, sort=True).agg(
-        algo=("algo", "first"), seeds=("seed", lambda s: ",".join(map(str, sorted(s)))),
-        config_hash=("config_hash", lambda s: ",".join(sorted(set(map(str, s))))),
-        total_steps=("total_steps", "max"), num_params=("num_params", "max"),
-        wall_time_s=("wall_time_s", "mean")).reset_index()
+    data = (
+        done.groupby(KEYS, sort=True)
+        .agg(
+            algo=("algo", "first"),
+            seeds=("seed", lambda s: ",".join(map(str, sorted(s)))),
+            config_hash=("config_hash", lambda s: ",".join(sorted(set(map(str, s))))),
+            total_steps=("total_steps", "max"),
+            num_params=("num_params", "max"),
+            wall_time_s=("wall_time_s", "mean"),
+        )
+        .reset_index()
+    )
     view = data.rename(columns={"group": "variant"}).assign(
-        total_steps=data["total_steps"].map(fmt), num_params=data["num_params"].map(fmt),
-        wall_time_s=data["wall_time_s"].map(fmt))
+        total_steps=data["total_steps"].map(fmt),
+        num_params=data["num_params"].map(fmt),
+        wall_time_s=data["wall_time_s"].map(fmt),
+    )
     return Table("runs_overview", "Runs", data, view.rename(columns={"wall_time_s": "wall s"}))
 
 
@@ -269,5 +387,10 @@ def problems(runs: pd.DataFrame) -> Table | None:
         return None
     data = bad[["run_id", "status", "env", "label", "seed", "error", "path"]].reset_index(drop=True)
     view = data.assign(error=data["error"].astype(str).str.slice(0, 120))
-    return Table("excluded_runs", "Excluded runs", data, view,
-                 "Not complete (or unreadable): excluded from every other table and figure.")
+    return Table(
+        "excluded_runs",
+        "Excluded runs",
+        data,
+        view,
+        "Not complete (or unreadable): excluded from every other table and figure.",
+    )

@@ -48,8 +48,9 @@ def test_probability_of_improvement_is_mann_whitney():
     assert aggregate.probability_of_improvement(y, x) == 0.375
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(5, 3)), rng.normal(0.5, size=(4, 3))
-    expected = np.mean([stats.mannwhitneyu(x[:, t], y[:, t], alternative="greater")[0] / 20
-                        for t in range(3)])
+    expected = np.mean(
+        [stats.mannwhitneyu(x[:, t], y[:, t], alternative="greater")[0] / 20 for t in range(3)]
+    )
     assert aggregate.probability_of_improvement(x, y) == pytest.approx(expected)
     assert aggregate.probability_of_improvement(x, x) == 0.5
 

@@ -19,8 +19,19 @@ def test_tidy_frame_and_runs_table(tmp_path):
     rs = load_runs(tmp_path)
     assert len(rs.runs) == 3 and set(rs.runs["status"]) == {"complete"}
     assert len(rs.frame) == 8
-    for col in ["run_id", "algo", "env", "seed", "config_hash", "iteration", "step",
-                "wall_time", "return_mean", "kl_delta", "time_solve"]:
+    for col in [
+        "run_id",
+        "algo",
+        "env",
+        "seed",
+        "config_hash",
+        "iteration",
+        "step",
+        "wall_time",
+        "return_mean",
+        "kl_delta",
+        "time_solve",
+    ]:
         assert col in rs.frame.columns
     assert rs.frame["kl_delta"].isna().all()  # not logged by these variants: NaN, not 0
     assert rs.runs.loc[0, "versions"].startswith("gymnasium 1.4.0")
@@ -38,8 +49,14 @@ def test_failed_incomplete_and_corrupt_runs_are_listed_not_mixed(tmp_path):
     (tmp_path / "junk" / "meta.json").write_text("{not json")
     rs = load_runs(tmp_path)
     status = dict(zip(rs.runs["seed"], rs.runs["status"], strict=True))
-    assert status == {0: "complete", 1: "failed", 2: "incomplete", 3: "corrupt", 4: "corrupt",
-                      -1: "corrupt"}
+    assert status == {
+        0: "complete",
+        1: "failed",
+        2: "incomplete",
+        3: "corrupt",
+        4: "corrupt",
+        -1: "corrupt",
+    }
     assert set(rs.frame["seed"]) == {0}
     assert any(str(bad / "metrics.parquet") in w for w in rs.warnings)
     assert any(str(no_metrics / "metrics.parquet") in w for w in rs.warnings)
@@ -49,8 +66,16 @@ def test_failed_incomplete_and_corrupt_runs_are_listed_not_mixed(tmp_path):
 def test_mixed_config_hashes_and_suites_are_grouped_and_noted(tmp_path):
     write_run(tmp_path, "ppo", "EnvA-v5", 0, [1.0], config_hash="aaaaaaaa", suite="s1")
     write_run(tmp_path, "ppo", "EnvA-v5", 0, [2.0], config_hash="bbbbbbbb", suite="s1")
-    write_run(tmp_path, "ppo", "EnvA-v5", 0, [3.0], config_hash="cccccccc", suite="s2",
-              label="ppo[clip=0.1]")
+    write_run(
+        tmp_path,
+        "ppo",
+        "EnvA-v5",
+        0,
+        [3.0],
+        config_hash="cccccccc",
+        suite="s2",
+        label="ppo[clip=0.1]",
+    )
     rs = load_runs(tmp_path)
     groups = set(rs.runs["group"])
     assert groups == {"ppo#aaaaaaaa", "ppo#bbbbbbbb", "ppo[clip=0.1]"}
@@ -74,17 +99,20 @@ def test_interpolation_to_a_common_grid_never_extrapolates(tmp_path):
 
 def test_fisher_cost_csv_columns_are_matched(tmp_path):
     path = tmp_path / "fisher_cost.csv"
-    pd.DataFrame({"preconditioner": ["exact", "kfac"], "num_params": [100, 1000],
-                  "total_ms": [5.0, 1.0]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"preconditioner": ["exact", "kfac"], "num_params": [100, 1000], "total_ms": [5.0, 1.0]}
+    ).to_csv(path, index=False)
     df = read_fisher_cost(path)
     assert list(df["seconds"]) == [0.005, 0.001] and list(df["label"]) == ["exact", "kfac"]
 
 
 def test_analysis_never_imports_torch_or_gymnasium(tmp_path):
     # Import everything, load a shipped suite and run the CLI entry (its error path).
-    code = ("import sys, analysis, analysis.report, analysis.plots, analysis.summary;"
-            "from analysis.summary import load_suite_info; load_suite_info('quickstart');"
-            f"assert analysis.report.main([{str(tmp_path)!r}]) == 2;"
-            "bad = [m for m in ('torch', 'gymnasium') if m in sys.modules];"
-            "assert not bad, bad")
+    code = (
+        "import sys, analysis, analysis.report, analysis.plots, analysis.summary;"
+        "from analysis.summary import load_suite_info; load_suite_info('quickstart');"
+        f"assert analysis.report.main([{str(tmp_path)!r}]) == 2;"
+        "bad = [m for m in ('torch', 'gymnasium') if m in sys.modules];"
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)

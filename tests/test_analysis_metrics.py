@@ -78,8 +78,15 @@ def test_rates_ignore_missing_values():
 
 def test_steps_per_second_and_time_split():
     assert metrics.steps_per_second([1000, 2000], [0.5, 1.0]) == 2000.0
-    df = pd.DataFrame({"time_sample": [1.0, 3.0], "time_update": [2.0, 2.0],
-                       "time_value": [0.5, 0.5], "time_grad": [0.5, 0.5], "time_solve": [1.0, 1.0]})
+    df = pd.DataFrame(
+        {
+            "time_sample": [1.0, 3.0],
+            "time_update": [2.0, 2.0],
+            "time_value": [0.5, 0.5],
+            "time_grad": [0.5, 0.5],
+            "time_solve": [1.0, 1.0],
+        }
+    )
     split = metrics.time_split(df)
     assert list(split) == metrics.TIME_PARTS
     assert split["time_sample"] == 2.0
@@ -99,8 +106,14 @@ def test_across_seed_statistics():
 
 def test_run_summary_on_a_frame_with_missing_npg_columns():
     df = metrics_frame([0.0, 10.0, 10.0, 2.0], steps_per_update=100)
-    for col in ("kl_delta", "accepted", "time_grad", "time_fisher_fit", "time_solve",
-                "time_line_search"):
+    for col in (
+        "kl_delta",
+        "accepted",
+        "time_grad",
+        "time_fisher_fit",
+        "time_solve",
+        "time_line_search",
+    ):
         df[col] = NAN
     s = metrics.run_summary(df, final_frac=0.25, score_range=(0.0, 10.0), threshold=10.0)
     assert s["final"] == 2.0 and s["best"] == 10.0 and s["collapsed"] == 1.0

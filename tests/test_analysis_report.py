@@ -18,8 +18,15 @@ from analysis.report import main
 from analysis.summary import Options, SuiteInfo, summarise_runs
 
 FAST = ["--reps", "200"]
-FIGURES = ["learning_curves", "aggregate_iqm", "performance_profiles", "final_intervals",
-           "return_vs_wallclock", "time_split", "update_cost"]
+FIGURES = [
+    "learning_curves",
+    "aggregate_iqm",
+    "performance_profiles",
+    "final_intervals",
+    "return_vs_wallclock",
+    "time_split",
+    "update_cost",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,9 @@ def synthetic(tmp_path_factory):
     write_run(root, "ppo", "EnvA-v5", 9, [1.0], status="failed")
     bad = write_run(root, "ppo", "EnvA-v5", 8, [1.0, 2.0])
     (bad / "metrics.parquet").write_bytes(b"PAR1 truncated")
-    pd.DataFrame({"preconditioner": ["exact", "diag"], "num_params": [500, 5000],
-                  "seconds": [0.01, 0.002]}).to_csv(root / "fisher_cost.csv", index=False)
+    pd.DataFrame(
+        {"preconditioner": ["exact", "diag"], "num_params": [500, 5000], "seconds": [0.01, 0.002]}
+    ).to_csv(root / "fisher_cost.csv", index=False)
     return root, bad
 
 
@@ -60,11 +68,27 @@ def test_report_files_tables_and_figures(synthetic, built):
         assert (out / "figures" / f"{name}.svg").stat().st_size > 0
         pixels = image.imread(out / "figures" / f"{name}.png")
         assert pixels.std() > 0.01, f"{name}.png looks blank"
-    rows = {name: len(pd.read_csv(out / "tables" / f"{name}.csv")) for name in
-            ["convergence", "stability", "wall_clock", "aggregate", "improvement", "per_run",
-             "excluded_runs"]}
-    assert rows == {"convergence": 6, "stability": 6, "wall_clock": 6, "aggregate": 3,
-                    "improvement": 3, "per_run": 18, "excluded_runs": 2}
+    rows = {
+        name: len(pd.read_csv(out / "tables" / f"{name}.csv"))
+        for name in [
+            "convergence",
+            "stability",
+            "wall_clock",
+            "aggregate",
+            "improvement",
+            "per_run",
+            "excluded_runs",
+        ]
+    }
+    assert rows == {
+        "convergence": 6,
+        "stability": 6,
+        "wall_clock": 6,
+        "aggregate": 3,
+        "improvement": 3,
+        "per_run": 18,
+        "excluded_runs": 2,
+    }
     assert len(pd.read_csv(out / "tables" / "runs.csv")) == 20  # every run dir, any status
     conv = pd.read_csv(out / "tables" / "convergence.csv")
     assert set(conv["group"]) == {"npg_cg", "ppo", "vanilla"} and (conv["seeds"] == 3).all()
@@ -74,8 +98,14 @@ def test_report_files_tables_and_figures(synthetic, built):
     wall = pd.read_csv(out / "tables" / "wall_clock.csv").set_index(["env", "group"])
     assert wall.loc[("EnvA-v5", "npg_cg"), "time_update_other"] == pytest.approx(0.1)
     md = (out / "report.md").read_text()
-    for heading in ["## Convergence", "## Stability", "## Wall-clock", "## Aggregate across envs",
-                    "## Probability of improvement", "## Excluded runs"]:
+    for heading in [
+        "## Convergence",
+        "## Stability",
+        "## Wall-clock",
+        "## Aggregate across envs",
+        "## Probability of improvement",
+        "## Excluded runs",
+    ]:
         assert heading in md
     assert "](figures/learning_curves.png)" in md and "best return (max over training)" in md
     html = (out / "report.html").read_text()
@@ -86,18 +116,27 @@ def test_report_files_tables_and_figures(synthetic, built):
 def test_same_input_same_output(synthetic, built, tmp_path, capsys):
     first = built[0]
     assert build(synthetic[0], tmp_path / "again", capsys)[0] == 0
-    for rel in ["report.md", "report.html", "tables/stability.csv", "tables/aggregate.csv",
-                "figures/learning_curves.png", "figures/aggregate_iqm.svg"]:
+    for rel in [
+        "report.md",
+        "report.html",
+        "tables/stability.csv",
+        "tables/aggregate.csv",
+        "figures/learning_curves.png",
+        "figures/aggregate_iqm.svg",
+    ]:
         assert (first / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
 
 
-@pytest.mark.parametrize("setup, message", [
-    ("missing", "results path not found"),
-    ("empty", "no run directories"),
-    ("failed_only", "no complete runs"),
-    ("bad_suite", "cannot load suite"),
-    ("bad_frac", "--final-frac must be in (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        ("missing", "results path not found"),
+        ("empty", "no run directories"),
+        ("failed_only", "no complete runs"),
+        ("bad_suite", "cannot load suite"),
+        ("bad_frac", "--final-frac must be in (0, 1]"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
     root = tmp_path / "results"
     extra = []
@@ -178,8 +217,16 @@ def test_sensitivity_and_partial_variants(tmp_path):
     for delta, top in [(0.01, 100.0), (0.05, 300.0)]:
         for seed in (0, 1):
             for env in ("EnvA-v5", "EnvB-v5"):
-                write_run(tmp_path, "npg_cg", env, seed, [0.0, top / 2, top + seed],
-                          suite="s", label=f"npg_cg[kl={delta}]", grid={"update.kl_delta": delta})
+                write_run(
+                    tmp_path,
+                    "npg_cg",
+                    env,
+                    seed,
+                    [0.0, top / 2, top + seed],
+                    suite="s",
+                    label=f"npg_cg[kl={delta}]",
+                    grid={"update.kl_delta": delta},
+                )
     write_run(tmp_path, "ppo", "EnvA-v5", 0, [0.0, 50.0, 60.0], suite="s")
     rs = load_runs(tmp_path)
     opts = Options(reps=100)

@@ -11,8 +11,12 @@ from matplotlib import image
 from analysis.report import main
 
 ENV = "InvertedPendulum-v5"
-TINY = {"sampler.num_envs": 4, "sampler.steps_per_update": 1024, "eval.every": 2,
-        "eval.episodes": 1}
+TINY = {
+    "sampler.num_envs": 4,
+    "sampler.steps_per_update": 1024,
+    "eval.every": 2,
+    "eval.episodes": 1,
+}
 
 
 def sweep_algos() -> list[str]:
