@@ -64,6 +64,21 @@ def compute_gae(rewards, values, next_values, terminated, dones, gamma: float, l
     return adv, adv + values
 
 
+@dataclasses.dataclass
+class Rollout:
+    """Raw buffers of one collection, [T, N, ...]; final_obs maps (t, env) of a truncation to
+    the normalised true final observation."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: dict[tuple[int, int], np.ndarray] = dataclasses.field(default_factory=dict)
+    episode_returns: list[float] = dataclasses.field(default_factory=list)
+    episode_lengths: list[int] = dataclasses.field(default_factory=list)
+
+
 class Sampler:
     """Owns the training vector env, the observation normaliser and the reward scaler."""
 
@@ -102,11 +117,13 @@ class Sampler:
     def collect(self, policy: GaussianPolicy, value_fn: ValueNet, gen: torch.Generator) -> Batch:
         """Step every env steps_per_update / num_envs times and return the batch."""
         T, N = self.cfg.steps_per_update // self.cfg.num_envs, self.cfg.num_envs
-        obs_buf = np.zeros((T, N, self.obs_dim), dtype=np.float32)
-        act_buf = np.zeros((T, N, self.act_dim), dtype=np.float32)
-        rew_buf, term_buf, trunc_buf = (np.zeros((T, N)) for _ in range(3))
-        final_obs: dict[tuple[int, int], np.ndarray] = {}
-        ep_returns, ep_lengths = [], []
+        buf = Rollout(
+            obs=np.zeros((T, N, self.obs_dim), dtype=np.float32),
+            actions=np.zeros((T, N, self.act_dim), dtype=np.float32),
+            rewards=np.zeros((T, N)),
+            terminated=np.zeros((T, N)),
+            truncated=np.zeros((T, N)),
+        )
         std = policy.std()
         noise = torch.randn((T, N, self.act_dim), generator=gen)
         for t in range(T):
@@ -121,40 +138,22 @@ class Sampler:
             self.ep_length += 1
             done = term | trunc
             for i in np.flatnonzero(done):
-                ep_returns.append(float(self.ep_return[i]))
-                ep_lengths.append(int(self.ep_length[i]))
+                buf.episode_returns.append(float(self.ep_return[i]))
+                buf.episode_lengths.append(int(self.ep_length[i]))
                 if trunc[i] and not term[i]:
-                    final_obs[(t, i)] = self.obs_norm(info["final_obs"][i])
+                    buf.final_obs[(t, i)] = self.obs_norm(info["final_obs"][i])
             self.ep_return[done] = 0.0
             self.ep_length[done] = 0
-            obs_buf[t], act_buf[t] = obs_n, action
-            rew_buf[t], term_buf[t], trunc_buf[t] = self._scale(reward, done), term, trunc
-        return self._finish(
-            policy,
-            value_fn,
-            obs_buf,
-            act_buf,
-            rew_buf,
-            term_buf,
-            trunc_buf,
-            final_obs,
-            ep_returns,
-            ep_lengths,
-        )
+            buf.obs[t], buf.actions[t] = obs_n, action
+            buf.rewards[t], buf.terminated[t] = self._scale(reward, done), term
+            buf.truncated[t] = trunc
+        return self._finish(policy, value_fn, buf)
 
-    def _finish(
-        self,
-        policy,
-        value_fn,
-        obs_buf,
-        act_buf,
-        rew_buf,
-        term_buf,
-        trunc_buf,
-        final_obs,
-        ep_returns,
-        ep_lengths,
-    ) -> Batch:
+    def _finish(self, policy: GaussianPolicy, value_fn: ValueNet, buf: Rollout) -> Batch:
+        """Values, bootstrap values, GAE and pi_old's statistics for the filled buffers."""
+        obs_buf, act_buf, rew_buf = buf.obs, buf.actions, buf.rewards
+        term_buf, trunc_buf, final_obs = buf.terminated, buf.truncated, buf.final_obs
+        ep_returns, ep_lengths = buf.episode_returns, buf.episode_lengths
         T, N = rew_buf.shape
         obs = torch.from_numpy(obs_buf.reshape(T * N, -1))
         actions = torch.from_numpy(act_buf.reshape(T * N, -1))
