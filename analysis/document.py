@@ -1,8 +1,9 @@
 """A report as a list of blocks, rendered twice: markdown (figures linked) and a
 self-contained HTML page (figures embedded as base64 PNG, so the file opens on its own).
 
-Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("ul", [text]), ("table", tables.Table),
-("fig", relative PNG path, caption). Text may use `code` spans.
+Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("ul", [text]), ("pre", text),
+("table", tables.Table), ("fig", relative PNG path, caption). Text may use `code` spans.
+`markdown_blocks` turns a small markdown text (a report's preamble) into blocks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def render_markdown(blocks: list[tuple]) -> str:
             out.append(rest[0])
         elif kind == "ul":
             out.append("\n".join(f"- {item}" for item in rest[0]))
+        elif kind == "pre":
+            out.append(f"```\n{rest[0]}\n```")
         elif kind == "table":
             table: Table = rest[0]
             out.append(to_markdown(table.view))
@@ -41,6 +44,49 @@ def render_markdown(blocks: list[tuple]) -> str:
             path, caption = rest
             out.append(f"![{caption}]({path})")
     return "\n\n".join(out) + "\n"
+
+
+def markdown_blocks(text: str) -> list[tuple]:
+    """Headings (#, ##, ###), bullet lists (continuation lines indented), fenced code and
+    paragraphs: enough for a hand-written preamble, not a markdown implementation."""
+    blocks: list[tuple] = []
+    para: list[str] = []
+    fence: list[str] | None = None
+
+    def flush() -> None:
+        if para:
+            blocks.append(("p", " ".join(para)))
+            para.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if fence is not None:
+            if stripped.startswith("```"):
+                blocks.append(("pre", "\n".join(fence)))
+                fence = None
+            else:
+                fence.append(line)
+        elif stripped.startswith("```"):
+            flush()
+            fence = []
+        elif stripped.startswith("#"):
+            flush()
+            level = min(len(stripped) - len(stripped.lstrip("#")), 3)
+            blocks.append((f"h{level}", stripped.lstrip("#").strip()))
+        elif stripped.startswith("- "):
+            flush()
+            if blocks and blocks[-1][0] == "ul":
+                blocks[-1][1].append(stripped[2:])
+            else:
+                blocks.append(("ul", [stripped[2:]]))
+        elif not stripped:
+            flush()
+        elif blocks and blocks[-1][0] == "ul" and line.startswith("  ") and not para:
+            blocks[-1][1][-1] += " " + stripped
+        else:
+            para.append(stripped)
+    flush()
+    return blocks
 
 
 def _inline(text: str) -> str:
@@ -68,6 +114,8 @@ def render_html(blocks: list[tuple], base: Path, title: str) -> str:
             out.append(f"<p>{_inline(rest[0])}</p>")
         elif kind == "ul":
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in rest[0]) + "</ul>")
+        elif kind == "pre":
+            out.append(f"<pre>{html.escape(rest[0])}</pre>")
         elif kind == "table":
             out.append(_table_html(rest[0]))
         elif kind == "fig":

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import experiment_plots, experiments, fisher_experiments, plots, tables
-from analysis.document import render_html, render_markdown
+from analysis.document import markdown_blocks, render_html, render_markdown
 from analysis.load import (
     RunSet,
     find_fisher_cost_csv,
@@ -61,6 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--fisher-cost", help="fisher-cost benchmark CSV (default: found under RESULTS)")
+    p.add_argument("--name", default="report", help="basename of the .md and .html files")
+    p.add_argument("--preamble", help="markdown file placed after the title (method, budgets)")
     return p.parse_args(argv)
 
 
@@ -354,6 +356,11 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
             print(f"warning: fisher-cost CSV skipped: {exc}", file=sys.stderr)
     names = sorted(rs.complete["study"].unique())
     blocks, all_tables = header_blocks(rs, root, opts), []
+    if args.preamble:
+        try:
+            blocks[1:1] = markdown_blocks(Path(args.preamble).read_text())
+        except OSError as exc:
+            raise ReportError(f"cannot read --preamble {args.preamble}: {exc.strerror}") from None
     for name in names:
         runs = rs.runs[rs.runs["study"] == name]
         study = Study(
@@ -375,18 +382,18 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
     if excluded is not None:
         blocks += [("h2", excluded.title), ("table", excluded)]
         all_tables.append(excluded)
-    return write_outputs(out, blocks, all_tables)
+    return write_outputs(out, blocks, all_tables, args.name)
 
 
-def write_outputs(out: Path, blocks: list[tuple], built: list[tables.Table]) -> dict:
+def write_outputs(out: Path, blocks: list[tuple], built: list[tables.Table], name: str) -> dict:
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for table in built:
         table.data.to_csv(out / "tables" / f"{table.name}.csv", index=False)
-    (out / "report.md").write_text(render_markdown(blocks))
-    (out / "report.html").write_text(render_html(blocks, out, "npg-bench report"))
+    (out / f"{name}.md").write_text(render_markdown(blocks))
+    (out / f"{name}.html").write_text(render_html(blocks, out, "npg-bench report"))
     return {
-        "report.md": out / "report.md",
-        "report.html": out / "report.html",
+        "report.md": out / f"{name}.md",
+        "report.html": out / f"{name}.html",
         "figures": out / "figures",
         "tables": out / "tables",
     }
