@@ -23,7 +23,7 @@ from analysis.variants import comparisons, per_value
 STD_KEY = "policy.std_param"
 STEP_KEYS = ("update.lr", "update.kl_delta", "update.clip", "update.fixed_step")
 NEAR = 0.1
-"""Near-best tolerance: 10% (of the suite's score range, else of |best|)."""
+"""Near-best tolerance: 10% of |best| (the evidence issue's "within 10% of its best")."""
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -43,12 +43,10 @@ def curve_spread(means_PX: np.ndarray, lo: float, hi: float) -> float:
     return float(np.mean(both.max(axis=0) - both.min(axis=0)) / (hi - lo))
 
 
-def tolerance(best: float, env_range: tuple) -> tuple[float, str]:
-    """(tolerance, what it is) for "near the best": NEAR of the suite's score range when the
-    suite gives one, else NEAR of |best| (works for negative returns)."""
-    lo, hi, source = env_range
-    if source == "suite" and hi > lo:
-        return NEAR * (hi - lo), f"{NEAR:.0%} of the suite score range"
+def tolerance(best: float) -> tuple[float, str]:
+    """(tolerance, what it is) for "near the best": NEAR of |best| (|.| so negative returns
+    work). Not a fraction of the score range: early in training every return is far below
+    the published maximum, and 10% of that range would call every step size near-best."""
     return NEAR * abs(best), f"{NEAR:.0%} of |best|"
 
 
@@ -181,7 +179,7 @@ def step_size(
     rows, view = [], []
     for (env, group, key), df in long.groupby(["env", "group", "key"], sort=True):
         best = float(df["final_mean"].max())
-        tol, tol_text = tolerance(best, ranges[env])
+        tol, tol_text = tolerance(best)
         r = near_best_range(df["value"], df["final_mean"], tol)
         rows.append(
             {
@@ -217,8 +215,7 @@ def step_size(
     note = (
         "Runs that differ only in one step-size setting. Final return per value: mean over "
         "seeds. Within 10% of best: the contiguous block of swept values around the best "
-        "whose mean final return is >= best - tol, with tol = 10% of the env's suite score "
-        "range (max - min) when the suite gives one, else 10% of |best| (so negative "
+        "whose mean final return is >= best - tol, with tol = 10% of |best| (so negative "
         "returns work); orders = log10(hi/lo). ≤ / ≥: the block reaches the edge of the "
         "sweep, so the true range may be wider. Swept through a grid or through suite variants "
         "alike: any runs equal in every other setting."

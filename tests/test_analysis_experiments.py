@@ -66,9 +66,9 @@ def test_near_best_range_is_the_contiguous_block_around_the_best():
     assert math.isnan(experiments.near_best_range([1.0], [NAN], 1.0)["best_value"])
 
 
-def test_tolerance_is_a_tenth_of_the_suite_range_else_of_abs_best():
-    assert experiments.tolerance(-100.0, (0.0, 1000.0, "suite"))[0] == pytest.approx(100.0)
-    tol, text = experiments.tolerance(-100.0, (-500.0, 0.0, "observed min/max"))
+def test_tolerance_is_a_tenth_of_abs_best():
+    assert experiments.tolerance(250.0)[0] == pytest.approx(25.0)
+    tol, text = experiments.tolerance(-100.0)
     assert tol == pytest.approx(10.0) and "|best|" in text
 
 
@@ -185,7 +185,7 @@ def test_invariance_spread_hand_computed(tmp_path):
 
 
 def test_step_size_best_and_near_best_range(tmp_path):
-    finals = {0.001: 500.0, 0.01: 800.0, 0.03: 710.0, 0.1: 650.0, 0.3: 100.0}
+    finals = {0.001: 500.0, 0.01: 800.0, 0.03: 730.0, 0.1: 650.0, 0.3: 100.0}  # tol = 80
     for delta, final in finals.items():
         for seed in (0, 1):
             run(
