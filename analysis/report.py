@@ -228,6 +228,10 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
     return out
 
 
+MAX_INLINE_ROWS = 120
+"""Longer tables (pairwise comparisons of a large sweep) go to CSV only, not inline."""
+
+
 def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.Table]:
     """Compute the study's tables and figures, append its report blocks; returns tables."""
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
@@ -261,7 +265,10 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
     )
     for table in built:
         b.append((level, table.title))
-        b.append(("table", table))
+        if len(table.view) > MAX_INLINE_ROWS:  # e.g. 780 pairs of 40 sweep points
+            b.append(("p", f"{len(table.view)} rows: see `tables/{study.prefix}{table.name}.csv`."))
+        else:
+            b.append(("table", table))
     if not any(t.name == "aggregate" for t in built):
         b.append(
             (

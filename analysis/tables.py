@@ -271,6 +271,8 @@ def references(
     rows, view = [], []
     budgets = runs.groupby("env")["total_steps"].max().to_dict()
     for ref in suite.references:
+        if ref["env"] not in budgets:  # a narrowed sweep: no runs on this env at all
+            continue
         ours_df = summary[(summary["env"] == ref["env"]) & (summary["algo"] == ref["algo"])]
         for group, df in ours_df.groupby("group", sort=True) if len(ours_df) else [(None, None)]:
             column = reference_column(ref["protocol"], df, opts)
