@@ -76,37 +76,14 @@ def test_unknown_subcommand_and_benchmark(tmp_path):
 
 def test_run_then_rerun_is_a_no_op_and_eval_replays(tmp_path):
     out = tmp_path / "results"
-    first = npgbench(
-        "run",
-        "--algo",
-        "vanilla",
-        "--env",
-        "InvertedPendulum-v5",
-        "--steps",
-        "512",
-        "--out",
-        str(out),
-        "--quiet",
-        *TINY,
-    )
+    args = ["run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512"]
+    first = npgbench(*args, "--out", str(out), "--quiet", *TINY)
     assert first.returncode == 0, first.stderr
     run_dir = first.stdout.strip().splitlines()[-1].split(": ", 1)[1]
     meta = json.loads(open(f"{run_dir}/meta.json").read())
     assert meta["status"] == "complete" and meta["num_params"] > 0
     mtime = (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns
-    again = npgbench(
-        "run",
-        "--algo",
-        "vanilla",
-        "--env",
-        "InvertedPendulum-v5",
-        "--steps",
-        "512",
-        "--out",
-        str(out),
-        "--quiet",
-        *TINY,
-    )
+    again = npgbench(*args, "--out", str(out), "--quiet", *TINY)
     assert again.returncode == 0 and "already complete" in again.stdout
     assert (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns == mtime
     replay = npgbench("eval", run_dir, "--episodes", "2")
