@@ -156,25 +156,27 @@ def time_split(run_df: pd.DataFrame) -> dict[str, float]:
     """Mean seconds per iteration of each TIME_PARTS component for one run.
 
     time_update_other = time_update minus its logged parts (grad, fisher fit, solve, line
-    search); for variants that log no parts it is the whole update. Missing parts are NaN
-    and are not subtracted.
+    search, and any extra timer such as time_fidelity, which runs inside the update); for
+    variants that log no parts it is the whole update. Missing parts are NaN and are not
+    subtracted. An extra timer is NaN on iterations where its work did not run (fidelity runs
+    every K updates): that is zero seconds spent, so it counts as 0 in the per-iteration mean.
     """
     mean = {
         c: float(run_df[c].mean()) if c in run_df else math.nan
         for c in ["time_sample", "time_update", "time_value", *UPDATE_PARTS]
     }
+    extra = {
+        c: float(run_df[c].fillna(0.0).mean())
+        for c in sorted(run_df.columns)
+        if c.startswith("time_") and c not in KNOWN_TIMERS and run_df[c].notna().any()
+    }
     parts = sum(v for k, v in mean.items() if k in UPDATE_PARTS and np.isfinite(v))
+    parts += sum(extra.values())
     out = {k: mean[k] for k in TIME_PARTS if k in mean}
     out["time_update_other"] = (
         max(0.0, mean["time_update"] - parts) if np.isfinite(mean["time_update"]) else math.nan
     )
-    # Timers outside this list (e.g. time_fidelity, a diagnostic) are kept as their own parts.
-    extra = sorted(
-        c
-        for c in run_df.columns
-        if c.startswith("time_") and c not in KNOWN_TIMERS and run_df[c].notna().any()
-    )
-    return {**{k: out[k] for k in TIME_PARTS}, **{c: float(run_df[c].mean()) for c in extra}}
+    return {**{k: out[k] for k in TIME_PARTS}, **extra}
 
 
 def time_columns(columns) -> list[str]:

@@ -206,7 +206,8 @@ def wall_clock(summary: pd.DataFrame) -> Table:
         )
     note = (
         "Means over seeds of per-iteration seconds. update_other = the policy update minus "
-        "its logged parts (gradient, Fisher fit, solve, line search)."
+        "its logged parts (gradient, Fisher fit, solve, line search, diagnostics such as "
+        "fidelity, averaged over all iterations)."
     )
     return Table("wall_clock", "Wall-clock", pd.DataFrame(rows), pd.DataFrame(view), note)
 

@@ -94,6 +94,11 @@ def test_steps_per_second_and_time_split():
     assert math.isnan(split["time_fisher_fit"])  # not logged: missing, not zero
     no_parts = metrics.time_split(df.drop(columns=["time_grad", "time_solve"]))
     assert no_parts["time_update_other"] == 2.0
+    # A diagnostic timer inside the update, measured on 1 of 2 iterations: 0.4 s once is
+    # 0.2 s per iteration, and it is part of the update, not on top of it.
+    fid = metrics.time_split(df.assign(time_fidelity=[0.4, math.nan]))
+    assert fid["time_fidelity"] == pytest.approx(0.2)
+    assert fid["time_update_other"] == pytest.approx(0.3)  # 2 - (0.5 + 1.0 + 0.2)
 
 
 def test_across_seed_statistics():
