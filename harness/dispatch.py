@@ -47,7 +47,11 @@ def run_task(job: dict) -> dict:
         )
         return result
     start = time.time()
-    lock = _lock(run_dir)
+    try:
+        lock = _lock(run_dir)
+    except OSError as exc:  # a read-only or full --out: this run fails, the sweep goes on
+        result["error"] = f"cannot lock {run_dir}: {exc.strerror or exc}"
+        return result
     if lock is None:  # a live process (orphaned worker, second sweep) holds this run
         result["status"] = "busy"
         return result

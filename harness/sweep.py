@@ -262,6 +262,16 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
             file=sys.stderr,
         )
         return None
+    except Exception as exc:  # a worker died (OOM, segfault: TerminatedWorkerError, KilledWorker)
+        bar.close()
+        done = sum(r["status"] == "complete" for r in results)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        print(
+            f"a worker died ({type(exc).__name__}: {first}); {done} runs completed this time, "
+            "runs in flight are incomplete: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return results  # fewer complete than planned: the summary exits 1
     bar.close()
     return results
 

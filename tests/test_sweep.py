@@ -239,3 +239,20 @@ def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, c
     assert resolve_mode("auto") == "online"
     assert wandb_id("a/b.c" * 30).replace("-", "").replace("_", "").isalnum()
     assert len(wandb_id("a" * 200)) <= 64
+
+
+def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monkeypatch):
+    """A worker killed by the OS (loky: TerminatedWorkerError) ends the sweep with a
+    one-line message and exit 1, never a traceback; a rerun resumes."""
+    import harness.sweep as sweep
+
+    def dying(jobs, backend, n_jobs):
+        raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
+        yield  # a generator, like the real execute
+
+    monkeypatch.setattr(sweep, "execute", dying)
+    args = ["--suite", str(suite_file), "--algos", "vanilla", "--envs", "Hopper-v5"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--wandb", "disabled"]) == 1
+    err = capsys.readouterr().err
+    assert "a worker died (RuntimeError" in err and "rerun the same command" in err
+    assert "Traceback" not in err
