@@ -34,8 +34,10 @@ Row keys (NaN where a quantity was not reached): kl_delta, beta, g_dot_x, x_fish
 predicted_kl, grad_norm, cg_residual, backtracks, accepted, skipped, skip_reason, fisher_cond,
 fidelity_cosine, fidelity_kl_ratio, kl and entropy (after the step), and the timers
 time_grad (g), time_fisher_fit (P.fit), time_solve (P.solve), time_line_search (x^T F x,
-the step and any backtracking), time_fidelity. A failed TRPO line search is accepted=False
-with skipped=False: the update ran and was rejected; `skipped` marks numerical failures.
+the step and any backtracking), time_fidelity. `accepted` is present only when a line search
+is configured (max_backtracks > 0): plain NPG rows have no such key (n/a in analysis, not a
+0% failure rate). A failed TRPO line search is accepted=False with skipped=False: the update
+ran and was rejected; `skipped` marks numerical failures (accepted=False there too).
 """
 
 from __future__ import annotations
@@ -126,14 +128,22 @@ class NaturalUpdater:
             "fidelity_kl_ratio",
         )
         row = dict.fromkeys(keys, NAN)
-        row.update(
-            kl_delta=self.cfg.kl_delta, backtracks=0, accepted=False, skipped=False, skip_reason=""
-        )
+        row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
+        if self._has_line_search():
+            row["accepted"] = False
         return row
+
+    def _has_line_search(self) -> bool:
+        """`accepted` is logged only when a line search is configured (max_backtracks > 0):
+        without one there is nothing to accept or reject, and analysis reads the absent
+        column as n/a rather than as a 0% failed-line-search rate."""
+        return self.cfg.max_backtracks > 0
 
     def _skip(self, row: dict, reason: str, theta_old: torch.Tensor, batch: Batch) -> dict:
         set_flat_params(self.policy.natural_params(), theta_old)
-        row.update(skipped=True, skip_reason=reason, accepted=False)
+        row.update(skipped=True, skip_reason=reason)
+        if self._has_line_search():
+            row["accepted"] = False
         return {**row, **policy_stats(self.policy, batch)}
 
     def update(self, batch: Batch) -> dict:
@@ -205,7 +215,6 @@ class NaturalUpdater:
             if reason:
                 row["time_line_search"] = time.perf_counter() - t4
                 return self._skip(row, reason, theta_old, batch)
-            row["accepted"] = True
         row["time_line_search"] = time.perf_counter() - t4
         return {**row, **policy_stats(policy, batch)}
 

@@ -15,7 +15,7 @@ from fisher_fixtures import make_batch, small_policy
 from algorithms.fisher.cg import ConjugateGradient, conjugate_gradient
 from algorithms.fisher.diagonal import DiagonalFisher
 from algorithms.fisher.exact import ExactFisher
-from algorithms.fisher.kfac import KFAC
+from algorithms.fisher.kfac import KFAC, KroneckerBlock, split_damping
 from algorithms.fisher.products import (
     FisherOperator,
     analytic_fisher,
@@ -23,11 +23,12 @@ from algorithms.fisher.products import (
     mean_jacobian,
     per_sample_scores,
 )
-from algorithms.fisher.rows import analytic_rows, sampled_rows
+from algorithms.fisher.rows import analytic_rows, sampled_rows, score_rows
 from harness.config import ConfigError
 
 STD_PARAMS = ["log", "softplus", "identity"]
 OBS, ACT = 3, 2
+F64 = torch.float64
 
 
 def closed_form_fisher(policy, obs: torch.Tensor) -> torch.Tensor:
@@ -177,6 +178,17 @@ def test_cg_records_its_truncation_residual():
     assert true_residual > 1e-3 and precond.diagnostics()["cg_iterations"] == 3
 
 
+def test_cg_raises_on_non_finite_curvature_and_stops_on_zero_curvature():
+    """A NaN (or inf) p^T A p is a numerical failure, never convergence; a finite
+    non-positive one is the early stop (nothing left to gain along p)."""
+    b = torch.ones(4, dtype=F64)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(FloatingPointError, match="non-finite curvature"):
+            conjugate_gradient(lambda v, bad=bad: torch.full_like(v, bad), b, 10)
+    x, residual, iters = conjugate_gradient(torch.zeros_like, b, 10)
+    assert torch.equal(x, torch.zeros_like(b)) and iters == 0 and residual == 1.0
+
+
 @pytest.mark.parametrize("estimator", ["analytic", "sampled"])
 def test_diagonal_equals_the_diagonal_of_the_dense_fisher(estimator):
     policy = small_policy(OBS, ACT, hidden=(6, 5), std_param="softplus")
@@ -218,17 +230,60 @@ def test_kfac_is_exact_for_a_single_linear_layer_and_its_factors_are_analytic():
 
 def test_kfac_sampled_g_converges_to_sigma_inverse_and_factors_are_running_averages():
     """Statistical: G_hat = mean of g g^T, g = (a - mu) / sigma^2 over 20000 fresh actions;
-    each entry has sd ~ sqrt(2) / sigma^2 / sqrt(20000) ~ 0.02 at sigma = 0.7; tolerance 0.1."""
+    each entry has sd ~ sqrt(2) / sigma^2 / sqrt(20000) ~ 0.02 at sigma = 0.7; tolerance 0.1.
+    Running average with stat_decay rho = 0.9 (asymmetric, so rho <-> 1 - rho is caught):
+    factor = rho * old + (1 - rho) * new, for A and for G (same fresh actions as the fit)."""
     policy = small_policy(OBS, ACT, hidden=())
-    kfac = KFAC(1e-2, "sampled", torch.Generator().manual_seed(0), stat_decay=0.5)
+    kfac = KFAC(1e-2, "sampled", torch.Generator().manual_seed(0), stat_decay=0.9)
     first = make_batch(policy, 20000, seed=1)
     kfac.fit(policy, first)
     ((a1, g1),) = kfac.factors
     torch.testing.assert_close(g1, torch.diag(policy.std().detach() ** -2), atol=0.1, rtol=0)
     second = make_batch(policy, 100, seed=2)
-    ((a2, _),) = kfac.batch_factors(sampled_rows(policy, second.obs, torch.Generator()))
+    gen = torch.Generator()
+    gen.set_state(kfac.gen.get_state())  # the actions the second fit will draw
+    ((a2, g2),) = kfac.batch_factors(score_rows(policy, second.obs, "sampled", gen).to(F64))
+    assert float((a2 - a1).norm()) > 0.1 and float((g2 - g1).norm()) > 0.1  # a visible mix
     kfac.fit(policy, second)
-    torch.testing.assert_close(kfac.factors[0][0], 0.5 * a1 + 0.5 * a2)
+    ((a, g),) = kfac.factors
+    torch.testing.assert_close(a, 0.9 * a1 + 0.1 * a2, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g, 0.9 * g1 + 0.1 * g2, rtol=1e-12, atol=1e-14)
+
+
+def test_split_damping_balances_the_factors_by_their_mean_traces():
+    """pi^2 = (tr A / dim A) / (tr G / dim G); gamma_A = pi sqrt(lambda), gamma_G = sqrt(lambda)/pi."""
+    a = torch.tensor([[9.0, 1.0, 0.0], [1.0, 8.0, 2.0], [0.0, 2.0, 7.0]], dtype=F64)  # mean 8
+    g = torch.tensor([[3.0, -1.0], [-1.0, 1.0]], dtype=F64)  # mean trace 2
+    gamma_a, gamma_g = split_damping(a, g, 1e-2)  # pi = sqrt(8 / 2) = 2, sqrt(lambda) = 0.1
+    assert gamma_a == pytest.approx(0.2, rel=1e-12)
+    assert gamma_g == pytest.approx(0.05, rel=1e-12)
+    gamma_a, gamma_g = split_damping(g, a, 1e-2)  # the other way round: pi = 1/2
+    assert (gamma_a, gamma_g) == (pytest.approx(0.05, rel=1e-12), pytest.approx(0.2, rel=1e-12))
+    zero = torch.zeros(2, 2, dtype=F64)  # degenerate ratio: pi = 1, an even split
+    assert split_damping(a, zero, 4.0) == (pytest.approx(2.0), pytest.approx(2.0))
+
+
+def test_kronecker_block_solve_inverts_the_damped_kronecker_product():
+    """Non-diagonal SPD G [3, 3] and A [4, 4], distinct gammas. The block acts on the layer's
+    gradient V = [W | b] [d_out, d_in + 1] vectorised row-major, where the block is G (x) A
+    (torch.kron(G, A), as KFAC.dense): vec(X) = ((G + gamma_G I) (x) (A + gamma_A I))^-1 vec(V)."""
+    gen = torch.Generator().manual_seed(11)
+
+    def spd(n: int) -> torch.Tensor:
+        m = torch.randn(n, n, generator=gen, dtype=F64)
+        return m @ m.T / n + 0.1 * torch.eye(n, dtype=F64)
+
+    g, a = spd(3), spd(4)
+    for m in (g, a):  # genuinely non-diagonal: every off-diagonal entry is non-zero
+        off = m[~torch.eye(m.shape[0], dtype=torch.bool)]
+        assert float(off.abs().min()) > 1e-3
+    eig_a, vec_a = torch.linalg.eigh(a)
+    eig_g, vec_g = torch.linalg.eigh(g)
+    block = KroneckerBlock(eig_a, vec_a, eig_g, vec_g, gamma_a=0.3, gamma_g=0.05)
+    v = torch.randn(3, 4, generator=gen, dtype=F64)
+    damped = torch.kron(g + 0.05 * torch.eye(3, dtype=F64), a + 0.3 * torch.eye(4, dtype=F64))
+    expected = torch.linalg.solve(damped, v.reshape(-1)).reshape(3, 4)
+    torch.testing.assert_close(block.solve(v), expected, rtol=1e-10, atol=1e-12)
 
 
 def test_kfac_on_an_mlp_is_block_diagonal_and_differs_from_exact():

@@ -9,19 +9,21 @@ import pandas as pd
 import pytest
 import torch
 from fisher_fixtures import copy_with_std_param, make_batch, small_policy
+from torch.distributions import Normal, kl_divergence
 
-from algorithms.common import mean_kl
+from algorithms.common import mean_kl, surrogate
 from algorithms.fisher import NaturalConfig
 from algorithms.fisher.cg import CGConfig
 from algorithms.fisher.diagonal import DiagonalConfig
 from algorithms.fisher.exact import ExactConfig
 from algorithms.fisher.identity import Identity
 from algorithms.fisher.kfac import KFACConfig
+from algorithms.fisher.products import FisherOperator, mean_jacobian
 from algorithms.natural import NaturalUpdater, make_natural
 from algorithms.trpo import backtracking_line_search
 from algorithms.vanilla import VanillaConfig, make_vanilla
 from harness.config import ConfigError, DiagnosticsConfig
-from harness.policy import flat_params
+from harness.policy import flat_grad, flat_params, gaussian_kl, set_flat_params
 from harness.runner import resolve_config, train
 
 NATURAL = ["npg_exact", "npg_diag", "npg_kfac", "npg_cg", "trpo"]
@@ -89,7 +91,8 @@ def test_kl_step_rule_gives_every_variant_the_same_predicted_kl(algo):
     batch = make_batch(policy, 128)
     cfg = dataclasses.replace(CONFIGS[algo], kl_delta=1e-4)
     stats = make_natural(policy, cfg, seed=0).update(batch)
-    assert not stats["skipped"] and stats["accepted"], stats
+    assert not stats["skipped"], stats
+    assert stats["accepted"] if algo == "trpo" else "accepted" not in stats, stats
     assert stats["predicted_kl"] == pytest.approx(1e-4, rel=1e-9)
     assert stats["kl"] == pytest.approx(1e-4, rel=0.1)  # second-order model at a small step
     assert stats["beta"] == pytest.approx(math.sqrt(2e-4 / stats["x_fisher_x"]))
@@ -196,7 +199,12 @@ def test_bad_directions_are_skipped_with_a_reason_and_never_zeroed(value, reason
     batch = make_batch(policy, 32)
     theta_old = flat_params(policy.natural_params())
     stats = NaturalUpdater(policy, _Fixed(value), NaturalConfig()).update(batch)
-    assert stats["skipped"] and reason in stats["skip_reason"] and not stats["accepted"]
+    assert stats["skipped"] and reason in stats["skip_reason"]
+    assert "accepted" not in stats  # no line search configured: n/a, not False
+    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    searched = NaturalUpdater(policy, _Fixed(value), NaturalConfig(max_backtracks=3))
+    stats = searched.update(batch)
+    assert stats["skipped"] and reason in stats["skip_reason"] and stats["accepted"] is False
     assert torch.equal(theta_old, flat_params(policy.natural_params()))
 
 
@@ -278,7 +286,6 @@ def test_smoke_natural_variants_write_their_metrics(tmp_path, tiny_overrides, al
         "g_dot_x",
         "cg_residual",
         "backtracks",
-        "accepted",
         "skipped",
         "skip_reason",
         "time_grad",
@@ -291,6 +298,8 @@ def test_smoke_natural_variants_write_their_metrics(tmp_path, tiny_overrides, al
         "kl",
     }
     assert expected <= set(frame.columns)
+    # accepted only where a line search ran: analysis reads the absent column as n/a
+    assert ("accepted" in frame.columns) == (algo == "trpo")
     assert len(frame) == 2 and not frame["skipped"].any(), frame["skip_reason"].tolist()
     assert frame["fidelity_cosine"].notna().tolist() == [True, False]
     assert (frame["cg_residual"].notna().all()) == (algo in ("npg_cg", "trpo"))
@@ -306,3 +315,135 @@ def test_sampled_estimators_are_reproducible_from_the_seed(algo):
         make_natural(policy, CONFIGS[algo], seed).update(batch)
         thetas.append(flat_params(policy.natural_params()))
     assert torch.equal(thetas[0], thetas[1]) and not torch.equal(thetas[0], thetas[2])
+
+
+def test_accepted_is_logged_only_when_a_line_search_is_configured():
+    """npg_cg (max_backtracks 0) has no `accepted` key, so analysis shows n/a for its
+    failed-line-search rate; trpo rows carry the line search's verdict."""
+    batch = make_batch(small_policy(3, 2, hidden=(4,)), 64)
+    rows = {
+        algo: make_natural(small_policy(3, 2, hidden=(4,)), CONFIGS[algo], seed=0).update(batch)
+        for algo in ("npg_cg", "trpo")
+    }
+    assert not rows["npg_cg"]["skipped"] and "accepted" not in rows["npg_cg"]
+    assert rows["trpo"]["accepted"] is True and not rows["trpo"]["skipped"]
+    sgd = make_vanilla(small_policy(3, 2, hidden=(4,)), VanillaConfig(step_rule="sgd"), seed=0)
+    assert "accepted" not in sgd.update(batch)
+
+
+@pytest.mark.parametrize("algo", ["npg_cg", "trpo"])
+def test_a_nan_fisher_vector_product_in_cg_is_skipped_not_converged(monkeypatch, algo):
+    """p^T F p = NaN in the CG solve raises FloatingPointError; the skeleton records the
+    update as skipped with the reason and leaves theta_old in place (it is not a converged
+    zero direction)."""
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 32)
+    theta_old = flat_params(policy.natural_params())
+    monkeypatch.setattr(FisherOperator, "__call__", lambda self, v: torch.full_like(v, math.nan))
+    stats = make_natural(policy, CONFIGS[algo], seed=0).update(batch)
+    assert stats["skipped"] and "non-finite curvature" in stats["skip_reason"], stats
+    assert ("accepted" in stats) == (algo == "trpo") and not stats.get("accepted", False)
+    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+
+
+def _normal(mean: torch.Tensor, std: torch.Tensor) -> Normal:
+    return Normal(mean, std.expand_as(mean))
+
+
+def test_gaussian_kl_is_kl_of_the_first_argument_from_the_second():
+    """gaussian_kl(m0, s0, m1, s1) = KL(N0 || N1) summed over action dims, checked against
+    torch.distributions on a case where the two directions differ by ~50%."""
+    m0 = torch.tensor([[0.0, 1.0], [0.5, -0.2]], dtype=torch.float64)
+    s0 = torch.tensor([[0.5, 1.0], [0.3, 2.0]], dtype=torch.float64)
+    m1 = torch.tensor([[0.4, 0.0], [0.0, 0.3]], dtype=torch.float64)
+    s1 = torch.tensor([[1.0, 0.6], [0.9, 1.1]], dtype=torch.float64)
+    forward = kl_divergence(Normal(m0, s0), Normal(m1, s1)).sum(-1)
+    reverse = kl_divergence(Normal(m1, s1), Normal(m0, s0)).sum(-1)
+    assert float((forward - reverse).abs().min()) > 0.3  # an asymmetric case
+    torch.testing.assert_close(gaussian_kl(m0, s0, m1, s1), forward, rtol=1e-12, atol=1e-12)
+
+
+def _std_unit(policy) -> torch.Tensor:
+    """1 on std_w (log sigma, the last block of natural_params), 0 on the mean net."""
+    unit = torch.zeros(policy.num_params(), dtype=torch.float64)
+    unit[-2:] = 1.0
+    return unit
+
+
+def _std_step_updater(sign: float, kl_delta: float) -> tuple:
+    """A policy, a batch and a one-trial line search (max_backtracks 1) along
+    log sigma += sign * 0.3 (the mean untouched), with advantages that reward that change
+    of sigma, so the surrogate improves and acceptance is decided by the KL alone.
+    Returns (policy, batch, updater, theta_old)."""
+    policy = small_policy(3, 2, hidden=(4,))
+    batch = make_batch(policy, 64)
+    z2 = (((batch.actions - batch.old_mean) / batch.old_std) ** 2).sum(-1)
+    batch = dataclasses.replace(batch, advantages=sign * (z2 - z2.mean()) / z2.std())
+    direction = sign * _std_unit(policy)
+    cfg = NaturalConfig(
+        kl_delta=kl_delta, step_rule="fixed", fixed_step=0.3, max_backtracks=1, backtrack_coeff=0.5
+    )
+    precond = _Fixed(0.0)
+    precond.solve = lambda g: direction.clone()
+    return policy, batch, NaturalUpdater(policy, precond, cfg), flat_params(policy.natural_params())
+
+
+def _kl_log_sigma_shift(d: float) -> float:
+    """KL(N(m, s) || N(m, s e^d)) summed over the 2 action dims."""
+    return 2 * (d + math.exp(-2 * d) / 2 - 0.5)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_mean_kl_and_the_line_search_use_kl_old_to_new(sign):
+    """Widening sigma by e^0.3 per dim: KL(old || new) ~ 0.149 < KL(new || old) ~ 0.222, and
+    narrowing it by e^-0.3 the other way round. kl_delta halfway between the two: the wider
+    step must be accepted and the narrower rejected; a reversed KL flips both outcomes."""
+    forward, reverse = _kl_log_sigma_shift(0.3 * sign), _kl_log_sigma_shift(-0.3 * sign)
+    assert abs(forward - reverse) > 0.07
+    policy, batch, updater, theta_old = _std_step_updater(sign, 0.5 * (forward + reverse))
+    with torch.no_grad():  # the step improves L, so only the KL can reject it
+        before = float(surrogate(policy, batch))
+        set_flat_params(policy.natural_params(), theta_old + 0.3 * sign * _std_unit(policy))
+        improvement = float(surrogate(policy, batch)) - before
+        set_flat_params(policy.natural_params(), theta_old)
+    assert improvement > 1e-3, improvement
+    stats = updater.update(batch)
+    assert not stats["skipped"], stats
+    if sign > 0:  # KL(old || new) = forward <= kl_delta < reverse: accepted
+        assert stats["accepted"] is True and stats["backtracks"] == 0, stats
+        assert stats["kl"] == pytest.approx(forward, rel=1e-9)
+        # mean_kl itself, against torch.distributions at the moved policy
+        mean, std = outputs(policy, batch.obs)
+        old = _normal(batch.old_mean, batch.old_std)
+        expected = kl_divergence(old, _normal(mean, std)).sum(-1).mean()
+        assert float(mean_kl(policy, batch).detach()) == pytest.approx(float(expected), rel=1e-12)
+        assert float(expected) == pytest.approx(forward, rel=1e-9)
+    else:  # reverse < kl_delta < forward = KL(old || new): rejected, theta_old restored
+        assert stats["accepted"] is False and stats["backtracks"] == 1, stats
+        assert torch.equal(theta_old, flat_params(policy.natural_params()))
+
+
+def test_fidelity_kl_ratio_of_the_diagonal_direction_matches_a_hand_computation():
+    """npg_diag (analytic, lambda 1e-2) on a fixed small problem: with F = mean J^T I J built
+    here from the torch.func Jacobian (log sigma: the std block is 2 I),
+        x = g / (diag F + lambda),  x* = (F + lambda I)^-1 g,
+        fidelity_kl_ratio = x^T F x / x*^T F x*,  fidelity_cosine = cos(x, x*)."""
+    policy = small_policy(3, 2, hidden=(6, 5))
+    batch = make_batch(policy, 128)
+    g = flat_grad(surrogate(policy, batch), policy.natural_params()).detach()
+    j = mean_jacobian(policy, batch.obs)
+    sigma = policy.std().detach()
+    f = torch.einsum("bap,a,baq->pq", j, sigma**-2, j) / j.shape[0]
+    f[-2:, -2:] += 2.0 * torch.eye(2, dtype=torch.float64)
+    eye = torch.eye(f.shape[0], dtype=torch.float64)
+    x = g / (f.diagonal() + 1e-2)
+    x_star = torch.linalg.solve(f + 1e-2 * eye, g)
+    ratio = float(x @ f @ x) / float(x_star @ f @ x_star)
+    cosine = float(x @ x_star / (x.norm() * x_star.norm()))
+    assert abs(ratio - 1) > 0.1 and abs(math.log(ratio)) > 0.1  # far from the trivial value
+
+    diagnostics = DiagnosticsConfig(fidelity_every=1, fidelity_max_params=1000)
+    cfg = DiagonalConfig(estimator="analytic", damping=1e-2)
+    stats = make_natural(policy, cfg, 0, diagnostics).update(batch)
+    assert stats["fidelity_kl_ratio"] == pytest.approx(ratio, rel=1e-8)
+    assert stats["fidelity_cosine"] == pytest.approx(cosine, rel=1e-8)

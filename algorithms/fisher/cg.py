@@ -9,6 +9,7 @@ The final relative residual |g - (F + lambda I) x| / |g| is recorded (`cg_residu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,7 +50,9 @@ def conjugate_gradient(
     """Solve A x = b for symmetric PSD A given by `matvec`; b [P].
 
     Returns (x [P], |b - A x| / |b| from the CG recurrence, iterations done). Stops early when
-    r^T r < tol or on non-positive curvature p^T A p (a zero direction: nothing left to gain).
+    r^T r < tol or on non-positive finite curvature p^T A p (a zero direction: nothing left to
+    gain). A non-finite p^T A p (a NaN or inf product) raises FloatingPointError: it is a
+    numerical failure, never convergence (the natural skeleton records it as a skip).
     `callback(x)` sees every iterate (tests check the quadratic objective falls).
     """
     x = torch.zeros_like(b)
@@ -62,8 +65,10 @@ def conjugate_gradient(
             done -= 1
             break
         ap = matvec(p)
-        curvature = p @ ap
-        if not float(curvature) > 0:
+        curvature = float(p @ ap)
+        if not math.isfinite(curvature):
+            raise FloatingPointError(f"non-finite curvature p^T A p = {curvature} in CG")
+        if curvature <= 0:
             done -= 1
             break
         alpha = rr / curvature
