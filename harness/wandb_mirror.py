@@ -22,6 +22,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +111,14 @@ class WandbMirror:
                 group=group or None,
                 job_type=job_type or None,
                 name=run_id,
-                id=wandb_id(run_id),
+                # Every attempt trains from scratch, so online each attempt is its own W&B run
+                # (same name and group); resuming the id would append the new rows after a
+                # failed attempt's. Offline the old record was deleted above.
+                id=wandb_id(run_id if mode != "online" else f"{run_id}-{time.time_ns():x}"),
                 dir=str(run_dir),
                 config=config,
                 mode=mode,
                 reinit="finish_previous",
-                resume="allow" if mode == "online" else None,
                 settings=settings,
             )
             self.run.define_metric("step")
