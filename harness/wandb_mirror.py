@@ -6,7 +6,7 @@ itself, so W&B can never fail, block or slow the local results (pitfalls.md sect
 
 Process model: the sweep's parent calls `prepare_parent` (wandb.setup starts one wandb-core
 service and exports WANDB_SERVICE, which loky workers inherit), each worker opens one mirror
-per run with a deterministic id, and finishes it in a `finally`, so workers exit cleanly.
+per run (offline: id = the run id; online: one id per attempt, since each attempt restarts from scratch), and finishes it in a `finally`, so workers exit cleanly.
 Offline records live in <run_dir>/wandb/; upload later: `wandb sync <run_dir>/wandb/offline-run-*`.
 """
 
