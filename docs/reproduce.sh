@@ -13,4 +13,4 @@ npgbench sweep --suite damping         --envs Hopper-v5 --seeds 0,1 --steps 3072
 npgbench sweep --suite fisher-fidelity --envs Hopper-v5 --seeds 0,1 --steps 40960 --out "$OUT/fisher-fidelity" "${COMMON[@]}"
 npgbench sweep --suite tianshou-mujoco --envs Hopper-v5 --seeds 0,1 --steps 51200 --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
 npgbench bench fisher-cost --out "$OUT/fisher_cost.csv"
-npgbench report "$OUT" --out docs/results
+npgbench report "$OUT" --out docs --name results --preamble docs/preamble.md
