@@ -25,6 +25,14 @@ def invariance_figure(curves: pd.DataFrame, value: str = "return", seed: int = 0
     )
 
 
+def final_vs_setting(ax, x, df: pd.DataFrame, label: str, color) -> None:
+    """Mean final return over seeds against a swept setting x [V], error bars = std over
+    seeds; df holds final_mean and final_std [V] in the order of x."""
+    ax.errorbar(
+        x, df["final_mean"], yerr=df["final_std"], marker="o", capsize=3, label=label, color=color
+    )
+
+
 def step_size_figure(long: pd.DataFrame):
     """Final return against the step size (log x), one panel per (key, env), one line per
     variant, error bars = std over seeds. long: variants.per_value rows of the step keys."""
@@ -35,15 +43,7 @@ def step_size_figure(long: pd.DataFrame):
         mine = long[(long["key"] == key) & (long["env"] == env)]
         for group, df in mine.groupby("group", sort=True):
             df = df.sort_values("value")
-            ax.errorbar(
-                df["value"].astype(float),
-                df["final_mean"],
-                yerr=df["final_std"],
-                marker="o",
-                capsize=3,
-                label=group,
-                color=colors[group],
-            )
+            final_vs_setting(ax, df["value"].astype(float), df, group, colors[group])
             if df["final_mean"].notna().any():
                 best = df.loc[df["final_mean"].idxmax()]
                 ax.plot(
@@ -71,15 +71,7 @@ def damping_figure(data: pd.DataFrame):
     for (ax_ret, ax_cond), env in zip(axes, envs):
         for group, df in data[data["env"] == env].groupby("group", sort=True):
             df = df.sort_values("damping")
-            ax_ret.errorbar(
-                df["damping"],
-                df["final_mean"],
-                yerr=df["final_std"],
-                marker="o",
-                capsize=3,
-                label=group,
-                color=colors[group],
-            )
+            final_vs_setting(ax_ret, df["damping"], df, group, colors[group])
             cond = df[df["cond_mean"] > 0]
             if not cond.empty:
                 ax_cond.plot(
