@@ -151,26 +151,28 @@ class Sampler:
 
     def _finish(self, policy: GaussianPolicy, value_fn: ValueNet, buf: Rollout) -> Batch:
         """Values, bootstrap values, GAE and pi_old's statistics for the filled buffers."""
-        obs_buf, act_buf, rew_buf = buf.obs, buf.actions, buf.rewards
-        term_buf, trunc_buf, final_obs = buf.terminated, buf.truncated, buf.final_obs
-        ep_returns, ep_lengths = buf.episode_returns, buf.episode_lengths
-        T, N = rew_buf.shape
-        obs = torch.from_numpy(obs_buf.reshape(T * N, -1))
-        actions = torch.from_numpy(act_buf.reshape(T * N, -1))
+        T, N = buf.rewards.shape
+        obs = torch.from_numpy(buf.obs.reshape(T * N, -1))
+        actions = torch.from_numpy(buf.actions.reshape(T * N, -1))
         values = value_fn(obs).double().numpy().reshape(T, N)
         next_values = np.empty_like(values)
         next_values[:-1] = values[1:]
         next_values[-1] = value_fn(torch.from_numpy(self.obs_norm(self.obs))).double().numpy()
-        if final_obs:
-            keys = list(final_obs)
-            v_final = (
-                value_fn(torch.from_numpy(np.stack([final_obs[k] for k in keys]))).double().numpy()
-            )
+        if buf.final_obs:
+            keys = list(buf.final_obs)
+            final = np.stack([buf.final_obs[k] for k in keys])
+            v_final = value_fn(torch.from_numpy(final)).double().numpy()
             for (t, i), v in zip(keys, v_final):
                 next_values[t, i] = v
-        dones = np.maximum(term_buf, trunc_buf)
+        dones = np.maximum(buf.terminated, buf.truncated)
         adv, returns = compute_gae(
-            rew_buf, values, next_values, term_buf, dones, self.cfg.gamma, self.cfg.gae_lambda
+            buf.rewards,
+            values,
+            next_values,
+            buf.terminated,
+            dones,
+            self.cfg.gamma,
+            self.cfg.gae_lambda,
         )
         adv = adv.reshape(-1)
         if self.cfg.normalize_advantages and adv.size > 1:
@@ -185,8 +187,8 @@ class Sampler:
             advantages=torch.as_tensor(adv, dtype=torch.float32),
             returns=torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
             values=torch.as_tensor(values.reshape(-1), dtype=torch.float32),
-            episode_returns=ep_returns,
-            episode_lengths=ep_lengths,
+            episode_returns=buf.episode_returns,
+            episode_lengths=buf.episode_lengths,
             advantages_normalized=self.cfg.normalize_advantages,
         )
 
