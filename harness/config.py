@@ -85,6 +85,10 @@ class EvalConfig:
     """Evaluate the mean action every this many iterations (0 disables)."""
     episodes: int = 5
     """Episodes per evaluation."""
+    sampled: bool = False
+    """Also evaluate with actions sampled from the policy (Tianshou's test episodes sample:
+    its on-policy policies default to deterministic_eval=False), logged as
+    eval_sampled_return_mean / _std beside the mean-action columns."""
 
 
 @dataclass(frozen=True)
@@ -264,14 +268,30 @@ def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+# Fields added after results were first committed (docs/data), with the value that reproduces
+# the behaviour from before they existed. At that value a field is left out of the hash, so
+# adding an option never renames existing runs; set to anything else, it is hashed as usual.
+HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
+    "eval.sampled": False,
+}
+
+
 def config_hash(cfg: RunConfig) -> str:
     """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex).
 
-    W&B settings are tracking, not the experiment: switching them never renames a run.
+    W&B settings are tracking, not the experiment: switching them never renames a run. Fields
+    in HASH_NEUTRAL_DEFAULTS at their listed value are left out too.
     """
     data = to_dict(cfg)
     data.pop("seed")
     data.pop("wandb")
+    for dotted, neutral in HASH_NEUTRAL_DEFAULTS.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        if node.get(leaf) == neutral:
+            del node[leaf]
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(canonical.encode()).hexdigest()[:8]
 

@@ -61,9 +61,10 @@ def config_record(cfg: RunConfig) -> dict:
 def seed_streams(seed: int) -> dict[str, int]:
     """Independent 32-bit seeds from one integer: env resets, action noise ("torch"), value-fit
     minibatches, evaluation, network init, and the updater's own stream (PPO minibatches,
-    sampled-Fisher actions). Spawned children are keyed by index: adding one keeps the rest."""
-    children = np.random.SeedSequence(seed).spawn(6)
-    names = ("env", "torch", "minibatch", "eval", "init", "update")
+    sampled-Fisher actions), and the action noise of sampled evaluations ("eval_noise").
+    Spawned children are keyed by index: adding one keeps the rest."""
+    names = ("env", "torch", "minibatch", "eval", "init", "update", "eval_noise")
+    children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children)}
 
 
@@ -75,18 +76,26 @@ def evaluate(
     episodes: int,
     seed: int,
     max_episode_steps: int = 0,
+    noise: torch.Generator | None = None,
 ) -> list[float]:
-    """Returns of `episodes` episodes with the mean action and frozen normaliser statistics."""
+    """Returns of `episodes` episodes with frozen normaliser statistics.
+
+    Actions are the policy mean, or with `noise` samples mean + std * eps drawn from that
+    generator (the stochastic test episodes of Tianshou); either is clipped to the action box.
+    """
     kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
     env = gym.make(env_id, **kwargs)
     low, high = env.action_space.low, env.action_space.high
+    std = policy.std() if noise is not None else None
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         total, done = 0.0, False
         while not done:
-            mean = policy.mean_net(torch.from_numpy(obs_norm(obs)))
-            obs, reward, term, trunc, _ = env.step(np.clip(mean.numpy(), low, high))
+            action = policy.mean_net(torch.from_numpy(obs_norm(obs)))
+            if noise is not None:
+                action = action + std * torch.randn(action.shape, generator=noise)
+            obs, reward, term, trunc, _ = env.step(np.clip(action.numpy(), low, high))
             total += float(reward)
             done = term or trunc
         returns.append(total)
@@ -108,6 +117,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seeds["torch"])
         self.rng = np.random.default_rng(seeds["minibatch"])
         self.eval_seed = seeds["eval"] % 2**31
+        self.eval_noise = torch.Generator().manual_seed(seeds["eval_noise"])
         self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
         self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
         self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
@@ -140,13 +150,19 @@ class Trainer:
         }
         row.setdefault("skipped", False)
         row.setdefault("skip_reason", "")
+        if self.cfg.eval.sampled:
+            row["eval_sampled_return_mean"] = row["eval_sampled_return_std"] = math.nan
         if self.cfg.eval.every > 0 and (it + 1) % self.cfg.eval.every == 0:
             row["eval_return_mean"], row["eval_return_std"] = _mean_std(
                 self.evaluate(self.cfg.eval.episodes)
             )
+            if self.cfg.eval.sampled:
+                row["eval_sampled_return_mean"], row["eval_sampled_return_std"] = _mean_std(
+                    self.evaluate(self.cfg.eval.episodes, self.eval_noise)
+                )
         return row
 
-    def evaluate(self, episodes: int) -> list[float]:
+    def evaluate(self, episodes: int, noise: torch.Generator | None = None) -> list[float]:
         return evaluate(
             self.policy,
             self.sampler.obs_norm,
@@ -154,6 +170,7 @@ class Trainer:
             episodes,
             self.eval_seed,
             self.cfg.max_episode_steps,
+            noise,
         )
 
     def save(self, path: Path) -> None:

@@ -55,6 +55,33 @@ def test_evaluation_leaves_normaliser_statistics_frozen(tiny_overrides):
     np.testing.assert_array_equal(trainer.sampler.obs_norm.var, var)
 
 
+def test_sampled_evaluation_is_seeded_and_differs_from_the_mean_action(tiny_overrides):
+    trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 256, tiny_overrides))
+    mean_action = trainer.evaluate(2)
+    sampled = trainer.evaluate(2, torch.Generator().manual_seed(7))
+    assert trainer.evaluate(2) == mean_action
+    assert trainer.evaluate(2, torch.Generator().manual_seed(7)) == sampled
+    assert sampled != mean_action  # std 1 noise on Hopper changes every return
+
+
+def test_sampled_evaluation_logs_its_own_columns(tmp_path, tiny_overrides):
+    over = {**tiny_overrides, "eval.every": 1, "eval.episodes": 1}
+    plain = pd.read_parquet(
+        train(resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "a", progress=False)
+        / "metrics.parquet"
+    )
+    over["eval.sampled"] = True
+    both = pd.read_parquet(
+        train(resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "b", progress=False)
+        / "metrics.parquet"
+    )
+    assert "eval_sampled_return_mean" not in plain
+    assert both["eval_sampled_return_mean"].notna().all()
+    # the sampled episodes draw from their own stream: training and mean-action evals unchanged
+    pd.testing.assert_series_equal(plain["eval_return_mean"], both["eval_return_mean"])
+    pd.testing.assert_series_equal(plain["kl"], both["kl"])
+
+
 def _metrics(run_dir) -> pd.DataFrame:
     frame = pd.read_parquet(run_dir / "metrics.parquet")
     return frame.drop(columns=[c for c in frame if c.startswith("time_") or c == "wall_time"])

@@ -142,3 +142,22 @@ def test_npgbench_list_shows_the_suites():
     assert result.returncode == 0, result.stderr
     for name in ("quickstart", "mujoco-core", "mujoco-full"):
         assert name in result.stdout
+
+
+def test_hash_neutral_fields_keep_run_ids_at_their_default():
+    import hashlib
+    import json
+
+    from harness.config import HASH_NEUTRAL_DEFAULTS, apply_overrides, config_hash, to_dict
+    from harness.runner import resolve_config
+
+    cfg = resolve_config("npg_cg", "Hopper-v5", 0, 4096)
+    data = to_dict(cfg)
+    for key in ("seed", "wandb"):
+        data.pop(key)
+    for dotted in HASH_NEUTRAL_DEFAULTS:  # the config as it was before these fields existed
+        section, leaf = dotted.split(".")
+        del data[section][leaf]
+    before = hashlib.sha1(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    assert config_hash(cfg) == before.hexdigest()[:8]
+    assert config_hash(apply_overrides(cfg, {"eval.sampled": True})) != config_hash(cfg)
