@@ -1,4 +1,4 @@
-"""`npgbench run | sweep | report | list | eval | bench`.
+"""`npgbench run | sweep | report | list | eval | bench | dataset`.
 
 User errors (unknown names, malformed overrides, impossible hyperparameters) print one line
 and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json.
@@ -158,6 +158,7 @@ DELEGATED = {
     "sweep": ("harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
     "report": ("analysis.report", "tables, figures and report from run directories"),
     "bench": ("harness.bench", "benchmarks: throughput, fisher-cost"),
+    "dataset": ("harness.dataset", "copy complete runs into the committed results dataset"),
 }
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 

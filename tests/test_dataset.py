@@ -1,0 +1,77 @@
+"""The results dataset: only complete runs, only their four files, never overwritten."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
+
+
+def _run_dir(root, run_id, status="complete", suite="s1", metrics=b"m1"):
+    d = root / run_id
+    d.mkdir(parents=True)
+    meta = {
+        "run_id": run_id,
+        "algo": run_id.split("__")[0],
+        "label": "lab",
+        "env": "Hopper-v5",
+        "seed": 0,
+        "status": status,
+        "suite": suite,
+        "git_sha": "abc",
+        "total_steps_done": 2048,
+        "wall_time_s": 12.34,
+    }
+    (d / "meta.json").write_text(json.dumps(meta))
+    (d / "config.json").write_text("{}")
+    (d / "metrics.parquet").write_bytes(metrics)
+    (d / "policy.pt").write_bytes(b"p")
+    (d / ".lock").write_text("")
+    (d / "wandb").mkdir()
+    return d
+
+
+def test_add_copies_complete_runs_and_writes_the_manifest(tmp_path):
+    src = tmp_path / "sweep"
+    _run_dir(src, "ppo__Hopper-v5__s0__aa")
+    _run_dir(src, "trpo__Hopper-v5__s0__bb", status="failed")
+    _run_dir(src, "npg_cg__Hopper-v5__s0__cc", suite=None)
+    result = add_runs([src], tmp_path / "data")
+    assert sorted(result.added) == ["npg_cg__Hopper-v5__s0__cc", "ppo__Hopper-v5__s0__aa"]
+    assert result.not_complete == ["trpo__Hopper-v5__s0__bb"]
+    copied = tmp_path / "data" / "s1" / "ppo__Hopper-v5__s0__aa"
+    assert sorted(p.name for p in copied.iterdir()) == sorted(RUN_FILES)
+    assert (tmp_path / "data" / "adhoc" / "npg_cg__Hopper-v5__s0__cc").is_dir()
+    rows = list(csv.DictReader(open(tmp_path / "data" / "manifest.csv")))
+    assert list(rows[0]) == list(MANIFEST_COLUMNS)
+    assert [r["run_id"] for r in rows] == ["npg_cg__Hopper-v5__s0__cc", "ppo__Hopper-v5__s0__aa"]
+    assert rows[1]["steps"] == "2048" and rows[1]["wall_time_s"] == "12.3"
+
+
+def test_a_run_already_in_the_dataset_is_never_overwritten(tmp_path):
+    _run_dir(tmp_path / "a", "ppo__Hopper-v5__s0__aa")
+    add_runs([tmp_path / "a"], tmp_path / "data")
+    _run_dir(tmp_path / "b", "ppo__Hopper-v5__s0__aa")  # same bytes: already present
+    assert add_runs([tmp_path / "b"], tmp_path / "data").already == ["ppo__Hopper-v5__s0__aa"]
+    _run_dir(tmp_path / "c", "ppo__Hopper-v5__s0__aa", metrics=b"other")
+    result = add_runs([tmp_path / "c"], tmp_path / "data")
+    assert result.conflicts == ["ppo__Hopper-v5__s0__aa"]
+    kept = tmp_path / "data" / "s1" / "ppo__Hopper-v5__s0__aa" / "metrics.parquet"
+    assert kept.read_bytes() == b"m1"
+
+
+@pytest.mark.parametrize("argv", [["add", "/nonexistent"], ["frobnicate"]])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, argv):
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "dataset", *argv, "--into", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert not (tmp_path / "d").exists()
