@@ -241,6 +241,54 @@ def update_cost(points: pd.DataFrame, ax=None, colors=None):
     return ax
 
 
+def published_comparison(data: pd.DataFrame, env: str, *, ax=None, colors=None):
+    """Ours (mean over seeds, 95% CI) beside the published number (± std over their seeds)
+    for every reference on one env; data: published.references' table data."""
+    ax = _ax(ax)
+    rows = data[data["env"] == env].reset_index(drop=True)
+    for i, row in rows.iterrows():
+        if np.isfinite(row["ours"]):
+            half = row["ours_ci95"] if np.isfinite(row["ours_ci95"]) else None
+            color = (colors or {}).get(row["group"], "black")
+            ax.errorbar(
+                row["ours"],
+                i - 0.15,
+                xerr=half,
+                fmt="o",
+                color=color,
+                capsize=3,
+                label="ours (95% CI)" if i == 0 else None,
+            )
+        std = row["theirs_std"] if pd.notna(row["theirs_std"]) else None
+        ax.errorbar(
+            row["theirs"],
+            i + 0.15,
+            xerr=std,
+            fmt="D",
+            color="0.4",
+            mfc="white",
+            capsize=3,
+            label="published (± std)" if i == 0 else None,
+        )
+    names = [f"{r.group or r.ref_label or r.algo} (n={r.n})" for r in rows.itertuples()]
+    ax.set_yticks(range(len(rows)), names)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set(title=env, xlabel="return under the published protocol")
+    ax.legend(fontsize="small", loc="lower left", bbox_to_anchor=(0, 1.08), ncol=2, frameon=False)
+    return ax
+
+
+def published_figure(data: pd.DataFrame, colors=None):
+    """One published_comparison panel per env."""
+    envs = sorted(data["env"].unique())
+    per_env = int(data.groupby("env").size().max())
+    return facet_figure(
+        envs,
+        lambda e, ax: published_comparison(data, e, ax=ax, colors=colors),
+        size=(4.8, 1.3 + 0.5 * per_env),
+    )
+
+
 def save(fig, out_dir: Path, name: str) -> list[Path]:
     """Write name.png and name.svg (no timestamps, so reruns give the same files)."""
     out_dir.mkdir(parents=True, exist_ok=True)

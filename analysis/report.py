@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import experiment_plots, experiments, fisher_experiments, plots, tables
+from analysis import experiment_plots, experiments, fisher_experiments, plots, published, tables
 from analysis.document import markdown_blocks, render_html, render_markdown
 from analysis.load import (
     RunSet,
@@ -152,6 +152,14 @@ def study_figures(
         "time_split",
         "Mean seconds per iteration by component",
     )
+    refs = published.references(summary, study.runs, study.suite)
+    if refs is not None:
+        keep(
+            plots.published_figure(refs.data, colors),
+            "published_comparison",
+            "Ours (mean over seeds, Student-t 95% CI) beside published numbers (± std over "
+            "their seeds), under the published protocol",
+        )
     points = update_cost_points(summary, study.runs, fisher_cost)
     if not points.empty:
         keep(
@@ -242,7 +250,7 @@ def analyse(study: Study, opts: Options, out: Path, fisher_cost) -> list[tables.
         tables.aggregates(summary, ranges, opts),
         tables.improvement(summary, ranges, opts),
         tables.wall_clock(summary),
-        tables.references(summary, study.runs, study.suite, opts),
+        published.references(summary, study.runs, study.suite),
         tables.sensitivity(summary, study.runs),
     ]
     built = [t for t in built if t is not None]

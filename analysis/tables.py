@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import aggregate, metrics, variants
-from analysis.summary import Options, SuiteInfo, score_matrices
+from analysis.summary import Options, score_matrices
 
 KEYS = ["env", "group"]
 
@@ -263,73 +263,6 @@ def improvement(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | N
     return Table(
         "improvement", "Probability of improvement", pd.DataFrame(rows), pd.DataFrame(view), note
     )
-
-
-def references(
-    summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts: Options
-) -> Table | None:
-    """Our number beside each published one under the same scoring protocol, with the ratio."""
-    rows, view = [], []
-    budgets = runs.groupby("env")["total_steps"].max().to_dict()
-    for ref in suite.references:
-        if ref["env"] not in budgets:  # a narrowed sweep: no runs on this env at all
-            continue
-        ours_df = summary[(summary["env"] == ref["env"]) & (summary["algo"] == ref["algo"])]
-        for group, df in ours_df.groupby("group", sort=True) if len(ours_df) else [(None, None)]:
-            column = reference_column(ref["protocol"], df, opts)
-            ours = metrics.mean_ci(df[column])[0] if df is not None else math.nan
-            ratio = ours / ref["value"] if ref["value"] else math.nan
-            rows.append(
-                {
-                    "env": ref["env"],
-                    "algo": ref["algo"],
-                    "group": group,
-                    "protocol": ref["protocol"],
-                    "our_column": column,
-                    "ours": ours,
-                    "theirs": ref["value"],
-                    "theirs_std": ref.get("std"),
-                    "ratio": ratio,
-                    "source": ref["source"],
-                    "their_env_version": ref["env_version"],
-                    "their_steps": ref["steps"],
-                    "our_steps": budgets.get(ref["env"], math.nan),
-                }
-            )
-            theirs = fmt_pm(ref["value"], ref.get("std") or math.nan)
-            view.append(
-                {
-                    "env": ref["env"],
-                    "variant": group or f"{ref['algo']} (no runs)",
-                    "protocol": f"{PROTOCOL_TEXT[ref['protocol']]}, ours on {column}",
-                    "ours": fmt(ours),
-                    "theirs": theirs,
-                    "ours / theirs": fmt(ratio, 2),
-                    "source": f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
-                    "our steps": fmt(budgets.get(ref["env"], math.nan)),
-                }
-            )
-    if not rows:
-        return None
-    note = (
-        "Ours under the reference's protocol: best = max over training (of our "
-        "deterministic evaluations when every run has them: best_eval), final = our final "
-        "return. Different env versions and budgets make the ratio indicative only."
-    )
-    return Table("references", "Published results", pd.DataFrame(rows), pd.DataFrame(view), note)
-
-
-PROTOCOL_TEXT = {"best": "best (max over training)", "final": "final (end of training)"}
-
-
-def reference_column(protocol: str, runs_df: pd.DataFrame | None, opts: Options) -> str:
-    """Our summary column for a published protocol. "best" (Tianshou, TD3: the max over
-    training of evaluation returns) uses our deterministic evaluations when every run has
-    them, else the max of the scored training return; "final" uses our final return."""
-    if protocol != "best":
-        return "final"
-    has_eval = runs_df is not None and runs_df["best_eval"].notna().all()
-    return "best_eval" if has_eval and opts.value == "return_mean" else "best"
 
 
 def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
