@@ -142,6 +142,7 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         "run_id": src.get("run_id", run_dir.name),
         "path": str(run_dir),
         "study": str((meta or {}).get("suite") or ""),
+        "suite_sha256": str((meta or {}).get("suite_sha256") or ""),
         "label": str((meta or {}).get("label") or src.get("algo", "?")),
         "algo": src.get("algo", "?"),
         "env": src.get("env", "?"),

@@ -28,6 +28,7 @@ from analysis.load import (
     load_runs,
     read_fisher_cost,
 )
+from analysis.recorded_suite import study_suite
 from analysis.summary import Options, SuiteInfo, load_suite_info, score_matrices, summarise_runs
 
 
@@ -83,21 +84,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "runs"
 
 
-def resolve_suite(name: str, cli_suite: str | None, warn) -> SuiteInfo:
-    """--suite wins; else the suite named in meta.json; unknown names are warned about when
-    they come from meta.json (thresholds and ranges then come from the data)."""
+def resolve_suite(name: str, cli_suite: str | None, runs: pd.DataFrame, warn) -> SuiteInfo:
+    """--suite (a shipped name or a TOML path given on the command line) wins; else the
+    shipped suite named in meta.json, or the copy the sweep recorded beside the runs."""
     if cli_suite:
         try:
             return load_suite_info(cli_suite)
         except (ValueError, OSError) as exc:
             raise ReportError(f"cannot load suite {cli_suite!r}: {exc}") from None
-    if not name:
-        return SuiteInfo()
-    try:
-        return load_suite_info(name)
-    except (ValueError, OSError, ImportError) as exc:
-        warn(f"suite {name!r} from meta.json not loadable ({exc}); using observed ranges")
-        return SuiteInfo(name=name)
+    return study_suite(name, runs, warn)[0]
 
 
 def study_figures(
@@ -381,7 +376,9 @@ def build(args: argparse.Namespace) -> dict[str, Path | int]:
         study = Study(
             name,
             f"{slug(name)}__" if len(names) > 1 else "",
-            resolve_suite(name, args.suite, lambda m: print(f"warning: {m}", file=sys.stderr)),
+            resolve_suite(
+                name, args.suite, runs, lambda m: print(f"warning: {m}", file=sys.stderr)
+            ),
             rs,
             rs.frame[rs.frame["study"] == name],
             runs,

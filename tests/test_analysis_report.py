@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import textwrap
 
@@ -188,10 +189,12 @@ steps = 1000000
 
 
 def test_suite_references_thresholds_and_mixed_suites(tmp_path, capsys):
-    suite_path = tmp_path / "tiny.toml"
-    suite_path.write_text(textwrap.dedent(SUITE_TOML))
     root = tmp_path / "results"
-    synthetic_results(root, envs=("EnvA-v5",), seeds=(0, 1), suite=str(suite_path))
+    root.mkdir()
+    suite_path = root / "suite.toml"  # the copy a sweep records beside its runs
+    suite_path.write_text(textwrap.dedent(SUITE_TOML))
+    sha = hashlib.sha256(suite_path.read_bytes()).hexdigest()
+    synthetic_results(root, envs=("EnvA-v5",), seeds=(0, 1), suite="tiny", sha=sha)
     write_run(root, "ppo", "EnvA-v5", 0, [5.0, 6.0, 7.0], suite="other", config_hash="0000ffff")
     code, io = build(root, tmp_path / "rep", capsys)
     assert code == 0
