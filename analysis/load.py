@@ -136,7 +136,13 @@ def _versions_text(versions: dict | None) -> str:
 def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame | None]:
     """One runs-table row and the run's metrics (None unless complete and readable)."""
     meta = _read_json(run_dir / "meta.json")
-    config = _read_json(run_dir / "config.json") or {}
+    config = _read_json(run_dir / "config.json")
+    if config is None and (run_dir / "config.json").exists():
+        warnings.append(
+            f"{run_dir / 'config.json'}: unreadable or not a JSON object; the run's settings "
+            "(hyperparameters, budget) are unknown"
+        )
+    config = config or {}
     src = meta or config
     rec = {
         "run_id": src.get("run_id", run_dir.name),

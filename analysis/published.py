@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics, variants
+from analysis.formatting import Table, fmt, fmt_pm
 from analysis.summary import SuiteInfo
-from analysis.tables import Table, fmt, fmt_pm
 
 BEST_COLUMNS = ("best_eval_sampled", "best_eval", "best")
 """Our per-run column for the "best" protocol, in order of preference."""
