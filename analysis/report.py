@@ -20,8 +20,9 @@ from pathlib import Path
 
 from analysis import fisher_experiments, tables
 from analysis.document import markdown_blocks, render_html, render_markdown
+from analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
 from analysis.formatting import Table, table_latex
-from analysis.load import RunSet, find_fisher_cost_csv, load_runs, read_fisher_cost
+from analysis.load import RunSet, load_runs
 from analysis.recorded_suite import study_suite
 from analysis.study import FIGURE_NAMES, Study, analyse, slug
 from analysis.summary import Options, SuiteInfo, load_suite_info
