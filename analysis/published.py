@@ -73,8 +73,9 @@ def eval_episodes(runs: pd.DataFrame, run_ids) -> str:
     return "/".join(values) or "?"
 
 
-def differences(ref: dict, column: str, our_steps: float) -> str:
-    """What separates our number from theirs besides the algorithm's implementation."""
+def differences(ref: dict, column: str | None, our_steps: float) -> str:
+    """What separates our number from theirs besides the algorithm's implementation
+    (column None: we have no runs for the reference)."""
     out = []
     if column == "best_eval":
         out.append("ours evaluates the mean action")
@@ -90,8 +91,8 @@ def differences(ref: dict, column: str, our_steps: float) -> str:
 
 def reference_row(ref: dict, group, df: pd.DataFrame, runs: pd.DataFrame, budgets: dict) -> dict:
     """One comparison row (numbers for the CSV); df: the group's per-run summary rows."""
-    column = protocol_column(ref["protocol"], df)
-    ours, half = metrics.mean_ci(df[column]) if len(df) else (math.nan, math.nan)
+    column = protocol_column(ref["protocol"], df) if len(df) else None
+    ours, half = metrics.mean_ci(df[column]) if column else (math.nan, math.nan)
     final, final_half = metrics.mean_ci(df["final"]) if len(df) else (math.nan, math.nan)
     theirs = ref["value"]
     ratio = ours / theirs if theirs else math.nan
@@ -105,10 +106,10 @@ def reference_row(ref: dict, group, df: pd.DataFrame, runs: pd.DataFrame, budget
         "group": group,
         "algo": ref["algo"],
         "ref_label": ref.get("label") or "",
-        "n": int(df[column].notna().sum()) if len(df) else 0,
+        "n": int(df[column].notna().sum()) if column else 0,
         "protocol": ref["protocol"],
-        "our_column": column,
-        "our_protocol": COLUMN_TEXT[column].format(k=episodes),
+        "our_column": column or "",
+        "our_protocol": COLUMN_TEXT[column].format(k=episodes) if column else "no runs",
         "ours": ours,
         "ours_ci95": half,
         "ours_final": final,
