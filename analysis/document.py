@@ -2,8 +2,11 @@
 self-contained HTML page (figures embedded as base64 PNG, so the file opens on its own).
 
 Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("ul", [text]), ("pre", text),
-("table", tables.Table), ("fig", relative PNG path, caption). Text may use `code` spans.
-`markdown_blocks` turns a small markdown text (a report's preamble) into blocks.
+("table", formatting.Table), ("fig", relative PNG path, caption). Text may use `code` spans.
+Tables and figures are numbered in order ("Table 2.", "Figure 3:"), each figure placed
+right after the table it belongs to. Text from run directories (variant labels) is escaped
+in both renderings: report.md carries no raw HTML. `markdown_blocks` turns a small markdown
+text (a report's preamble) into blocks.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import html
 import re
 from pathlib import Path
 
-from analysis.tables import Table, to_markdown
+from analysis.formatting import Table, markdown_text, table_html, table_markdown
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -21,28 +24,46 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
 img{max-width:100%;border:1px solid #eee}code{background:#f3f3f3;padding:0 .2em}
 p.note{font-size:.85em;color:#555}figure{margin:1em 0}figcaption{font-size:.85em;color:#555}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
 """
+
+
+def numbered(blocks: list[tuple]) -> list[tuple]:
+    """The blocks with ("table", t, k) and ("fig", path, caption, k): k-th table / figure."""
+    out, counts = [], {"table": 0, "fig": 0}
+    for block in blocks:
+        if block[0] in counts:
+            counts[block[0]] += 1
+            block = (*block, counts[block[0]])
+        out.append(block)
+    return out
+
+
+def _md_inline(text: str) -> str:
+    """Markdown text with raw HTML escaped, `code` spans kept as they are."""
+    parts = re.split(r"(`[^`]+`)", text)
+    return "".join(p if p.startswith("`") else markdown_text(p).replace("\\|", "|") for p in parts)
 
 
 def render_markdown(blocks: list[tuple]) -> str:
     out = []
-    for kind, *rest in blocks:
+    for kind, *rest in numbered(blocks):
         if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + rest[0])
+            out.append("#" * int(kind[1]) + " " + _md_inline(rest[0]))
         elif kind == "p":
-            out.append(rest[0])
+            out.append(_md_inline(rest[0]))
         elif kind == "ul":
-            out.append("\n".join(f"- {item}" for item in rest[0]))
+            out.append("\n".join(f"- {_md_inline(item)}" for item in rest[0]))
         elif kind == "pre":
             out.append(f"```\n{rest[0]}\n```")
         elif kind == "table":
-            table: Table = rest[0]
-            out.append(to_markdown(table.view))
-            if table.note:
-                out.append(f"*{table.note}*")
+            table, k = rest
+            out.append(table_markdown(table))
+            out.append(f"*Table {k}. {_md_inline(table.note or table.title)}*")
         elif kind == "fig":
-            path, caption = rest
-            out.append(f"![{caption}]({path})")
+            path, caption, k = rest
+            text = _md_inline(f"Figure {k}: {caption}")
+            out.append(f"![{text}]({path})\n\n*{text}*")
     return "\n\n".join(out) + "\n"
 
 
@@ -94,20 +115,16 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def _table_html(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.view.columns)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in table.view.itertuples(index=False)
-    )
+def _table_html(table: Table, k: int) -> str:
+    caption = f"<caption>Table {k}. {_inline(table.title)}</caption>"
     note = f'<p class="note">{_inline(table.note)}</p>' if table.note else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+    return table_html(table).replace("<table>", f"<table>{caption}", 1) + note
 
 
 def render_html(blocks: list[tuple], base: Path, title: str) -> str:
     """HTML with every figure inlined from base / relative path."""
     out = []
-    for kind, *rest in blocks:
+    for kind, *rest in numbered(blocks):
         if kind in ("h1", "h2", "h3"):
             out.append(f"<{kind}>{_inline(rest[0])}</{kind}>")
         elif kind == "p":
@@ -117,9 +134,10 @@ def render_html(blocks: list[tuple], base: Path, title: str) -> str:
         elif kind == "pre":
             out.append(f"<pre>{html.escape(rest[0])}</pre>")
         elif kind == "table":
-            out.append(_table_html(rest[0]))
+            out.append(_table_html(*rest))
         elif kind == "fig":
-            path, caption = rest
+            path, caption, k = rest
+            caption = f"Figure {k}: {caption}"
             data = base64.b64encode((base / path).read_bytes()).decode("ascii")
             out.append(
                 f'<figure><img alt="{html.escape(caption)}" '

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.load import interpolate_curves
-from analysis.tables import Table, fmt, fmt_pm
+from analysis.curves import interpolate_curves
+from analysis.formatting import Table, fmt, fmt_pm
 from analysis.variants import comparisons, per_value
 
 STD_KEY = "policy.std_param"

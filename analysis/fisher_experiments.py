@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.tables import Table, fmt, fmt_pct, fmt_pm
+from analysis.formatting import Table, fmt, fmt_pct, fmt_pm
 from analysis.variants import comparisons
 
 DAMPING_KEY = "update.damping"

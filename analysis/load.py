@@ -16,6 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Moved to their own modules; still importable from here.
+from analysis.curves import interpolate_curves as interpolate_curves
+from analysis.curves import run_frames as run_frames
+from analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
+from analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
+
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
 CORE_COLUMNS = [
@@ -136,12 +142,19 @@ def _versions_text(versions: dict | None) -> str:
 def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame | None]:
     """One runs-table row and the run's metrics (None unless complete and readable)."""
     meta = _read_json(run_dir / "meta.json")
-    config = _read_json(run_dir / "config.json") or {}
+    config = _read_json(run_dir / "config.json")
+    if config is None and (run_dir / "config.json").exists():
+        warnings.append(
+            f"{run_dir / 'config.json'}: unreadable or not a JSON object; the run's settings "
+            "(hyperparameters, budget) are unknown"
+        )
+    config = config or {}
     src = meta or config
     rec = {
         "run_id": src.get("run_id", run_dir.name),
         "path": str(run_dir),
         "study": str((meta or {}).get("suite") or ""),
+        "suite_sha256": str((meta or {}).get("suite_sha256") or ""),
         "label": str((meta or {}).get("label") or src.get("algo", "?")),
         "algo": src.get("algo", "?"),
         "env": src.get("env", "?"),
@@ -227,93 +240,3 @@ def load_runs(root: str | Path) -> RunSet:
         else pd.DataFrame(columns=ID_COLUMNS + CORE_COLUMNS)
     )
     return RunSet(root, frame, runs, warnings, notes)
-
-
-def run_frames(frame: pd.DataFrame):
-    """Yield (run_id, per-run frame sorted by iteration)."""
-    for run_id, df in frame.groupby("run_id", sort=True):
-        yield run_id, df.sort_values("iteration", kind="stable")
-
-
-def interpolate_curves(
-    frame: pd.DataFrame, value: str = "return_mean", x: str = "step", num: int = 101
-) -> pd.DataFrame:
-    """Every run's curve on a common x grid per (study, env), for aggregate curves.
-
-    The per-iteration value is forward-filled first (NaN = no episode ended that iteration,
-    not zero), leading NaNs dropped, then linearly interpolated. The grid spans the smallest
-    to the largest x of the env's runs; a run contributes NaN outside its own x range (no
-    extrapolation), so a short run stops instead of being stretched.
-    Returns columns study, env, group, run_id, seed, x, value (long form, num rows per run).
-    """
-    out = []
-    for (study, env), env_df in frame.groupby(["study", "env"], sort=True):
-        grid_X = np.linspace(env_df[x].min(), env_df[x].max(), num)
-        for run_id, df in run_frames(env_df):
-            xs, ys = df[x].to_numpy(float), df[value].ffill().to_numpy(float)
-            ok = np.isfinite(xs) & np.isfinite(ys)
-            vals_X = np.full(num, np.nan)
-            if ok.any():
-                inside = (grid_X >= xs[ok][0]) & (grid_X <= xs[ok][-1])
-                vals_X[inside] = np.interp(grid_X[inside], xs[ok], ys[ok])
-            out.append(
-                pd.DataFrame(
-                    {
-                        "study": study,
-                        "env": env,
-                        "group": df["group"].iloc[0],
-                        "run_id": run_id,
-                        "seed": df["seed"].iloc[0],
-                        "x": grid_X,
-                        "value": vals_X,
-                    }
-                )
-            )
-    cols = ["study", "env", "group", "run_id", "seed", "x", "value"]
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
-
-
-def find_fisher_cost_csv(root: Path) -> Path | None:
-    """The fisher-cost benchmark's CSV under root (fisher_cost*.csv / fisher-cost*.csv)."""
-    hits = sorted(
-        p for pattern in ("fisher_cost*.csv", "fisher-cost*.csv") for p in Path(root).rglob(pattern)
-    )
-    return hits[0] if hits else None
-
-
-def _pick(columns, exact: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> str | None:
-    for name in exact:
-        if name in columns:
-            return name
-    return next((c for c in columns if c.startswith(prefixes)), None) if prefixes else None
-
-
-def read_fisher_cost(path: Path) -> pd.DataFrame:
-    """Fisher-cost CSV -> columns label, num_params, seconds, batch, source.
-
-    harness/bench/fisher_cost.py writes method, n_params, hidden, batch, seconds_fit,
-    seconds_solve, seconds_total (default path results/bench/fisher_cost.csv); seconds is its
-    seconds_total (fit + solve). Other CSVs are matched by common names (a parameter count, a
-    time in seconds or ms, a preconditioner/variant label). ValueError when none match."""
-    df = pd.read_csv(path)
-    cols = list(df.columns)
-    params = _pick(cols, ("num_params", "params", "parameters", "n_params"))
-    ms = next((c for c in cols if c == "ms" or c.endswith("_ms")), None)
-    secs = _pick(
-        [c for c in cols if c != ms],
-        ("seconds_total", "seconds_per_update", "update_s", "seconds", "time_s", "total_s"),
-        ("time", "seconds", "fit_solve"),
-    )
-    label = _pick(cols, ("preconditioner", "variant", "algo", "method", "fisher", "label", "name"))
-    if params is None or (secs is None and ms is None):
-        raise ValueError(f"{path}: no parameter-count or time column among {', '.join(cols)}")
-    seconds = df[secs].astype(float) if secs is not None else df[ms].astype(float) / 1000.0
-    return pd.DataFrame(
-        {
-            "label": df[label].astype(str) if label else "fisher-cost",
-            "num_params": df[params].astype(float),
-            "seconds": seconds,
-            "batch": df["batch"].astype(float) if "batch" in cols else np.nan,
-            "source": "fisher-cost benchmark",
-        }
-    )

@@ -226,6 +226,10 @@ def run_summary(
         "final": final_return(ret_T, final_frac),
         "best": best_return(ret_T),
         "best_eval": best_return(run_df["eval_return_mean"].to_numpy(float)),
+        # Sampled-action evaluations (eval.sampled runs only): Tianshou's test protocol.
+        "best_eval_sampled": best_return(
+            run_df.get("eval_sampled_return_mean", pd.Series(math.nan, index=run_df.index))
+        ),
         "auc": normalised_auc(step_T, ret_T, lo, hi),
         "steps_to_threshold": first_crossing(step_T, ret_T, threshold),
         "seconds_to_threshold": first_crossing(wall_T, ret_T, threshold),

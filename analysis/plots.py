@@ -1,82 +1,109 @@
-"""Seaborn figures. Every plotting function draws on `ax` (a new figure when None) and returns
-the Axes; `*_figure` helpers compose several axes. Colours: seaborn's colorblind palette, one
-fixed colour per variant across all figures (`palette`).
+"""Report figures. Every plotting function draws on a keyword-only `ax` (a new figure when
+None) and returns the Axes, as rliable's plot_utils do; `*_figure` helpers compose several
+axes into one figure. Styles (colour, dash, marker per variant) come from plot_style.styles.
 
 Curve inputs are the long frames of load.interpolate_curves (columns study, env, group,
-run_id, seed, x, value); bands are seeded bootstrap 95% CIs of the mean over seeds.
+run_id, seed, x, value). Uncertainty is drawn the way the tables state it: per-env curves
+carry the Student-t 95% CI of the mean over seeds (the per-env tables' interval), across-env
+curves and intervals the stratified bootstrap of the aggregate tables. A curve is drawn only
+where every one of its seeds has a value, so its tail is never a single seed.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import EngFormatter
+from scipy import stats
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.ticker import EngFormatter  # noqa: E402
+from analysis import aggregate
+from analysis.plot_style import (
+    axis_label,
+    legend_outside,
+    n_label,
+    new_ax,
+    palette,
+    plain,
+    save,
+    style_of,
+    styles,
+)
 
-from analysis import aggregate, metrics  # noqa: E402
+__all__ = [
+    "aggregate_curve",
+    "facet_figure",
+    "interval_figure",
+    "interval_plot",
+    "iqm_name",
+    "learning_curve",
+    "mean_band",
+    "palette",
+    "performance_profiles",
+    "save",
+    "styles",
+]
+MARKS_PER_CURVE = 8
+"""Markers along a curve: enough to tell dashes apart in greyscale, few enough to read."""
 
-# Same input, same bytes: SVG ids come from this salt instead of a random one.
-matplotlib.rcParams["svg.hashsalt"] = "npgbench"
 
-
-def palette(groups) -> dict[str, tuple]:
-    """One colorblind-palette colour per variant (sorted, so stable across figures)."""
-    names = sorted(set(groups))
-    colours = sns.color_palette("colorblind", max(len(names), 1))
-    return {g: colours[i % len(colours)] for i, g in enumerate(names)}
-
-
-def _ax(ax, size=(5.0, 3.5)):
-    return ax if ax is not None else plt.subplots(figsize=size)[1]
-
-
-def mean_band(values_RX: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95):
-    """(mean_X, lo_X, hi_X): mean over runs at each grid point and a percentile bootstrap
-    band, runs resampled with replacement (vectorised: seaborn's per-point loop is slow)."""
+def mean_band(values_RX: np.ndarray, level: float = 0.95):
+    """(mean_X, lo_X, hi_X, n_X): mean over runs at each grid point with its Student-t CI
+    (half-width t_{n-1} * std / sqrt(n), as metrics.mean_ci); NaN band where n < 2."""
     values_RX = np.asarray(values_RX, dtype=float)
-    idx_BR = np.random.default_rng(seed).integers(0, len(values_RX), (reps, len(values_RX)))
-    with warnings.catch_warnings():
+    n_X = np.isfinite(values_RX).sum(axis=0)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # grid points no run reached
         mean_X = np.nanmean(values_RX, axis=0)
-        means_BX = np.nanmean(values_RX[idx_BR], axis=1)
-        tail = 100 * (1 - level) / 2
-        lo_X, hi_X = np.nanpercentile(means_BX, [tail, 100 - tail], axis=0)
-    return mean_X, lo_X, hi_X
+        sem_X = np.nanstd(values_RX, axis=0, ddof=1) / np.sqrt(n_X)
+        half_X = stats.t.ppf(0.5 + level / 2, np.maximum(n_X - 1, 1)) * sem_X
+    half_X = np.where(n_X >= 2, half_X, np.nan)
+    return mean_X, mean_X - half_X, mean_X + half_X, n_X
 
 
 def learning_curve(
     curves: pd.DataFrame,
     env: str,
+    *,
     ax=None,
-    colors=None,
+    style=None,
     value: str = "return",
     xlabel: str = "environment steps",
-    seed: int = 0,
-    reps: int = 1000,
+    run_ends: bool = False,
 ):
-    """Mean return over seeds against x on one env, with a 95% bootstrap CI band."""
-    ax = _ax(ax)
+    """Mean return over seeds against x on one env, with a Student-t 95% CI band, drawn
+    while every seed of the variant has a value. run_ends: mark where each seed stopped
+    (its last value), for x axes such as wall-clock where runs end at different places."""
+    ax = new_ax(ax)
     for group, df in curves[curves["env"] == env].groupby("group", sort=True):
         wide = df.pivot(index="run_id", columns="x", values="value")
-        mean_X, lo_X, hi_X = mean_band(wide.to_numpy(float), reps, seed)
-        color = None if colors is None else colors.get(group)
-        ax.plot(wide.columns, mean_X, label=group, color=color)
-        ax.fill_between(wide.columns, lo_X, hi_X, alpha=0.2, color=color, linewidth=0)
-    ax.set(title=env, xlabel=xlabel, ylabel=value)
+        values_RX = wide.to_numpy(float)
+        mean_X, lo_X, hi_X, n_X = mean_band(values_RX)
+        everyone_X = n_X == len(values_RX)
+        x_X = wide.columns.to_numpy(float)
+        line = style_of(style, group)
+        marks = max(1, int(everyone_X.sum()) // MARKS_PER_CURVE)
+        mean_X, lo_X, hi_X = (np.where(everyone_X, a, np.nan) for a in (mean_X, lo_X, hi_X))
+        ax.plot(x_X, mean_X, label=n_label(group, len(values_RX)), markevery=marks, **line)
+        ax.fill_between(x_X, lo_X, hi_X, alpha=0.2, color=line.get("color"), linewidth=0)
+        if run_ends:
+            last_R = [np.flatnonzero(np.isfinite(v))[-1] for v in values_RX if np.isfinite(v).any()]
+            ends = [
+                (x_X[i], v[i]) for i, v in zip(last_R, values_RX[np.isfinite(values_RX).any(1)])
+            ]
+            ax.plot(
+                *zip(*ends), linestyle="none", marker="|", markersize=9, color=line.get("color")
+            )
+    ax.set(title=plain(env), xlabel=xlabel, ylabel=axis_label(value))
     ax.xaxis.set_major_formatter(EngFormatter())
-    ax.legend(fontsize="small")
     return ax
 
 
-def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3)):
-    """One subplot per env (a facet grid that still hands each draw call its own ax)."""
+def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3), legend: bool = True):
+    """One subplot per env, and one legend for the figure (the union of the panels' entries,
+    to the right of the grid, so it covers no data)."""
     ncols = min(ncols, max(len(envs), 1))
     nrows = int(np.ceil(len(envs) / ncols)) or 1
     fig, axes = plt.subplots(
@@ -87,165 +114,147 @@ def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3)):
     for ax in list(axes.flat)[len(envs) :]:
         ax.set_visible(False)
     fig.tight_layout()
+    if legend:
+        entries = {}
+        for ax in list(axes.flat)[: len(envs)]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+        if entries:
+            fig.legend(
+                entries.values(),
+                entries.keys(),
+                loc="upper left",
+                bbox_to_anchor=(1.0, 0.98),
+                fontsize="small",
+                frameon=False,
+            )
     return fig
 
 
+def iqm_name(scores_counts) -> str:
+    """ "IQM", or "mean" where some variant has under 4 scores: the 25% trim then cuts
+    nothing (floor(0.25 n) = 0), so the interquartile mean is the plain mean."""
+    return "IQM" if min(scores_counts, default=0) >= 4 else "mean"
+
+
+def _normalised_runs(gdf: pd.DataFrame, envs: list[str], ranges: dict) -> np.ndarray:
+    """scores_RTK of one variant: runs x envs x grid points, NaN-padded, min-max normalised."""
+    by_env = [
+        (
+            gdf[gdf["env"] == e].pivot(index="run_id", columns="x", values="value").to_numpy(float)
+            - ranges[e][0]
+        )
+        / (ranges[e][1] - ranges[e][0])
+        for e in envs
+    ]
+    scores_RTK = np.full((max(len(v) for v in by_env), len(envs), by_env[0].shape[1]), np.nan)
+    for t, v in enumerate(by_env):
+        scores_RTK[: len(v), t, :] = v
+    return scores_RTK
+
+
 def aggregate_curve(
-    curves: pd.DataFrame, ranges: dict, ax=None, colors=None, reps: int = 500, seed: int = 0
+    curves: pd.DataFrame, ranges: dict, *, ax=None, style=None, reps: int = 500, seed: int = 0
 ):
     """IQM of normalised returns across envs and seeds along training, with a stratified
-    bootstrap 95% band. x: steps when every env shares one grid, else fraction of training."""
-    ax = _ax(ax)
+    bootstrap 95% band (the aggregate table's interval), at grid points every run reached.
+    The mean where a variant has under 4 runs in all (iqm_name). x: steps when every env
+    shares one grid, else fraction of training."""
+    ax = new_ax(ax)
     envs = sorted(curves["env"].unique())
     grids = {env: np.sort(curves[curves["env"] == env]["x"].unique()) for env in envs}
     same = all(np.array_equal(grids[envs[0]], g) for g in grids.values())
+    counts = curves.groupby("group")["run_id"].nunique()
+    name = iqm_name(counts.to_list())
     for group, gdf in curves.groupby("group", sort=True):
         if set(gdf["env"]) != set(envs):
             continue  # IQM across envs needs the variant on every env
-        by_env = [
-            (
-                gdf[gdf["env"] == e]
-                .pivot(index="run_id", columns="x", values="value")
-                .to_numpy(float)
-                - ranges[e][0]
-            )
-            / (ranges[e][1] - ranges[e][0])
-            for e in envs
-        ]
-        points = by_env[0].shape[1]
-        scores_RTK = np.full((max(len(v) for v in by_env), len(envs), points), np.nan)
-        for t, v in enumerate(by_env):
-            scores_RTK[: len(v), t, :] = v
+        scores_RTK = _normalised_runs(gdf, envs, ranges)
+        points = scores_RTK.shape[2]
         rng = np.random.default_rng(seed)
         iqm_K, lo_K, hi_K = (np.full(points, np.nan) for _ in range(3))
-        for k in range(points):
-            if np.isfinite(scores_RTK[:, :, k]).any(axis=0).all():
-                iqm_K[k] = aggregate.iqm(scores_RTK[:, :, k])
-                lo_K[k], hi_K[k] = aggregate.percentile_ci(
-                    aggregate.iqm(aggregate.resample(scores_RTK[:, :, k], reps, rng))
-                )
+        cells = int(np.isfinite(scores_RTK).any(axis=2).sum())  # (run, env) pairs with data
+        full = np.isfinite(scores_RTK).sum(axis=(0, 1)) == cells
+        for k in np.flatnonzero(full):
+            iqm_K[k] = aggregate.iqm(scores_RTK[:, :, k])
+            lo_K[k], hi_K[k] = aggregate.percentile_ci(
+                aggregate.iqm(aggregate.resample(scores_RTK[:, :, k], reps, rng))
+            )
         x_K = grids[envs[0]] if same else np.linspace(0, 1, points)
-        color = None if colors is None else colors.get(group)
-        ax.plot(x_K, iqm_K, label=group, color=color)
-        ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=color)
+        line = style_of(style, group)
+        ax.plot(x_K, iqm_K, label=n_label(group, cells), markevery=max(1, points // 8), **line)
+        ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=line.get("color"), linewidth=0)
     ax.set(
         xlabel="environment steps" if same else "fraction of training",
-        ylabel="IQM normalised return",
-        title="Aggregate IQM",
+        ylabel=f"{name} of normalised return",
+        title=f"Aggregate {name} across envs",
     )
     ax.xaxis.set_major_formatter(EngFormatter())
-    ax.legend(fontsize="small")
+    legend_outside(ax)
     return ax
 
 
 def performance_profiles(
-    score_dict: dict[str, np.ndarray], ax=None, colors=None, reps: int = 500, seed: int = 0
+    score_dict: dict[str, np.ndarray], *, ax=None, style=None, reps: int = 500, seed: int = 0
 ):
-    """Fraction of runs with normalised final score > tau, with bootstrap bands (rliable)."""
-    ax = _ax(ax)
+    """Fraction of runs with normalised final score > tau, with bootstrap bands (rliable);
+    the legend sits outside the axes."""
+    ax = new_ax(ax)
     values = np.concatenate([s[np.isfinite(s)] for s in score_dict.values()])
     taus_K = np.linspace(min(0.0, values.min()), max(1.0, values.max()), 101)
     for group, scores_RT in sorted(score_dict.items()):
         profile_K, ci_2K = aggregate.performance_profile(scores_RT, taus_K, reps, seed=seed)
-        color = None if colors is None else colors.get(group)
-        ax.plot(taus_K, profile_K, label=group, color=color, drawstyle="steps-post")
-        ax.fill_between(taus_K, ci_2K[0], ci_2K[1], alpha=0.2, color=color, step="post")
+        line = style_of(style, group)
+        n = int(np.isfinite(scores_RT).sum())
+        ax.plot(
+            taus_K, profile_K, label=n_label(group, n), drawstyle="steps-post", markevery=12, **line
+        )
+        ax.fill_between(
+            taus_K, ci_2K[0], ci_2K[1], alpha=0.2, color=line.get("color"), step="post", linewidth=0
+        )
     ax.set(
         xlabel="normalised final score τ",
         ylabel="fraction of runs with score > τ",
         title="Performance profile",
         ylim=(0, 1.02),
     )
-    ax.legend(fontsize="small")
+    legend_outside(ax)
     return ax
 
 
-def interval_plot(estimates: dict, metric: str, ax=None, colors=None):
-    """Point estimate and 95% CI of one aggregate (IQM, median, ...) per variant."""
-    ax = _ax(ax, (3.2, 0.5 + 0.45 * len(estimates)))
-    for i, (group, by_metric) in enumerate(sorted(estimates.items())):
-        point, lo, hi = by_metric[metric]
+def interval_plot(estimates: dict, metric: str, *, ax=None, colors=None, counts=None):
+    """Point estimate and 95% CI of one aggregate (IQM, median, ...) per variant; counts:
+    {variant: number of scores} shown as n in the tick labels."""
+    ax = new_ax(ax, (3.2, 0.5 + 0.45 * len(estimates)))
+    names = sorted(estimates)
+    for i, group in enumerate(names):
+        point, lo, hi = estimates[group][metric]
         color = None if colors is None else colors.get(group)
-        ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.75)
+        if np.isfinite(lo):
+            ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.75)
         ax.vlines(point, i - 0.3, i + 0.3, color="black", linewidth=1.5)
-    ax.set_yticks(range(len(estimates)), sorted(estimates))
+    ticks = [n_label(g, counts[g]) if counts else plain(g) for g in names]
+    ax.set_yticks(range(len(names)), ticks)
     ax.margins(x=0.15)
     ax.set(title=metric, xlabel="normalised score")
     return ax
 
 
-def interval_figure(estimates: dict, colors=None):
+def interval_figure(estimates: dict, colors=None, counts=None):
+    """interval_plot for every aggregate, side by side; with counts, "IQM" is titled
+    "IQM (= mean)" where some variant has under 4 scores."""
+    metrics_ = list(aggregate.AGGREGATES)
     fig, axes = plt.subplots(
         1,
-        len(aggregate.AGGREGATES),
+        len(metrics_),
         sharey=True,
-        figsize=(3.2 * len(aggregate.AGGREGATES), 0.8 + 0.45 * len(estimates)),
+        figsize=(3.2 * len(metrics_), 0.8 + 0.45 * len(estimates)),
     )
-    for ax, metric in zip(axes, aggregate.AGGREGATES, strict=False):
-        interval_plot(estimates, metric, ax, colors)
+    for ax, metric in zip(axes, metrics_, strict=False):
+        interval_plot(estimates, metric, ax=ax, colors=colors, counts=counts)
+        if metric == "IQM" and counts and iqm_name(counts.values()) != "IQM":
+            ax.set_title("IQM (= mean: n < 4)")
     fig.tight_layout()
     return fig
-
-
-def time_split_bars(summary: pd.DataFrame, ax=None, colors=None):
-    """Stacked mean seconds per iteration by component, one bar per (variant, env)."""
-    ax = _ax(ax, (6.0, 0.9 + 0.4 * summary[["group", "env"]].drop_duplicates().shape[0]))
-    split = summary.groupby(["group", "env"], sort=True)[
-        metrics.time_columns(summary.columns)
-    ].mean()
-    split = split.dropna(axis=1, how="all").fillna(0.0)
-    shades = sns.color_palette("colorblind", len(split.columns))
-    left = np.zeros(len(split))
-    labels = [f"{g} / {e}" for g, e in split.index]
-    for shade, col in zip(shades, split.columns, strict=False):
-        ax.barh(
-            labels, split[col].to_numpy(), left=left, color=shade, label=col[5:].replace("_", " ")
-        )
-        left += split[col].to_numpy()
-    ax.invert_yaxis()
-    ax.set(xlabel="seconds per iteration", title="Time split")
-    ax.legend(fontsize="small", loc="lower right")
-    return ax
-
-
-def update_cost(points: pd.DataFrame, ax=None, colors=None):
-    """Seconds per policy update against parameter count, log-log. points: columns label,
-    num_params, seconds, source (runs | fisher-cost CSV)."""
-    ax = _ax(ax)
-    data = points[(points["num_params"] > 0) & (points["seconds"] > 0)]
-    sns.scatterplot(
-        data=data,
-        x="num_params",
-        y="seconds",
-        hue="label",
-        style="source",
-        ax=ax,
-        palette=None if colors is None or not set(data["label"]) <= set(colors) else colors,
-    )
-    for label, df in data.groupby("label", sort=True):
-        if df["num_params"].nunique() > 1:
-            df = df.sort_values("num_params")
-            ax.plot(
-                df["num_params"],
-                df["seconds"],
-                alpha=0.4,
-                color=None if colors is None else colors.get(label),
-            )
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="policy parameters",
-        ylabel="seconds per update",
-        title="Update cost",
-    )
-    return ax
-
-
-def save(fig, out_dir: Path, name: str) -> list[Path]:
-    """Write name.png and name.svg (no timestamps, so reruns give the same files)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=110, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    return paths

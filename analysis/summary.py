@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics
-from analysis.load import ID_COLUMNS, run_frames
+from analysis.curves import run_frames
+from analysis.load import ID_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -9,63 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis import aggregate, metrics, variants
-from analysis.summary import Options, SuiteInfo, score_matrices
+from analysis.formatting import Table, fmt, fmt_ci, fmt_pct, fmt_pm
+from analysis.summary import Options, score_matrices
 
 KEYS = ["env", "group"]
-
-
-@dataclass
-class Table:
-    name: str
-    """File stem: tables/<name>.csv."""
-    title: str
-    data: pd.DataFrame
-    """Numeric columns (CSV)."""
-    view: pd.DataFrame
-    """Formatted strings (markdown / HTML)."""
-    note: str = ""
-
-
-def fmt(x, digits: int = 3) -> str:
-    """Compact number: n/a for NaN, integers above 100, `digits` significant figures below."""
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.{digits}g}"
-
-
-def fmt_pm(mean: float, half: float) -> str:
-    return fmt(mean) if not np.isfinite(half) else f"{fmt(mean)} ± {fmt(half)}"
-
-
-def fmt_ci(point: float, lo: float, hi: float) -> str:
-    return fmt(point) if not np.isfinite(lo) else f"{fmt(point)} [{fmt(lo)}, {fmt(hi)}]"
-
-
-def fmt_pct(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.0f}%"
-
-
-def to_markdown(view: pd.DataFrame) -> str:
-    """A GitHub markdown table (no tabulate dependency); '|' in cells is escaped."""
-
-    def cell(v) -> str:
-        return str(v).replace("|", "\\|")
-
-    lines = [
-        "| " + " | ".join(map(cell, view.columns)) + " |",
-        "|" + "|".join("---" for _ in view.columns) + "|",
-    ]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in view.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _reached(values_S: pd.Series) -> tuple[float, str]:
@@ -121,12 +73,6 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
     rows, view = [], []
     for (env, group), df in summary.groupby(KEYS, sort=True):
         spread = metrics.seed_spread(df["final"])
-        finals = df["final"].to_numpy(float)[:, None]
-        iqm = (
-            aggregate.interval_estimate(finals, aggregate.iqm, opts.reps, seed=opts.seed)
-            if np.isfinite(finals).any()
-            else (math.nan,) * 3
-        )
         rec = {
             "env": env,
             "group": group,
@@ -134,9 +80,6 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
             "final_std": spread["std"],
             "final_cv": spread["cv"],
             "worst_seed_final": spread["worst"],
-            "final_iqm": iqm[0],
-            "final_iqm_lo": iqm[1],
-            "final_iqm_hi": iqm[2],
             "drawdown_mean": df["drawdown"].mean(),
             "drawdown_max": df["drawdown"].max(),
             "collapse_rate": df["collapsed"].mean(),
@@ -152,7 +95,6 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
                 "seeds": len(df),
                 "std (CV)": f"{fmt(spread['std'])} ({fmt(spread['cv'], 2)})",
                 "worst seed": fmt(spread["worst"]),
-                "IQM [95% CI]": fmt_ci(*iqm),
                 "drawdown mean / max": f"{fmt(rec['drawdown_mean'])} / {fmt(rec['drawdown_max'])}",
                 "collapse": fmt_pct(rec["collapse_rate"]),
                 "KL > 1.5δ": fmt_pct(rec["kl_violation_rate"]),
@@ -162,7 +104,7 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
         )
     note = (
         "Spread of the per-seed final return: std (ddof 1), coefficient of variation "
-        "std/|mean|, worst seed, IQM with a seeded bootstrap 95% CI over seeds. Drawdown: "
+        "std/|mean|, worst seed (the mean and its 95% CI are in the convergence table). Drawdown: "
         "largest fall below the running best. Collapse: a run gave back more than "
         f"{fmt_pct(opts.collapse_frac)} of its gain over its start by the end (gain of at "
         "least 10% of the score range). KL > 1.5δ: share of non-skipped updates whose "
@@ -236,8 +178,8 @@ def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | No
         view.append(
             {
                 "variant": group,
-                "runs": rows[-1]["runs"],
-                **{f"{a} [95% CI]": fmt_ci(*e) for a, e in by_agg.items()},
+                "runs (n)": rows[-1]["runs"],
+                **{f"{aggregate_title(a, scores)} [95% CI]": fmt_ci(*e) for a, e in by_agg.items()},
             }
         )
     note = (
@@ -249,6 +191,15 @@ def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | No
     return Table("aggregate", "Aggregate across envs", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
+def aggregate_title(name: str, scores: dict[str, np.ndarray]) -> str:
+    """Column title of an aggregate: "IQM (= mean: n < 4)" where some variant has under 4
+    scores, since the 25% trim then cuts nothing (floor(0.25 n) = 0)."""
+    counts = [int(np.isfinite(s).sum()) for s in scores.values()]
+    if name == "IQM" and min(counts, default=0) < 4:
+        return "IQM (= mean: n < 4)"
+    return name
+
+
 def improvement(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | None:
     """P(X > Y) for every pair of variants, with bootstrap CIs."""
     scores, _, _ = score_matrices(summary, ranges)
@@ -257,79 +208,15 @@ def improvement(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | N
     rows, view = [], []
     for x, y in itertools.combinations(sorted(scores), 2):
         p = aggregate.improvement_estimate(scores[x], scores[y], opts.reps, seed=opts.seed)
-        rows.append({"x": x, "y": y, "p_x_better": p[0], "lo": p[1], "hi": p[2]})
-        view.append({"X": x, "Y": y, "P(X > Y) [95% CI]": fmt_ci(*p)})
+        n_x, n_y = (int(np.isfinite(scores[g]).sum()) for g in (x, y))
+        rows.append(
+            {"x": x, "y": y, "n_x": n_x, "n_y": n_y, "p_x_better": p[0], "lo": p[1], "hi": p[2]}
+        )
+        view.append({"X": x, "Y": y, "n X / Y": f"{n_x} / {n_y}", "P(X > Y) [95% CI]": fmt_ci(*p)})
     note = "Probability that a run of X beats a run of Y on a random env (Mann-Whitney, rliable)."
     return Table(
         "improvement", "Probability of improvement", pd.DataFrame(rows), pd.DataFrame(view), note
     )
-
-
-def references(
-    summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts: Options
-) -> Table | None:
-    """Our number beside each published one under the same scoring protocol, with the ratio."""
-    rows, view = [], []
-    budgets = runs.groupby("env")["total_steps"].max().to_dict()
-    for ref in suite.references:
-        if ref["env"] not in budgets:  # a narrowed sweep: no runs on this env at all
-            continue
-        ours_df = summary[(summary["env"] == ref["env"]) & (summary["algo"] == ref["algo"])]
-        for group, df in ours_df.groupby("group", sort=True) if len(ours_df) else [(None, None)]:
-            column = reference_column(ref["protocol"], df, opts)
-            ours = metrics.mean_ci(df[column])[0] if df is not None else math.nan
-            ratio = ours / ref["value"] if ref["value"] else math.nan
-            rows.append(
-                {
-                    "env": ref["env"],
-                    "algo": ref["algo"],
-                    "group": group,
-                    "protocol": ref["protocol"],
-                    "our_column": column,
-                    "ours": ours,
-                    "theirs": ref["value"],
-                    "theirs_std": ref.get("std"),
-                    "ratio": ratio,
-                    "source": ref["source"],
-                    "their_env_version": ref["env_version"],
-                    "their_steps": ref["steps"],
-                    "our_steps": budgets.get(ref["env"], math.nan),
-                }
-            )
-            theirs = fmt_pm(ref["value"], ref.get("std") or math.nan)
-            view.append(
-                {
-                    "env": ref["env"],
-                    "variant": group or f"{ref['algo']} (no runs)",
-                    "protocol": f"{PROTOCOL_TEXT[ref['protocol']]}, ours on {column}",
-                    "ours": fmt(ours),
-                    "theirs": theirs,
-                    "ours / theirs": fmt(ratio, 2),
-                    "source": f"{ref['source']} ({ref['env_version']}, {fmt(ref['steps'])} steps)",
-                    "our steps": fmt(budgets.get(ref["env"], math.nan)),
-                }
-            )
-    if not rows:
-        return None
-    note = (
-        "Ours under the reference's protocol: best = max over training (of our "
-        "deterministic evaluations when every run has them: best_eval), final = our final "
-        "return. Different env versions and budgets make the ratio indicative only."
-    )
-    return Table("references", "Published results", pd.DataFrame(rows), pd.DataFrame(view), note)
-
-
-PROTOCOL_TEXT = {"best": "best (max over training)", "final": "final (end of training)"}
-
-
-def reference_column(protocol: str, runs_df: pd.DataFrame | None, opts: Options) -> str:
-    """Our summary column for a published protocol. "best" (Tianshou, TD3: the max over
-    training of evaluation returns) uses our deterministic evaluations when every run has
-    them, else the max of the scored training return; "final" uses our final return."""
-    if protocol != "best":
-        return "final"
-    has_eval = runs_df is not None and runs_df["best_eval"].notna().all()
-    return "best_eval" if has_eval and opts.value == "return_mean" else "best"
 
 
 def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:

@@ -207,9 +207,13 @@ def _main(argv: list[str]) -> int:
         f"on {backend} ({where}) -> {out}  [W&B {wandb['mode']}]",
         flush=True,
     )
+    jobs = make_jobs(suite, todo, out, wandb)
+    suite_sha = record_suite(suite, out)
+    for job in jobs:
+        job["meta"]["suite_sha256"] = suite_sha
     start = time.time()
     try:
-        results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs)
+        results = _drive(jobs, todo, backend, args.jobs)
     finally:
         if client is not None:
             client.close()
@@ -218,6 +222,24 @@ def _main(argv: list[str]) -> int:
     if results is None:
         return 130
     return _summary(suite, results, skipped, len(todo), time.time() - start)
+
+
+def record_suite(suite, out: Path) -> str:
+    """Copy the suite file beside its runs so a report of `out` keeps its score ranges,
+    thresholds and references (issue 11): out/suite.toml, or suite-<sha>.toml when another
+    suite's copy is already there. Returns the file's sha256 (each run's meta.json has it)."""
+    import hashlib
+
+    from harness.tracking import atomic_write_bytes
+
+    data = Path(suite.path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    copy = out / "suite.toml"
+    if copy.is_file() and copy.read_bytes() != data:
+        copy = out / f"suite-{sha[:12]}.toml"
+    if not copy.is_file():
+        atomic_write_bytes(copy, data)
+    return sha
 
 
 def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:

@@ -15,8 +15,10 @@ A suite file holds (every key but `envs`, `algos` and `steps` is optional):
     [grid.ALGO]               dotted key -> [values] for one algorithm; cartesian product
     [thresholds]              env -> return threshold (steps-to-threshold)
     [score_ranges."ENV"]      min, max (normalised scores)
-    [[references]]            env, algo, value, std?, source, protocol (best|final),
-                              env_version, steps: published numbers shown beside ours
+    [[references]]            env, algo and/or label, value, std?, source, protocol
+                              (best|final), env_version, steps: published numbers shown
+                              beside ours; label names a [variants.LABEL] (its algo is
+                              implied) so a reference can attach to one variant
 
 Dotted keys may be written quoted (`"sampler.num_envs" = 8`) or as TOML nested tables; both
 are flattened. Loading never imports torch unless `check_names` is set, so the analysis
@@ -53,8 +55,18 @@ TOP_KEYS = {
     "references",
 }
 VARIANT_KEYS = {"algo", "overrides", "description"}
-REFERENCE_KEYS = {"env", "algo", "value", "std", "source", "protocol", "env_version", "steps"}
-REFERENCE_REQUIRED = REFERENCE_KEYS - {"std"}
+REFERENCE_KEYS = {
+    "env",
+    "algo",
+    "label",
+    "value",
+    "std",
+    "source",
+    "protocol",
+    "env_version",
+    "steps",
+}
+REFERENCE_REQUIRED = REFERENCE_KEYS - {"std", "algo", "label"}
 PROTOCOLS = ("best", "final")
 # Top-level RunConfig fields: a [grid] key starting with one of these is a dotted config key,
 # anything else names an algorithm ([grid.ppo]).
@@ -84,7 +96,8 @@ class Suite:
     score_ranges: dict[str, dict[str, float]] = field(default_factory=dict)
     """env -> {"min": float, "max": float}."""
     references: list[dict[str, Any]] = field(default_factory=list)
-    """[{env, algo, value, std (None when unpublished), source, protocol, env_version, steps}]."""
+    """[{env, algo, label (None: every group of algo), value, std (None when unpublished),
+    source, protocol, env_version, steps}]."""
     path: str = ""
 
 
@@ -194,7 +207,9 @@ def _parse(data: dict, path: Path) -> Suite:
         if not lo < hi:
             raise r.fail(f"score_ranges.{env}", f"min {lo} must be below max {hi}")
         score_ranges[env] = {"min": lo, "max": hi}
-    references = [_reference(r, i, ref) for i, ref in enumerate(data.get("references", []))]
+    references = [
+        _reference(r, i, ref, variants) for i, ref in enumerate(data.get("references", []))
+    ]
     return Suite(
         name=name,
         description=description,
@@ -215,14 +230,24 @@ def _parse(data: dict, path: Path) -> Suite:
     )
 
 
-def _reference(r: _Reader, i: int, ref: Any) -> dict[str, Any]:
+def _reference(r: _Reader, i: int, ref: Any, variants: dict) -> dict[str, Any]:
     where = f"references[{i}]"
     if not isinstance(ref, dict):
         raise r.fail(where, "expected a table")
     r.unknown(ref, REFERENCE_KEYS, f"{where}.")
+    ref = dict(ref)
     missing = sorted(REFERENCE_REQUIRED - set(ref))
+    if not {"algo", "label"} & set(ref):
+        missing.append("algo or label")
     if missing:
         raise r.fail(where, f"missing {', '.join(missing)}")
+    label = ref.get("label")
+    if label in variants:  # a variant's reference: its algorithm is implied
+        implied = variants[label]["algo"]
+        if ref.setdefault("algo", implied) != implied:
+            raise r.fail(f"{where}.algo", f"{ref['algo']!r}, but variant {label!r} runs {implied}")
+    elif label is not None:  # a plain algorithm's own label
+        ref.setdefault("algo", label)
     if ref["protocol"] not in PROTOCOLS:
         raise r.fail(f"{where}.protocol", f"{ref['protocol']!r}: valid: {', '.join(PROTOCOLS)}")
     out = {k: ref.get(k) for k in sorted(REFERENCE_KEYS)}
@@ -265,7 +290,13 @@ def check_names(suite: Suite) -> Suite:
                     f"{suite.path}: {where}.{name}: {name} is not run by this suite "
                     f"(valid: {', '.join(sorted(used))})"
                 )
+    labels = {*algos, *suite.variants}
     for ref in suite.references:
+        if ref["label"] is not None and ref["label"] not in labels:
+            raise ConfigError(
+                f"{suite.path}: references.label: {ref['label']!r} is not run by this suite: "
+                f"{closest(ref['label'], labels)}"
+            )
         known_algo(ref["algo"], "references.algo")
     envs_used = [
         *suite.env_overrides,

@@ -67,12 +67,14 @@ def write_run(
     num_params: int = 4546,
     total_steps: int | None = None,
     config: dict | None = None,
+    meta_extra: dict | None = None,
     **columns,
 ) -> Path:
     """Write config.json, meta.json and (unless returns and frame are None) metrics.parquet.
 
     config: nested settings merged into config.json ({"policy": {"std_param": "log"}}); they
-    enter the default config hash, so runs differing only there get their own directories."""
+    enter the default config hash, so runs differing only there get their own directories.
+    meta_extra: more meta.json fields (e.g. suite_sha256)."""
     ident = f"{algo}{env}{label}" + (json.dumps(config, sort_keys=True) if config else "")
     config_hash = config_hash or hashlib.md5(ident.encode()).hexdigest()[:8]
     run_id = f"{algo}__{env}__s{seed}__{config_hash}"
@@ -111,6 +113,7 @@ def write_run(
     }
     if suite is not None:
         meta.update(suite=suite, label=label or algo, grid=grid or {})
+    meta.update(meta_extra or {})
     (path / "config.json").write_text(json.dumps(settings))
     (path / "meta.json").write_text(json.dumps(meta))
     if frame is not None:
@@ -125,9 +128,15 @@ def learning(n: int, start: float, end: float, seed: int, noise: float = 5.0) ->
 
 
 def synthetic_results(
-    root: Path, envs=("EnvA-v5", "EnvB-v5"), seeds=(0, 1, 2), suite: str | None = None, n: int = 20
+    root: Path,
+    envs=("EnvA-v5", "EnvB-v5"),
+    seeds=(0, 1, 2),
+    suite: str | None = None,
+    n: int = 20,
+    sha: str = "",
 ) -> Path:
-    """Three variants (npg_cg with NPG columns, ppo, vanilla) x envs x seeds."""
+    """Three variants (npg_cg with NPG columns, ppo, vanilla) x envs x seeds; sha: the
+    suite_sha256 recorded in meta.json."""
     levels = {"npg_cg": 900.0, "ppo": 700.0, "vanilla": 300.0}
     for e, env in enumerate(envs):
         for algo, top in levels.items():
@@ -143,7 +152,8 @@ def synthetic_results(
                     }
                 end = top * (1 + e) * (0.8 + 0.15 * seed)
                 returns = learning(n, 10.0, end, seed + 7 * e, noise=0.05 * top)
-                write_run(root, algo, env, seed, returns, suite=suite, **extra)
+                meta = {"suite_sha256": sha} if sha else None
+                write_run(root, algo, env, seed, returns, suite=suite, meta_extra=meta, **extra)
     return root
 
 

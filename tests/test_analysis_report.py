@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import textwrap
 
@@ -66,6 +67,7 @@ def test_report_files_tables_and_figures(synthetic, built):
     assert str(bad / "metrics.parquet") in stderr  # the corrupt run is named, then skipped
     for name in FIGURES:
         assert (out / "figures" / f"{name}.svg").stat().st_size > 0
+        assert (out / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
         pixels = image.imread(out / "figures" / f"{name}.png")
         assert pixels.std() > 0.01, f"{name}.png looks blank"
     rows = {
@@ -114,16 +116,13 @@ def test_report_files_tables_and_figures(synthetic, built):
 
 
 def test_same_input_same_output(synthetic, built, tmp_path, capsys):
+    """Every file, figures in all three formats and LaTeX tables included, is byte-identical
+    on rebuild (no dates in PNG, SVG or PDF metadata, seeded bootstraps)."""
     first = built[0]
     assert build(synthetic[0], tmp_path / "again", capsys)[0] == 0
-    for rel in [
-        "report.md",
-        "report.html",
-        "tables/stability.csv",
-        "tables/aggregate.csv",
-        "figures/learning_curves.png",
-        "figures/aggregate_iqm.svg",
-    ]:
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} == {".md", ".html", ".csv", ".tex", ".png", ".svg", ".pdf"}
+    for rel in files:
         assert (first / rel).read_bytes() == (tmp_path / "again" / rel).read_bytes(), rel
 
 
@@ -188,10 +187,12 @@ steps = 1000000
 
 
 def test_suite_references_thresholds_and_mixed_suites(tmp_path, capsys):
-    suite_path = tmp_path / "tiny.toml"
-    suite_path.write_text(textwrap.dedent(SUITE_TOML))
     root = tmp_path / "results"
-    synthetic_results(root, envs=("EnvA-v5",), seeds=(0, 1), suite=str(suite_path))
+    root.mkdir()
+    suite_path = root / "suite.toml"  # the copy a sweep records beside its runs
+    suite_path.write_text(textwrap.dedent(SUITE_TOML))
+    sha = hashlib.sha256(suite_path.read_bytes()).hexdigest()
+    synthetic_results(root, envs=("EnvA-v5",), seeds=(0, 1), suite="tiny", sha=sha)
     write_run(root, "ppo", "EnvA-v5", 0, [5.0, 6.0, 7.0], suite="other", config_hash="0000ffff")
     code, io = build(root, tmp_path / "rep", capsys)
     assert code == 0

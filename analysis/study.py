@@ -1,0 +1,135 @@
+"""One study of a report (the runs of one suite): its tables, its figures and its blocks.
+
+Every figure belongs to a table and is placed right after it (numbered by document.py);
+a figure whose table is absent goes to a closing "Figures" section. `FIGURE_NAMES` lists
+every figure a report can draw (`npgbench report --figures` picks among them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import hyperparams, published, tables
+from analysis.formatting import Table, fmt
+from analysis.load import RunSet
+from analysis.plot_style import save
+from analysis.study_figures import Figure, cost_figures, curve_figures, experiment_sections
+from analysis.summary import Options, SuiteInfo, summarise_runs
+
+FIGURE_HOMES = {
+    "learning_curves": "convergence",
+    "aggregate_iqm": "aggregate",
+    "final_intervals": "aggregate",
+    "performance_profiles": "aggregate",
+    "published_comparison": "references",
+    "return_vs_wallclock": "wall_clock",
+    "time_split": "wall_clock",
+    "update_cost": "wall_clock",
+    "std_param_curves": "std_param_invariance",
+    "step_size": "step_size_sensitivity",
+    "damping": "damping",
+    "fisher_fidelity": "fisher_fidelity",
+}
+"""Figure name -> the table it is shown with."""
+FIGURE_NAMES = tuple(FIGURE_HOMES)
+MAX_INLINE_ROWS = 120
+"""Longer tables (pairwise comparisons of a large sweep) go to CSV only, not inline."""
+MAX_INLINE_COLUMNS = 14
+"""Wider tables (the hyperparameters of a 40-point sweep) go to CSV only."""
+
+
+@dataclass
+class Study:
+    """The runs of one suite (or of no suite) and everything computed from them."""
+
+    name: str
+    prefix: str
+    suite: SuiteInfo
+    set: RunSet
+    frame: pd.DataFrame
+    runs: pd.DataFrame
+    blocks: list[tuple] = field(default_factory=list)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "runs"
+
+
+def table_blocks(table: Table, level: str, prefix: str) -> list[tuple]:
+    """Heading and table, or a pointer to its CSV when too long or wide to read inline."""
+    out = [(level, table.title)]
+    rows, cols = table.view.shape
+    if rows > MAX_INLINE_ROWS or cols > MAX_INLINE_COLUMNS:  # e.g. 780 pairs of a sweep
+        out.append(("p", f"{rows} rows x {cols} columns: see `tables/{prefix}{table.name}.csv`."))
+    else:
+        out.append(("table", table))
+    return out
+
+
+def analyse(
+    study: Study, opts: Options, figdir: Path, fisher_cost, selected: set[str] | None = None
+) -> list[Table]:
+    """Compute the study's tables and figures (only `selected` ones, all when None), save
+    the figures, append the study's report blocks; returns its tables."""
+    summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
+    refs = published.references(summary, study.runs, study.suite)
+    built = [
+        tables.overview(study.runs),
+        hyperparams.hyperparameters(study.runs),
+        tables.convergence(summary, limits, opts),
+        tables.stability(summary, opts),
+        tables.aggregates(summary, ranges, opts),
+        tables.improvement(summary, ranges, opts),
+        tables.wall_clock(summary),
+        refs,
+        tables.sensitivity(summary, study.runs),
+    ]
+    pairs = [(t, None) for t in built if t is not None]
+    pairs += experiment_sections(study, summary, ranges, opts)
+    figures = curve_figures(study, summary, ranges, opts) + cost_figures(
+        study, summary, refs, fisher_cost
+    )
+    figures += [f for _, f in pairs if f is not None]
+    chosen = [f for f in figures if selected is None or f.name in selected]
+    homes = {t.name for t, _ in pairs}
+    b, level = study.blocks, ("h3" if study.prefix else "h2")
+    b += intro_blocks(study, ranges)
+    for table, _ in pairs:
+        b += table_blocks(table, level, study.prefix)
+        if table.name == "convergence" and not any(t.name == "aggregate" for t, _ in pairs):
+            b.append(
+                (
+                    "p",
+                    "No across-env aggregates: no variant has a finite final score "
+                    "on every env of this study.",
+                )
+            )
+        b += [
+            fig_block(f, study.prefix, figdir) for f in chosen if FIGURE_HOMES[f.name] == table.name
+        ]
+    orphans = [f for f in chosen if FIGURE_HOMES[f.name] not in homes]
+    if orphans:
+        b.append((level, "Figures"))
+        b += [fig_block(f, study.prefix, figdir) for f in orphans]
+    for table, _ in pairs:
+        table.name = study.prefix + table.name
+    return [t for t, _ in pairs] + [Table(study.prefix + "per_run", "", summary, summary)]
+
+
+def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:
+    save(figure.draw(), figdir, prefix + figure.name)
+    return ("fig", f"figures/{prefix}{figure.name}.png", figure.caption)
+
+
+def intro_blocks(study: Study, ranges: dict) -> list[tuple]:
+    out = [("h2", f"Suite: {study.name or '(no suite)'}")] if study.prefix else []
+    if study.suite.description:
+        out.append(("p", study.suite.description))
+    normalisation = "; ".join(
+        f"{e} [{fmt(lo)}, {fmt(hi)}] ({src})" for e, (lo, hi, src) in ranges.items()
+    )
+    return out + [("p", f"Score ranges (normalisation): {normalisation}")]

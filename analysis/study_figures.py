@@ -1,0 +1,186 @@
+"""The figures of one study, defined lazily (Figure.draw runs only for selected figures):
+learning curves against steps and wall-clock, across-env aggregates, wall-clock costs, the
+published comparison, and the experiment sections' figures with their tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analysis import (
+    cost_plots,
+    experiment_plots,
+    experiments,
+    fisher_experiments,
+    plots,
+    published_plots,
+)
+from analysis.aggregate import interval_estimates
+from analysis.curves import interpolate_curves
+from analysis.formatting import Table
+from analysis.plot_style import axis_label, palette, styles
+from analysis.summary import Options, score_matrices
+
+if TYPE_CHECKING:  # study.py imports this module
+    from analysis.study import Study
+
+
+@dataclass
+class Figure:
+    name: str
+    caption: str
+    draw: Callable
+    """() -> matplotlib Figure; called only when the figure is selected."""
+
+
+def curve_figures(study: Study, summary, ranges, opts: Options) -> list[Figure]:
+    """Learning curves against steps and wall-clock, and the across-env aggregates."""
+    frame, value = study.frame, opts.value
+    style, colors = styles(frame["group"].unique()), palette(frame["group"].unique())
+    envs = sorted(frame["env"].unique())
+    band = "mean over seeds, Student-t 95% CI band (the tables' interval), n in the legend"
+
+    def facets(x: str, xlabel: str, run_ends: bool):
+        curves = interpolate_curves(frame, value, x, opts.points)
+        return plots.facet_figure(
+            envs,
+            lambda e, ax: plots.learning_curve(
+                curves, e, ax=ax, style=style, value=value, xlabel=xlabel, run_ends=run_ends
+            ),
+        )
+
+    out = [
+        Figure(
+            "learning_curves",
+            f"Learning curves of the {axis_label(value)}: {band}; a curve stops where its "
+            "shortest run stops",
+            lambda: facets("step", "environment steps", False),
+        ),
+        Figure(
+            "return_vs_wallclock",
+            f"{axis_label(value).capitalize()} against wall-clock time: {band}; each curve "
+            "stops where its shortest run stops, ticks mark where every seed ended",
+            lambda: facets("wall_time", "wall-clock time (s)", True),
+        ),
+    ]
+    scores, _, _ = score_matrices(summary, ranges)
+    if not scores:
+        return out
+    counts = {g: int(pd.notna(s).sum()) for g, s in scores.items()}
+    name = plots.iqm_name(counts.values())
+
+    def aggregate_curve():
+        curves = interpolate_curves(frame, value, "step", opts.points)
+        reps = min(opts.reps, 500)
+        return plots.aggregate_curve(curves, ranges, style=style, reps=reps, seed=opts.seed).figure
+
+    def profiles():
+        reps = min(opts.reps, 1000)
+        return plots.performance_profiles(scores, style=style, reps=reps, seed=opts.seed).figure
+
+    def intervals():
+        est = interval_estimates(scores, opts.reps, seed=opts.seed)
+        return plots.interval_figure(est, colors, counts)
+
+    boot = "stratified bootstrap 95% CI (the aggregate table's)"
+    return out + [
+        Figure(
+            "aggregate_iqm",
+            f"{name} of normalised return across envs and seeds along training, {boot}",
+            aggregate_curve,
+        ),
+        Figure(
+            "final_intervals",
+            f"Normalised final return: aggregate point estimates (black) and {boot}; n = runs",
+            intervals,
+        ),
+        Figure(
+            "performance_profiles",
+            f"Performance profiles of normalised final return, {boot}",
+            profiles,
+        ),
+    ]
+
+
+def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
+    params = runs.set_index("run_id")["num_params"]
+    df = summary.assign(num_params=summary["run_id"].map(params).astype(float))
+    pts = (
+        df.groupby(["group", "env"], sort=True)
+        .agg(num_params=("num_params", "mean"), seconds=("seconds_per_update", "mean"))
+        .reset_index()
+    )
+    pts = pts.rename(columns={"group": "label"}).assign(source="runs")[
+        ["label", "num_params", "seconds", "source"]
+    ]
+    parts = [pts, fisher_cost] if fisher_cost is not None else [pts]
+    out = pd.concat(parts, ignore_index=True)
+    return out[(out["num_params"] > 0) & (out["seconds"] > 0)]
+
+
+def cost_figures(study: Study, summary, refs: Table | None, fisher_cost) -> list[Figure]:
+    """Time split, update cost (when there are sizes to compare) and the published figure."""
+    groups = study.frame["group"].unique()
+    style, colors = styles(groups), palette(groups)
+    out = [
+        Figure(
+            "time_split",
+            "Mean seconds per iteration by component",
+            lambda: cost_plots.time_split_bars(summary).figure,
+        )
+    ]
+    points = update_cost_points(summary, study.runs, fisher_cost)
+    if not points.empty and cost_plots.worth_drawing(points):
+        out.append(
+            Figure(
+                "update_cost",
+                "Seconds per policy update against parameter count (log-log); filled: "
+                "runs (one point per variant and env), hollow: fisher-cost benchmark",
+                lambda: cost_plots.update_cost(points, style=style).figure,
+            )
+        )
+    if refs is not None:
+        out.append(
+            Figure(
+                "published_comparison",
+                "Ours (mean over seeds, Student-t 95% CI, n in the labels) beside published "
+                "numbers (± std over their seeds), under the published protocol",
+                lambda: published_plots.published_figure(refs.data, colors),
+            )
+        )
+    return out
+
+
+def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tuple]:
+    """(table, Figure) of every experiment section the data supports: parameterisation
+    invariance, step-size sensitivity, damping, Fisher fidelity."""
+    frame, runs = study.frame, study.runs
+    out = []
+    table, curves = experiments.invariance(frame, summary, runs, ranges, opts.value, opts.points)
+    if table is not None:
+        caption = (
+            "Learning curves per std_param (mean over seeds, Student-t 95% band), one panel "
+            "per variant and env"
+        )
+        draw = lambda: experiment_plots.invariance_figure(curves, opts.value)  # noqa: E731
+        out.append((table, Figure("std_param_curves", caption, draw)))
+    table, long = experiments.step_size(summary, runs, ranges)
+    if table is not None:
+        caption = "Final return against step size (log x), mean ± std over seeds; star: best"
+        draw = lambda: experiment_plots.step_size_figure(long)  # noqa: E731
+        out.append((table, Figure("step_size", caption, draw)))
+    table = fisher_experiments.damping(frame, summary, runs)
+    if table is not None:
+        data = table.data
+        caption = "Final return against damping (log x) and cond(F + damping I) (log-log)"
+        draw = lambda: experiment_plots.damping_figure(data)  # noqa: E731
+        out.append((table, Figure("damping", caption, draw)))
+    table = fisher_experiments.fidelity(frame)
+    if table is not None:
+        caption = "Cosine with the exact natural gradient and KL ratio over training"
+        draw = lambda: experiment_plots.fidelity_figure(frame)  # noqa: E731
+        out.append((table, Figure("fisher_fidelity", caption, draw)))
+    return out

@@ -1,0 +1,180 @@
+"""Paper-ready outputs: hyperparameter table, LaTeX tables, figure selection and placement,
+one uncertainty method for curves and tables, keyword-only `ax`, no import side effects."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import synthetic_results, write_run
+
+from analysis import cost_plots, experiment_plots, metrics, plots, published_plots
+from analysis.load import interpolate_curves, load_runs
+from analysis.report import main
+from analysis.study import FIGURE_NAMES
+
+NPGBENCH = shutil.which("npgbench")
+
+
+def npgbench(*args: str) -> subprocess.CompletedProcess:
+    assert NPGBENCH, "console script npgbench is not installed"
+    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def variants_report(tmp_path_factory):
+    """Two variants whose configs differ in update.lr (and, for ppo, per env in num_envs)."""
+    root = tmp_path_factory.mktemp("hp") / "runs"
+    for env, num_envs in (("EnvA-v5", 4), ("EnvB-v5", 8)):
+        for seed in (0, 1):
+            cfg = {"update": {"lr": 0.1, "kl_delta": 0.01}, "sampler": {"num_envs": 4}}
+            write_run(root, "npg_cg", env, seed, np.linspace(0, 100, 6), suite="s", config=cfg)
+            cfg = {"update": {"lr": 3e-4}, "sampler": {"num_envs": num_envs}}
+            write_run(root, "ppo", env, seed, np.linspace(0, 50, 6), suite="s", config=cfg)
+    out = root.parent / "rep"
+    assert main([str(root), "--out", str(out), "--reps", "50"]) == 0
+    return out
+
+
+def test_hyperparameter_table_highlights_what_differs(variants_report):
+    data = pd.read_csv(variants_report / "tables" / "hyperparameters.csv").set_index("setting")
+    assert data.loc["update.lr", "npg_cg"] == "0.1" and data.loc["update.lr", "ppo"] == "0.0003"
+    assert data.loc["sampler.num_envs", "ppo"] == "4 / 8"  # runs of one variant disagree
+    assert data.loc["update.kl_delta", "ppo"] == "–"
+    assert data.loc["update.lr", "differs"] and not data.loc["total_steps", "differs"]
+    assert list(data.index[: int(data["differs"].sum())]) == sorted(data.index[data["differs"]])
+    md = (variants_report / "report.md").read_text()
+    assert "| update.lr | **0.1** | **0.0003** |" in md and "| total_steps | 6000 | 6000 |" in md
+    tex = (variants_report / "tables" / "hyperparameters.tex").read_text()
+    assert r"update.lr & \textbf{0.1} & \textbf{0.0003} \\" in tex
+    html = (variants_report / "report.html").read_text()
+    assert "<td><strong>0.1</strong></td>" in html
+
+
+def test_latex_tables_are_booktabs_and_escaped(variants_report):
+    tex = (variants_report / "tables" / "convergence.tex").read_text()
+    lines = tex.splitlines()
+    assert lines[0] == r"\begin{table}[htbp]" and lines[-1] == r"\end{table}"
+    assert [x for x in lines if x in (r"\toprule", r"\midrule", r"\bottomrule")] == [
+        r"\toprule",
+        r"\midrule",
+        r"\bottomrule",
+    ]
+    assert r"$\pm$" in tex and r"npg\_cg" in tex and "±" not in tex
+    header = lines[lines.index(r"\toprule") + 1]
+    assert (
+        header.count("&")
+        == len(pd.read_csv(variants_report / "tables" / "convergence.csv").columns) - 4
+    )  # view: 8 columns, CSV: 11 (numbers split)
+
+
+def test_figures_sit_after_their_table_numbered(variants_report):
+    md = (variants_report / "report.md").read_text()
+    conv, stab = md.index("## Convergence"), md.index("## Stability")
+    assert conv < md.index("(figures/learning_curves.png)") < stab
+    wall, nxt = (
+        md.index("## Wall-clock"),
+        md.index("## Excluded") if "## Excluded" in md else len(md),
+    )
+    assert wall < md.index("(figures/return_vs_wallclock.png)") < nxt
+    numbers = [int(x) for x in __import__("re").findall(r"\*Figure (\d+):", md)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 5
+    html = (variants_report / "report.html").read_text()
+    assert html.index("Table 3. Convergence") < html.index("Figure 1: Learning curves")
+
+
+def test_figures_option_draws_only_those_and_refuses_unknown_names(tmp_path):
+    root = synthetic_results(tmp_path / "runs", envs=("EnvA-v5",), seeds=(0, 1))
+    ok = npgbench(
+        "report",
+        str(root),
+        "--out",
+        str(tmp_path / "rep"),
+        "--reps",
+        "50",
+        "--figures",
+        "learning_curves,time_split",
+    )
+    assert ok.returncode == 0, ok.stderr
+    drawn = sorted(p.name for p in (tmp_path / "rep" / "figures").iterdir())
+    assert drawn == [
+        f"{n}.{e}" for n in ("learning_curves", "time_split") for e in ("pdf", "png", "svg")
+    ]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "aggregate_iqm" not in md and "time_split.png" in md
+    bad = npgbench("report", str(root), "--out", str(tmp_path / "bad"), "--figures", "curves")
+    assert bad.returncode == 2 and not (tmp_path / "bad").exists()
+    (line,) = bad.stderr.strip().splitlines()
+    assert "'curves'" in line and "valid: " + ", ".join(FIGURE_NAMES) in line
+
+
+def test_curve_band_is_the_tables_student_t_interval():
+    values_RX = np.array([[1.0, 2.0, 4.0], [2.0, 5.0, 4.5], [6.0, 2.5, np.nan]])
+    mean_X, lo_X, hi_X, n_X = plots.mean_band(values_RX)
+    for x in range(3):
+        mean, half = metrics.mean_ci(values_RX[:, x])
+        assert mean_X[x] == pytest.approx(mean) and hi_X[x] - mean_X[x] == pytest.approx(half)
+    assert list(n_X) == [3, 3, 2]
+
+
+def test_a_curve_stops_where_its_shortest_run_stops(tmp_path):
+    write_run(tmp_path, "ppo", "EnvA-v5", 0, np.arange(10.0))
+    write_run(tmp_path, "ppo", "EnvA-v5", 1, np.arange(5.0))  # stops halfway
+    frame = load_runs(tmp_path).frame
+    curves = interpolate_curves(frame, "return_mean", "step", 21)
+    ax = plots.learning_curve(curves, "EnvA-v5", value="return_mean")
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    assert np.isfinite(y[x <= 5000]).all() and np.isnan(y[x > 5000]).all()
+    assert ax.lines[0].get_label() == "ppo (n=2)" and ax.get_ylabel() == "training-episode return"
+
+
+def test_iqm_is_called_the_mean_when_it_trims_nothing():
+    from analysis.tables import aggregate_title
+
+    assert aggregate_title("IQM", {"a": np.ones((3, 1))}) == "IQM (= mean: n < 4)"
+    assert aggregate_title("IQM", {"a": np.ones((2, 2))}) == "IQM"
+    assert plots.iqm_name([3, 8]) == "mean" and plots.iqm_name([4, 8]) == "IQM"
+
+
+PLOT_MODULES = [plots, cost_plots, published_plots, experiment_plots]
+
+
+def test_every_plot_function_takes_a_keyword_only_ax():
+    found = 0
+    for module in PLOT_MODULES:
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            params = inspect.signature(func).parameters
+            if func.__module__ != module.__name__ or "ax" not in params or name.startswith("_"):
+                continue
+            found += 1
+            assert params["ax"].kind is inspect.Parameter.KEYWORD_ONLY, name
+            assert params["ax"].default is None, name
+    assert found >= 12
+
+
+def test_plot_functions_draw_into_the_given_ax_and_return_it():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2)
+    scores = {"a": np.array([[0.1, 0.5], [0.4, 0.9]]), "b": np.array([[0.2, 0.3], [0.6, 0.7]])}
+    assert plots.performance_profiles(scores, ax=axes[0], reps=20) is axes[0]
+    est = {g: {"IQM": (0.5, 0.4, 0.6)} for g in scores}
+    assert plots.interval_plot(est, "IQM", ax=axes[1]) is axes[1]
+    plt.close(fig)
+
+
+def test_importing_the_plots_changes_no_matplotlib_state():
+    code = (
+        "import matplotlib; before = dict(matplotlib.rcParams); "
+        "import analysis.plots, analysis.experiment_plots, analysis.cost_plots, "
+        "analysis.published_plots, analysis.study; "
+        "changed = [k for k, v in matplotlib.rcParams.items() if before[k] != v]; "
+        "assert not changed, changed"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
