@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.aggregate import improvement_estimate, percentile_ci, resample
-from analysis.tables import Table, fmt
+from analysis.formatting import Table, fmt
 from analysis.variants import run_settings
 
 NULL = 0.5
@@ -134,6 +134,13 @@ def cost_rows(summary, envs, base, groups, reps, seed) -> list[dict]:
 def phase_c_rows(step_sizes: pd.DataFrame | None, invariance: pd.DataFrame | None) -> list[dict]:
     """Rows for sensitivity and invariance from experiments.step_size / .invariance data."""
     rows = []
+    for claim, data, what in (
+        ("lower hyperparameter sensitivity", step_sizes, "step size"),
+        ("parameterisation invariance", invariance, "std parameterisation"),
+    ):
+        if data is None or data.empty:
+            why = f"not separable (no runs that differ only in {what})"
+            rows.append(_row(claim, "-", "-", math.nan, math.nan, math.nan, "0", why))
     for r in [] if step_sizes is None else step_sizes.itertuples(index=False):
         rows.append(
             _row(
@@ -194,7 +201,7 @@ def claims(
     ):
         rows += _improvement_rows(summary, envs, base, natural, claim, column, reps, seed, higher)
     rows += cost_rows(summary, envs, base, natural, reps, seed)
-    rows += extra_rows or []
+    rows += extra_rows if extra_rows is not None else phase_c_rows(None, None)
     data = pd.DataFrame(rows)
     view = data.assign(
         value=data["value"].map(fmt),
@@ -213,7 +220,10 @@ NOTE = (
     "same return give a larger area); final: mean of the last 10% of iterations; "
     "drawdown_norm: largest fall below the running best over the score range; step_gain: "
     "median over updates of beta g^T x. Time ratio: mean seconds per policy update over "
-    "vanilla's, bootstrap CI over runs. n: runs compared."
+    "vanilla's, bootstrap CI over runs. n: runs compared. Sensitivity and invariance rows "
+    "come from every run of the results folder that differs only in a step size or in "
+    "policy.std_param (the step-size and invariance tables), without a CI: they rest on the "
+    "tasks those runs cover."
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import hyperparams, published, tables
+from analysis import claims, experiments, hyperparams, published, tables
 from analysis.formatting import Table, fmt
 from analysis.load import RunSet
 from analysis.plot_style import save
@@ -84,6 +84,7 @@ def analyse(
         tables.stability(summary, opts),
         tables.aggregates(summary, ranges, opts),
         tables.improvement(summary, ranges, opts),
+        claims_table(study, summary, ranges, opts),
         tables.wall_clock(summary),
         refs,
         tables.sensitivity(summary, study.runs),
@@ -118,6 +119,25 @@ def analyse(
     for table, _ in pairs:
         table.name = study.prefix + table.name
     return [t for t, _ in pairs] + [Table(study.prefix + "per_run", "", summary, summary)]
+
+
+def claims_table(study: Study, summary, ranges, opts: Options) -> Table | None:
+    """The claims at equal KL; sensitivity and invariance rows from every run of the folder
+    (their runs may belong to other suites that share this one's protocol)."""
+    if claims.equal_kl_groups(summary, study.runs)[0] is None:
+        return None
+    everything = study.set.frame
+    everything = everything[everything["env"].isin(list(ranges))]
+    summary_all, ranges_all, _ = summarise_runs(everything, study.suite, opts)
+    runs_all = study.set.runs
+    step, _ = experiments.step_size(summary_all, runs_all, ranges_all)
+    inv, _ = experiments.invariance(everything, summary_all, runs_all, ranges_all, opts.value)
+    extra = claims.phase_c_rows(
+        None if step is None else step.data, None if inv is None else inv.data
+    )
+    return claims.claims(
+        summary, study.runs, study.frame, ranges, opts.reps, opts.seed, extra_rows=extra
+    )
 
 
 def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:
