@@ -109,6 +109,18 @@ def pick_seeds(suite_seeds, seeds: list[int] | None, num: int | None) -> list[in
     return chosen
 
 
+def check_sizes(tasks) -> None:
+    """Checks that need the env's dimensions (fidelity's policy size), before anything runs."""
+    from harness.config_checks import check_policy_size
+    from harness.envs import check_env_spaces
+
+    for task in tasks:
+        try:
+            check_policy_size(task.cfg, *check_env_spaces(task.env))
+        except ConfigError as exc:
+            raise ConfigError(f"{task.label} on {task.env}: {exc}") from None
+
+
 def plan(tasks, out: Path) -> list[str]:
     """Status of every task's run directory; refuses a directory holding another config.
 
@@ -180,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     from harness.grid import expand
+    from harness.tracking import check_output_dir
     from suites import load_suite
 
     args = build_parser().parse_args(argv)
@@ -190,12 +203,15 @@ def _main(argv: list[str]) -> int:
     suite = load_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
     tasks = expand(suite, args.algos, args.envs, seeds, args.steps, overrides)
+    check_sizes(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
     if args.dry_run:
         print_plan(suite, tasks, statuses, out)
         return 0
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
+    if todo:
+        check_output_dir(out)
     skipped = len(tasks) - len(todo)
     wandb = _wandb_args(suite, overrides, args.wandb)
     client, cluster = (

@@ -139,3 +139,19 @@ class RunDirectory:
             **fields,
         )
         atomic_write_json(self.path / "meta.json", self.meta)
+
+
+def check_output_dir(path: Path, flag: str = "--out") -> None:
+    """Raise ConfigError (one line) unless `path` is a writable directory or can be created
+    as one. Writes nothing: it looks at the nearest ancestor that exists."""
+    from harness.config import ConfigError
+
+    path = Path(path)
+    found = path
+    while not (found.exists() or found.is_symlink()) and found != found.parent:
+        found = found.parent
+    if not found.is_dir():
+        where = "" if found == path else f"{found}, a folder above it, "
+        raise ConfigError(f"{flag} {path}: {where}is a file, not a directory")
+    if not os.access(found, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {found} is not writable (permission denied)")
