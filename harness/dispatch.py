@@ -10,7 +10,6 @@ the traceback, and one bad run must not cancel the others.
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ DASK_TIMEOUT_S = 10
 def run_task(job: dict) -> dict:
     """One run, executed in a worker. Never raises for a failed run: that is a result."""
     from harness.runner import train
-    from harness.tracking import run_status
+    from harness.tracking import lock_run, run_status
     from harness.wandb_mirror import WandbMirror
 
     out, rid = Path(job["out"]), job["run_id"]
@@ -48,7 +47,7 @@ def run_task(job: dict) -> dict:
         return result
     start = time.time()
     try:
-        lock = _lock(run_dir)
+        lock = lock_run(run_dir)
     except OSError as exc:  # a read-only or full --out: this run fails, the sweep goes on
         result["error"] = f"cannot lock {run_dir}: {exc.strerror or exc}"
         return result
@@ -80,22 +79,6 @@ def run_task(job: dict) -> dict:
         lock.close()  # releases the flock
     result["wall_s"] = time.time() - start
     return result
-
-
-def _lock(run_dir: Path):
-    """An exclusive, non-blocking flock on <run_dir>/.lock (released when the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: rely on identity alone
-        return open(os.devnull)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
 
 
 def _final_return(run_dir: Path) -> float:
