@@ -1,4 +1,5 @@
-"""Where a sweep's runs execute: the worker task and the loky / dask joblib backends.
+"""What a sweep's workers run: the worker task, its job dicts and the dask client
+(harness/pool.py submits the tasks and survives dead workers).
 
 `run_task` is what a worker runs: one `harness.runner.train` call with its W&B mirror, under
 a per-run flock so that two processes (an orphaned worker of a killed sweep, a dask retry of
@@ -21,6 +22,7 @@ DASK_TIMEOUT_S = 10
 
 def run_task(job: dict) -> dict:
     """One run, executed in a worker. Never raises for a failed run: that is a result."""
+    _thread_lock_for_tqdm()
     from harness.runner import train
     from harness.tracking import lock_run, run_status
     from harness.wandb_mirror import WandbMirror
@@ -81,6 +83,18 @@ def run_task(job: dict) -> dict:
     return result
 
 
+def _thread_lock_for_tqdm() -> None:
+    """Give tqdm a thread lock in this worker (its bars are off here anyway). tqdm's default
+    write lock holds a multiprocessing semaphore, which a worker killed by a signal leaves
+    behind for the resource tracker to report as leaked (tqdm.set_lock, tqdm/std.py)."""
+    import threading
+
+    from tqdm import tqdm
+
+    if not isinstance(getattr(tqdm, "_lock", None), type(threading.RLock())):
+        tqdm.set_lock(threading.RLock())
+
+
 def _final_return(run_dir: Path) -> float:
     """Mean training return over the last 10% of iterations (DESIGN.md section 5)."""
     try:
@@ -108,19 +122,6 @@ def dask_client(scheduler: str | None, jobs: int):
         n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster), cluster
-
-
-def execute(jobs: list[dict], backend: str, n_jobs: int):
-    """Yield each run's result as it finishes (unordered), on loky or the connected dask."""
-    from joblib import Parallel, delayed, parallel_config
-
-    calls = (delayed(run_task)(job) for job in jobs)
-    if backend == "loky":
-        config = {"n_jobs": min(n_jobs, len(jobs)), "inner_max_num_threads": 1}
-    else:  # the dask backend uses the distributed.Client created before (wait: slow clusters)
-        config = {"wait_for_workers_timeout": 120}
-    with parallel_config(backend=backend, **config):
-        yield from Parallel(return_as="generator_unordered", batch_size=1)(calls)
 
 
 def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:

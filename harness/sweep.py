@@ -6,14 +6,18 @@ and prints the summary. Resume is by identity: a run directory whose meta.json s
 is skipped, anything else restarts from scratch. A run that raises is recorded (meta.json
 holds the traceback) and the others go on.
 
-Exit codes: 0 every run complete; 1 a run failed or is still running in another process;
-2 bad input (nothing started); 130 interrupted (rerun the same command to resume).
+Exit codes: 0 every run complete; 1 a run failed (a dead worker fails only its own run) or
+is still running in another process; 2 bad input (nothing started); 130 interrupted by
+SIGINT (Ctrl-C), 143 by SIGTERM (Slurm's scancel, a walltime limit): rerun the same command
+to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -24,7 +28,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from harness.config import ConfigError, parse_override  # noqa: E402
-from harness.dispatch import dask_client, execute, make_jobs  # noqa: E402
+from harness.dispatch import dask_client, make_jobs  # noqa: E402
+from harness.pool import execute  # noqa: E402
 from harness.wandb_mirror import MODES  # noqa: E402
 
 
@@ -225,19 +230,42 @@ def _main(argv: list[str]) -> int:
     )
     start = time.time()
     try:
-        results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs)
+        with _sigterm_as_interrupt():
+            results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    if results is None:
-        return 130
+    if isinstance(results, int):
+        return results
     return _summary(suite, results, skipped, len(todo), time.time() - start)
 
 
-def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
-    """Run the jobs under one progress bar; None when interrupted (Ctrl-C)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds exactly like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Handle SIGTERM like SIGINT while the runs execute (main thread only)."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | int:
+    """Run the jobs under one progress bar; the exit code (130, 143) when interrupted."""
     from tqdm import tqdm
 
     steps = {t.run_id: t.env_steps for t in todo}
@@ -253,8 +281,9 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
         desc=f"runs 0/{len(jobs)}",
         file=sys.stderr,
     )
+    running = execute(jobs, backend, n_jobs)
     try:
-        for res in execute(jobs, backend, n_jobs):
+        for res in running:
             results.append(res)
             bar.update(steps[res["run_id"]])
             failed = sum(r["status"] != "complete" for r in results)
@@ -270,15 +299,18 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
                 f"{res.get('wall_s', 0):.0f}s  {tail}",
                 file=sys.stderr,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        running.close()  # kills the workers of runs in flight (they stay resumable)
         bar.close()
         done = sum(r["status"] == "complete" for r in results)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            f"interrupted: {done} runs completed this time; rerun the same command to resume",
+            f"{what}: {done} runs completed this time; rerun the same command to resume",
             file=sys.stderr,
         )
-        return None
-    except Exception as exc:  # a worker died (OOM, segfault: TerminatedWorkerError, KilledWorker)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    except Exception as exc:  # the executor itself failed (dask scheduler lost, say)
+        running.close()
         bar.close()
         done = sum(r["status"] == "complete" for r in results)
         first = (str(exc).splitlines() or [""])[0][:200]
