@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--wandb", choices=MODES, default=None, help="W&B mirror (default auto)")
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
     return p
 
@@ -197,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     from harness.grid import expand
+    from harness.shard import parse_shard, shard_tasks
     from harness.tracking import check_output_dir
     from suites import load_suite
 
     args = build_parser().parse_args(argv)
+    shard = parse_shard(args.shard) if args.shard else None
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
@@ -208,6 +215,11 @@ def _main(argv: list[str]) -> int:
     suite = load_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
     tasks = expand(suite, args.algos, args.envs, seeds, args.steps, overrides)
+    if shard:
+        tasks = shard_tasks(tasks, *shard)
+        if not tasks:
+            print(f"shard {args.shard} of suite {suite.name} holds no runs")
+            return 0
     check_sizes(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
