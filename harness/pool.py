@@ -15,6 +15,8 @@ Workers get a private TMPDIR (removed at the end), so whatever a killed worker l
 temporary folder (W&B staging files, say) is cleaned up; the pool is loky's own executor, not
 joblib.Parallel, so no joblib memmapping folder is created in /dev/shm.
 
+submitit (harness/submit.py): one job per run, a Slurm job or, without Slurm, a local process.
+
 dask: one `client.submit` per run on the client `harness.dispatch.dask_client` made. dask
 reschedules a task whose worker died and gives up with KilledWorker (after the scheduler's
 `allowed-failures`); that run is recorded as failed and the others are unaffected.
@@ -40,10 +42,17 @@ BROKEN_POOL_WAIT_S = 30
 """Seconds to wait for loky to fail the other in-flight futures of a broken pool."""
 
 
-def execute(jobs: list[dict], backend: str, n_jobs: int) -> Iterator[dict]:
-    """Yield each run's result as it finishes (unordered), on loky or the connected dask."""
+def execute(
+    jobs: list[dict], backend: str, n_jobs: int, slurm: dict | None = None
+) -> Iterator[dict]:
+    """Yield each run's result as it finishes (unordered), on loky, the connected dask, or
+    submitit (harness/submit.py; `slurm`: its executor parameters)."""
     if backend == "dask":
         yield from _dask(jobs)
+    elif backend == "submitit":
+        from harness.submit import run_submitit
+
+        yield from run_submitit(jobs, min(n_jobs, len(jobs)), slurm or {})
     else:
         yield from _loky(jobs, min(n_jobs, len(jobs)))
 

@@ -88,9 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backend",
-        choices=["loky", "dask"],
+        choices=["loky", "dask", "submitit"],
         default=None,
-        help="loky (default) or dask (implied by --scheduler)",
+        help="loky (default), dask (implied by --scheduler) or submitit (Slurm jobs)",
+    )
+    p.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="submitit Slurm parameter, e.g. partition=cpu, time=480 (--backend submitit)",
     )
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--wandb", choices=MODES, default=None, help="W&B mirror (default auto)")
@@ -243,7 +250,8 @@ def _main(argv: list[str]) -> int:
     start = time.time()
     try:
         with _sigterm_as_interrupt():
-            results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs)
+            slurm = dict(parse_override(p) for p in args.slurm)
+            results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs, slurm)
     finally:
         if client is not None:
             client.close()
@@ -276,7 +284,7 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | int:
+def _drive(jobs, todo, backend: str, n_jobs: int, slurm: dict) -> list[dict] | int:
     """Run the jobs under one progress bar; the exit code (130, 143) when interrupted."""
     from tqdm import tqdm
 
@@ -293,7 +301,7 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | int:
         desc=f"runs 0/{len(jobs)}",
         file=sys.stderr,
     )
-    running = execute(jobs, backend, n_jobs)
+    running = execute(jobs, backend, n_jobs, slurm=slurm)
     try:
         for res in running:
             results.append(res)

@@ -247,7 +247,7 @@ def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monk
     one-line message and exit 1, never a traceback; a rerun resumes."""
     import harness.sweep as sweep
 
-    def dying(jobs, backend, n_jobs):
+    def dying(jobs, backend, n_jobs, **options):
         raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
         yield  # a generator, like the real execute
 

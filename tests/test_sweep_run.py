@@ -60,7 +60,7 @@ def suite(
 
 
 def run_dirs(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if p.is_dir())
+    return sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def comparable(run_dir: Path) -> pd.DataFrame:
@@ -270,3 +270,19 @@ def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
     done = sum(read_json(d / "meta.json")["status"] == "complete" for d in run_dirs(out))
     assert plan.returncode == 0 and f"work left: {4 - done} runs" in plan.stdout, plan.stdout
     assert done < 4
+
+
+def test_submitit_local_executor_runs_the_sweep_and_survives_a_killed_job(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    # No sbatch here: submitit's AutoExecutor runs each run as a local process; seed 0's
+    # process SIGKILLs itself (tests/killer_env.py), seed 1 completes.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    path = suite(tmp_path, "sub", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
+    out = tmp_path / "out"
+    args = ["--suite", path, "--out", str(out), "--backend", "submitit", "--jobs", "2"]
+    assert main([*args, "--wandb", "disabled", "--slurm", "partition=cpu"]) == 1
+    metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert metas[1]["status"] == "complete"
+    assert metas[0]["status"] == "failed" and metas[0]["error"].startswith("worker died (submitit")
+    (done,) = [d for d in run_dirs(out) if read_json(d / "meta.json")["status"] == "complete"]
+    assert list(pd.read_parquet(done / "metrics.parquet")["iteration"]) == [0, 1]
