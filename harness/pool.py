@@ -197,11 +197,14 @@ def _dask(jobs: list[dict]) -> Iterator[dict]:
     client = default_client()
     futures = {client.submit(run_task, job, pure=False): job for job in jobs}
     try:
-        for future in as_completed(futures):
+        for future in as_completed(list(futures)):
+            job = futures.pop(future)
             try:
-                yield future.result()
+                result = future.result()
             except KilledWorker as exc:  # the task's worker died allowed-failures + 1 times
                 first = (str(exc).splitlines() or [""])[0][:200]
-                yield record_worker_death(futures[future], f"worker died (KilledWorker: {first})")
+                result = record_worker_death(job, f"worker died (KilledWorker: {first})")
+            future.release()  # a result kept on a worker would be recomputed if it died
+            yield result
     finally:
         client.cancel([f for f in futures if not f.done()])

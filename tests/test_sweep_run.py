@@ -286,3 +286,17 @@ def test_submitit_local_executor_runs_the_sweep_and_survives_a_killed_job(tmp_pa
     assert metas[0]["status"] == "failed" and metas[0]["error"].startswith("worker died (submitit")
     (done,) = [d for d in run_dirs(out) if read_json(d / "meta.json")["status"] == "complete"]
     assert list(pd.read_parquet(done / "metrics.parquet")["iteration"]) == [0, 1]
+
+
+def test_a_dask_worker_killed_by_its_task_fails_only_that_run(tmp_path, monkeypatch):
+    # dask retries the task on other workers (the nanny restarts each one), then gives up with
+    # KilledWorker: that run is recorded failed, the other completes.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    path = suite(tmp_path, "dd", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
+    out = tmp_path / "out"
+    args = ["--suite", path, "--out", str(out), "--backend", "dask", "--jobs", "2"]
+    assert main([*args, "--wandb", "disabled"]) == 1
+    metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert metas[1]["status"] == "complete"
+    assert metas[0]["status"] == "failed"
+    assert metas[0]["error"].startswith("worker died (KilledWorker")
