@@ -27,6 +27,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def one_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (torch's errors span several)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+
+
 def overrides_from(pairs: list[str] | None) -> dict[str, str]:
     """`--set key=value` pairs -> dict (ConfigError on a malformed one)."""
     return dict(parse_override(p) for p in pairs or [])
@@ -43,17 +48,21 @@ def positive_int(text: str) -> int:
 
 
 def cmd_run(args) -> int:
+    from harness.config_checks import check_policy_size
+    from harness.envs import check_env_spaces
     from harness.runner import resolve_config, train
-    from harness.tracking import run_status
+    from harness.tracking import check_output_dir, run_status
 
     overrides = overrides_from(args.set)
     if args.wandb:
         overrides["wandb.mode"] = args.wandb
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
+    check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
     if run_status(run_dir) == "complete":
         print(f"already complete, not overwritten: {run_dir}")
         return 0
+    check_output_dir(Path(args.out))
     mirror = _wandb_mirror(cfg, run_dir)
     try:
         train(
@@ -62,6 +71,9 @@ def cmd_run(args) -> int:
             progress=not args.quiet,
             on_row=None if mirror is None else mirror.on_row,
         )
+    except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
+        print(f"run failed: {one_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
+        return 1
     finally:
         if mirror is not None:
             mirror.finish()
@@ -97,7 +109,7 @@ def cmd_eval(args) -> int:
         policy, norm, cfg = load_policy(run_dir)
     except Exception as exc:  # a corrupt or foreign policy.pt: say which file, no traceback
         raise ConfigError(
-            f"cannot load {run_dir / 'policy.pt'}: {type(exc).__name__}: {exc}"
+            f"cannot load {run_dir / 'policy.pt'}: {type(exc).__name__}: {one_line(exc)}"
         ) from None
     returns = evaluate(
         policy, norm, cfg["env"], args.episodes, args.seed, cfg.get("max_episode_steps", 0)
@@ -210,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except (ConfigError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -214,6 +214,9 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, typing.Any]) -> RunConf
 
 def validate(cfg: RunConfig) -> None:
     """Reject impossible hyperparameters before anything is written."""
+    from harness.config_checks import check_numbers  # imports this module
+
+    check_numbers(cfg)
     s = cfg.sampler
     checks = [
         (cfg.total_steps > 0, "total_steps must be positive"),
@@ -226,7 +229,7 @@ def validate(cfg: RunConfig) -> None:
         (s.num_envs > 0, "sampler.num_envs must be positive"),
         (s.steps_per_update >= s.num_envs, "sampler.steps_per_update must be >= num_envs"),
         (
-            s.steps_per_update % s.num_envs == 0,
+            s.num_envs > 0 and s.steps_per_update % s.num_envs == 0,
             "sampler.steps_per_update must be a multiple of num_envs",
         ),
         (0 < s.gamma <= 1, "sampler.gamma must be in (0, 1]"),

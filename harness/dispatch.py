@@ -1,4 +1,5 @@
-"""Where a sweep's runs execute: the worker task and the loky / dask joblib backends.
+"""What a sweep's workers run: the worker task, its job dicts and the dask client
+(harness/pool.py submits the tasks and survives dead workers).
 
 `run_task` is what a worker runs: one `harness.runner.train` call with its W&B mirror, under
 a per-run flock so that two processes (an orphaned worker of a killed sweep, a dask retry of
@@ -10,7 +11,6 @@ the traceback, and one bad run must not cancel the others.
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -22,8 +22,9 @@ DASK_TIMEOUT_S = 10
 
 def run_task(job: dict) -> dict:
     """One run, executed in a worker. Never raises for a failed run: that is a result."""
+    _thread_lock_for_tqdm()
     from harness.runner import train
-    from harness.tracking import run_status
+    from harness.tracking import lock_run, run_status
     from harness.wandb_mirror import WandbMirror
 
     out, rid = Path(job["out"]), job["run_id"]
@@ -48,7 +49,7 @@ def run_task(job: dict) -> dict:
         return result
     start = time.time()
     try:
-        lock = _lock(run_dir)
+        lock = lock_run(run_dir)
     except OSError as exc:  # a read-only or full --out: this run fails, the sweep goes on
         result["error"] = f"cannot lock {run_dir}: {exc.strerror or exc}"
         return result
@@ -82,20 +83,16 @@ def run_task(job: dict) -> dict:
     return result
 
 
-def _lock(run_dir: Path):
-    """An exclusive, non-blocking flock on <run_dir>/.lock (released when the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: rely on identity alone
-        return open(os.devnull)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
+def _thread_lock_for_tqdm() -> None:
+    """Give tqdm a thread lock in this worker (its bars are off here anyway). tqdm's default
+    write lock holds a multiprocessing semaphore, which a worker killed by a signal leaves
+    behind for the resource tracker to report as leaked (tqdm.set_lock, tqdm/std.py)."""
+    import threading
+
+    from tqdm import tqdm
+
+    if not isinstance(getattr(tqdm, "_lock", None), type(threading.RLock())):
+        tqdm.set_lock(threading.RLock())
 
 
 def _final_return(run_dir: Path) -> float:
@@ -125,19 +122,6 @@ def dask_client(scheduler: str | None, jobs: int):
         n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster), cluster
-
-
-def execute(jobs: list[dict], backend: str, n_jobs: int):
-    """Yield each run's result as it finishes (unordered), on loky or the connected dask."""
-    from joblib import Parallel, delayed, parallel_config
-
-    calls = (delayed(run_task)(job) for job in jobs)
-    if backend == "loky":
-        config = {"n_jobs": min(n_jobs, len(jobs)), "inner_max_num_threads": 1}
-    else:  # the dask backend uses the distributed.Client created before (wait: slow clusters)
-        config = {"wait_for_workers_timeout": 120}
-    with parallel_config(backend=backend, **config):
-        yield from Parallel(return_as="generator_unordered", batch_size=1)(calls)
 
 
 def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:

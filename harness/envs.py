@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import logging
+import warnings
 
 import gymnasium as gym
 import mujoco
@@ -36,7 +38,21 @@ mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ConfigError naming close matches when `env_id` is not registered."""
+    """Raise ConfigError naming close matches when `env_id` is not registered.
+
+    `module:EnvName-v0` ids are accepted as gymnasium.make accepts them: importing `module`
+    registers the env (a package without an entry point, or a test's own env).
+    """
+    if ":" in env_id:
+        module = env_id.split(":", 1)[0]
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any import failure of the user's module is bad input
+            raise ConfigError(
+                f"env {env_id!r}: cannot import module {module!r} ({type(exc).__name__}: "
+                f"{_first_line(exc)})"
+            ) from None
+        env_id = env_id.split(":", 1)[1]
     if env_id in gym.registry:
         return
     near = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
@@ -47,10 +63,33 @@ def check_env_id(env_id: str) -> None:
     raise ConfigError(f"unknown env {env_id!r}: {hint}")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _make_checked(env_id: str) -> gym.Env:
+    """gym.make, with a missing dependency (Box2D, mujoco-py for -v2/-v3, jax for phys2d/)
+    or any other construction failure turned into one line naming the env."""
+    try:
+        with warnings.catch_warnings():  # e.g. -v2's deprecation warning: the error says it all
+            warnings.simplefilter("ignore")
+            return gym.make(env_id)
+    except Exception as exc:
+        missing = isinstance(exc, (ImportError, gym.error.DependencyNotInstalled))
+        what = "needs a package that is not installed" if missing else "cannot be created"
+        v5 = env_id.rsplit("-v", 1)[0] + "-v5"
+        hint = (
+            f"{v5} needs only gymnasium[mujoco]"
+            if v5 in gym.registry
+            else "the MuJoCo -v5 tasks need only gymnasium[mujoco]"
+        )
+        raise ConfigError(f"env {env_id!r} {what}: {_first_line(exc)} ({hint})") from None
+
+
 @functools.cache
 def check_env_spaces(env_id: str) -> tuple[int, int]:
     """(obs_dim, act_dim) of a continuous-control env; ConfigError for any other kind."""
-    env = gym.make(env_id)
+    env = _make_checked(env_id)
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     box = gym.spaces.Box

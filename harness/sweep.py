@@ -6,14 +6,18 @@ and prints the summary. Resume is by identity: a run directory whose meta.json s
 is skipped, anything else restarts from scratch. A run that raises is recorded (meta.json
 holds the traceback) and the others go on.
 
-Exit codes: 0 every run complete; 1 a run failed or is still running in another process;
-2 bad input (nothing started); 130 interrupted (rerun the same command to resume).
+Exit codes: 0 every run complete; 1 a run failed (a dead worker fails only its own run) or
+is still running in another process; 2 bad input (nothing started); 130 interrupted by
+SIGINT (Ctrl-C), 143 by SIGTERM (Slurm's scancel, a walltime limit): rerun the same command
+to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -24,7 +28,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from harness.config import ConfigError, parse_override  # noqa: E402
-from harness.dispatch import dask_client, execute, make_jobs  # noqa: E402
+from harness.dispatch import dask_client, make_jobs  # noqa: E402
+from harness.pool import execute  # noqa: E402
 from harness.wandb_mirror import MODES  # noqa: E402
 
 
@@ -83,13 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backend",
-        choices=["loky", "dask"],
+        choices=["loky", "dask", "submitit"],
         default=None,
-        help="loky (default) or dask (implied by --scheduler)",
+        help="loky (default), dask (implied by --scheduler) or submitit (Slurm jobs)",
+    )
+    p.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="submitit Slurm parameter, e.g. partition=cpu, time=480 (--backend submitit)",
     )
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--wandb", choices=MODES, default=None, help="W&B mirror (default auto)")
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
     return p
 
@@ -107,6 +124,18 @@ def pick_seeds(suite_seeds, seeds: list[int] | None, num: int | None) -> list[in
         chosen.append(nxt)
         nxt += 1
     return chosen
+
+
+def check_sizes(tasks) -> None:
+    """Checks that need the env's dimensions (fidelity's policy size), before anything runs."""
+    from harness.config_checks import check_policy_size
+    from harness.envs import check_env_spaces
+
+    for task in tasks:
+        try:
+            check_policy_size(task.cfg, *check_env_spaces(task.env))
+        except ConfigError as exc:
+            raise ConfigError(f"{task.label} on {task.env}: {exc}") from None
 
 
 def plan(tasks, out: Path) -> list[str]:
@@ -180,9 +209,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     from harness.grid import expand
+    from harness.shard import parse_shard, shard_tasks
+    from harness.tracking import check_output_dir
     from suites import load_suite
 
     args = build_parser().parse_args(argv)
+    shard = parse_shard(args.shard) if args.shard else None
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
@@ -190,12 +222,20 @@ def _main(argv: list[str]) -> int:
     suite = load_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
     tasks = expand(suite, args.algos, args.envs, seeds, args.steps, overrides)
+    if shard:
+        tasks = shard_tasks(tasks, *shard)
+        if not tasks:
+            print(f"shard {args.shard} of suite {suite.name} holds no runs")
+            return 0
+    check_sizes(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
     if args.dry_run:
         print_plan(suite, tasks, statuses, out)
         return 0
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
+    if todo:
+        check_output_dir(out)
     skipped = len(tasks) - len(todo)
     wandb = _wandb_args(suite, overrides, args.wandb)
     client, cluster = (
@@ -213,14 +253,16 @@ def _main(argv: list[str]) -> int:
         job["meta"]["suite_sha256"] = suite_sha
     start = time.time()
     try:
-        results = _drive(jobs, todo, backend, args.jobs)
+        with _sigterm_as_interrupt():
+            slurm = dict(parse_override(p) for p in args.slurm)
+            results = _drive(jobs, todo, backend, args.jobs, slurm)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    if results is None:
-        return 130
+    if isinstance(results, int):
+        return results
     return _summary(suite, results, skipped, len(todo), time.time() - start)
 
 
@@ -242,8 +284,30 @@ def record_suite(suite, out: Path) -> str:
     return sha
 
 
-def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
-    """Run the jobs under one progress bar; None when interrupted (Ctrl-C)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds exactly like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Handle SIGTERM like SIGINT while the runs execute (main thread only)."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _drive(jobs, todo, backend: str, n_jobs: int, slurm: dict) -> list[dict] | int:
+    """Run the jobs under one progress bar; the exit code (130, 143) when interrupted."""
     from tqdm import tqdm
 
     steps = {t.run_id: t.env_steps for t in todo}
@@ -259,8 +323,9 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
         desc=f"runs 0/{len(jobs)}",
         file=sys.stderr,
     )
+    running = execute(jobs, backend, n_jobs, slurm=slurm)
     try:
-        for res in execute(jobs, backend, n_jobs):
+        for res in running:
             results.append(res)
             bar.update(steps[res["run_id"]])
             failed = sum(r["status"] != "complete" for r in results)
@@ -276,15 +341,18 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
                 f"{res.get('wall_s', 0):.0f}s  {tail}",
                 file=sys.stderr,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        running.close()  # kills the workers of runs in flight (they stay resumable)
         bar.close()
         done = sum(r["status"] == "complete" for r in results)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            f"interrupted: {done} runs completed this time; rerun the same command to resume",
+            f"{what}: {done} runs completed this time; rerun the same command to resume",
             file=sys.stderr,
         )
-        return None
-    except Exception as exc:  # a worker died (OOM, segfault: TerminatedWorkerError, KilledWorker)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    except Exception as exc:  # the executor itself failed (dask scheduler lost, say)
+        running.close()
         bar.close()
         done = sum(r["status"] == "complete" for r in results)
         first = (str(exc).splitlines() or [""])[0][:200]

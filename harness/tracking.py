@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +26,14 @@ STATUSES = ("running", "complete", "failed")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path so that a reader never sees a partial file."""
+    """Write data to path so that a reader never sees a partial file.
+
+    The temporary file is created with mode 0o666 minus the umask, as open() would (mkstemp's
+    0o600 would keep collaborators on a shared cluster filesystem from reading results), and
+    with O_EXCL | O_NOFOLLOW, so a planted file or symlink is never written through.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -36,8 +41,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, exclusively created `.<name>.<random>.tmp` beside path: (fd, its path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:  # 48 random bits collided: draw again
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
@@ -139,3 +156,41 @@ class RunDirectory:
             **fields,
         )
         atomic_write_json(self.path / "meta.json", self.meta)
+
+
+def check_output_dir(path: Path, flag: str = "--out") -> None:
+    """Raise ConfigError (one line) unless `path` is a writable directory or can be created
+    as one. Writes nothing: it looks at the nearest ancestor that exists."""
+    from harness.config import ConfigError
+
+    path = Path(path)
+    found = path
+    while not (found.exists() or found.is_symlink()) and found != found.parent:
+        found = found.parent
+    if not found.is_dir():
+        where = "" if found == path else f"{found}, a folder above it, "
+        raise ConfigError(f"{flag} {path}: {where}is a file, not a directory")
+    if not os.access(found, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {found} is not writable (permission denied)")
+
+
+def lock_run(run_dir: Path):
+    """An exclusive, non-blocking flock on <run_dir>/.lock, or None when another live process
+    holds it (the kernel releases a flock when its process dies, however it dies).
+
+    Opened with O_NOFOLLOW and without O_TRUNC: a symlink planted at .lock raises OSError
+    (ELOOP) instead of being followed, and no existing file is ever truncated.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: rely on identity alone
+        return open(os.devnull)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    handle = os.fdopen(os.open(run_dir / ".lock", flags, 0o666), "r+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle

@@ -27,6 +27,8 @@ layer can read references and thresholds without the training stack.
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,8 @@ TOP_KEYS = {
     "score_ranges",
     "references",
 }
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""A suite name: one path component that cannot climb (no '/', no leading '.')."""
 VARIANT_KEYS = {"algo", "overrides", "description"}
 REFERENCE_KEYS = {
     "env",
@@ -156,6 +160,12 @@ def _parse(data: dict, path: Path) -> Suite:
     description = data.get("description", "")
     if not isinstance(name, str) or not isinstance(description, str):
         raise r.fail("name", "name and description must be strings")
+    if not SAFE_NAME.fullmatch(name):
+        # The name becomes a folder (results/<name>/) and the W&B group: "../../x" or an
+        # absolute path would write outside results/.
+        raise r.fail(
+            "name", f"{name!r} is not a plain folder name: use letters, digits, '.', '_', '-'"
+        )
     algos = data.get("algos")
     algos = ("all",) if algos == "all" else r.str_list(data, "algos") if algos else ()
     variants = {}
@@ -313,16 +323,28 @@ def check_names(suite: Suite) -> Suite:
 
 
 def suite_path(name_or_path: str | Path) -> Path:
-    """A shipped suite by name, or a file path; ConfigError naming the shipped suites."""
+    """A shipped suite by name, or a suite file by path; ConfigError naming the shipped suites.
+
+    A bare name (no '/', no .toml suffix) always means a shipped suite, so a file in the
+    working directory named like one never shadows it; write ./NAME for such a file.
+    """
     text = str(name_or_path)
-    path = Path(text)
-    if path.suffix == ".toml" or "/" in text or path.is_file():
+    if looks_like_path(text):
+        path = Path(text)
         if not path.is_file():
             raise ConfigError(f"suite file not found: {path}")
         return path
     if text not in SUITES:
-        raise ConfigError(f"unknown suite {text!r}: {closest(text, SUITES)}")
+        raise ConfigError(
+            f"unknown suite {text!r}: {closest(text, SUITES)} (a suite file: give its path, "
+            "ending in .toml or containing /)"
+        )
     return SUITE_DIR / f"{text}.toml"
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether --suite names a file: it contains a path separator or ends in .toml."""
+    return "/" in text or os.sep in text or text.endswith(".toml")
 
 
 def load_suite(name_or_path: str | Path, check: bool = True) -> Suite:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -246,7 +247,7 @@ def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monk
     one-line message and exit 1, never a traceback; a rerun resumes."""
     import harness.sweep as sweep
 
-    def dying(jobs, backend, n_jobs):
+    def dying(jobs, backend, n_jobs, **options):
         raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
         yield  # a generator, like the real execute
 
@@ -256,3 +257,50 @@ def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert "a worker died (RuntimeError" in err and "rerun the same command" in err
     assert "Traceback" not in err
+
+
+def _one_job(suite_file, tmp_path):
+    from harness.dispatch import make_jobs
+
+    suite = load_suite(suite_file)
+    task = expand(suite, algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
+    wandb = {"mode": "disabled", "project": "p", "group": "g"}
+    return make_jobs(suite, [task], tmp_path / "out", wandb)[0]
+
+
+def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path):
+    from harness.tracking import lock_run
+
+    job = _one_job(suite_file, tmp_path)
+    held = lock_run(tmp_path / "out" / job["run_id"])  # another live process trains it
+    try:
+        assert dispatch.run_task(job)["status"] == "busy"
+    finally:
+        held.close()
+    foreign = dict(job, run_id=job["run_id"][:-8] + "deadbeef")  # other code, other hash
+    result = dispatch.run_task(foreign)
+    assert result["status"] == "failed" and "install the same npg-bench version" in result["error"]
+    assert not (tmp_path / "out" / foreign["run_id"]).exists()
+
+
+def test_a_dead_worker_is_recorded_in_meta_json_with_its_signal(suite_file, tmp_path):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    from harness.pool import _death_reason, record_worker_death
+    from harness.tracking import read_json
+
+    loky_says = TerminatedWorkerError(
+        "A worker process managed by the executor was unexpectedly terminated.\n"
+        "The exit codes of the workers are {SIGKILL(-9)}"
+    )
+    assert _death_reason(loky_says) == "worker died (signal 9, SIGKILL)"
+    assert _death_reason(TerminatedWorkerError("... are {EXIT(3)}")) == "worker died (exit code 3)"
+    job = _one_job(suite_file, tmp_path)
+    result = record_worker_death(job, _death_reason(loky_says))
+    meta = read_json(Path(job["out"]) / job["run_id"] / "meta.json")
+    assert result["status"] == meta["status"] == "failed"
+    assert (
+        meta["error"] == "worker died (signal 9, SIGKILL)"
+        and meta["label"] == "vanilla[update.lr=0.001]"
+    )
+    assert meta["run_id"] == job["run_id"] and meta["seed"] == 0

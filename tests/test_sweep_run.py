@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def suite(
 
 
 def run_dirs(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if p.is_dir())
+    return sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def comparable(run_dir: Path) -> pd.DataFrame:
@@ -204,3 +206,97 @@ def test_dask_local_cluster_gives_the_same_metrics_as_loky(loky_offline, tmp_pat
         pd.testing.assert_frame_equal(comparable(out / name), comparable(loky_out / name))
         assert read_json(out / name / "meta.json")["label"] in ("ppo", "vanilla")
         assert not (out / name / "wandb").exists()  # disabled means no W&B files at all
+
+
+def test_a_worker_killed_mid_sweep_fails_only_its_own_run(tmp_path):
+    # tests/killer_env.py: the env SIGKILLs its own process at the first reset of run seed 0,
+    # as the OOM killer would. With 2 workers a second run is in flight when the pool breaks:
+    # both are rerun alone, which convicts seed 0 and completes the other.
+    path = suite(tmp_path, "die", envs=("killer_env:KillerPendulum-v0",), seeds=range(6), steps=512)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harness.sweep", "--suite", path, "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # workers import killer_env
+    proc = subprocess.Popen(
+        [*cmd, "--jobs", "2", "--wandb", "offline"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "complete 5, failed 1, skipped 0" in stdout, stderr
+    assert "worker died (signal 9, SIGKILL)" in stdout and "Traceback" not in stderr
+    assert "leaked" not in stderr  # every semaphore of the broken pools was freed
+    metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert sorted(metas) == list(range(6))
+    assert metas[0]["status"] == "failed"
+    assert metas[0]["error"] == "worker died (signal 9, SIGKILL)" and metas[0]["suite"] == "die"
+    assert all(metas[s]["status"] == "complete" for s in range(1, 6))
+    # Nothing of this sweep is left in /tmp (the workers' private TMPDIR) or in /dev/shm
+    # (joblib memmapping folders, loky semaphores: both named after the parent's pid).
+    tag = re.compile(rf"(^|\D){proc.pid}(\D|$)")
+    assert not [
+        p for p in Path(tempfile.gettempdir()).glob("npgbench-sweep-*") if tag.search(p.name)
+    ]
+    if Path("/dev/shm").is_dir():
+        assert not [p for p in Path("/dev/shm").iterdir() if tag.search(p.name)]
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
+    path = suite(tmp_path, "term", algos=("ppo",), seeds=tuple(range(4)), steps=4096, spu=512)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harness.sweep", "--suite", path, "--out", str(out)]
+    cmd += ["--jobs", "2", "--wandb", "disabled"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        metas = [read_json(d / "meta.json") for d in run_dirs(out)] if out.exists() else []
+        if any(m and m["status"] == "running" for m in metas):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # the parent only, as Slurm's scancel or a walltime does
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "terminated (SIGTERM)" in stderr and "rerun the same command" in stderr
+    assert "Traceback" not in stderr
+    # Its workers died with it: no run directory changes afterwards.
+    time.sleep(1.0)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    time.sleep(2.0)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    # Resumable: the plan keeps what completed and lists the rest (resume itself is proven
+    # after a SIGKILL above).
+    plan = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, timeout=120)
+    done = sum(read_json(d / "meta.json")["status"] == "complete" for d in run_dirs(out))
+    assert plan.returncode == 0 and f"work left: {4 - done} runs" in plan.stdout, plan.stdout
+    assert done < 4
+
+
+def test_submitit_local_executor_runs_the_sweep_and_survives_a_killed_job(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    # No sbatch here: submitit's AutoExecutor runs each run as a local process; seed 0's
+    # process SIGKILLs itself (tests/killer_env.py), seed 1 completes.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    path = suite(tmp_path, "sub", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
+    out = tmp_path / "out"
+    args = ["--suite", path, "--out", str(out), "--backend", "submitit", "--jobs", "2"]
+    assert main([*args, "--wandb", "disabled", "--slurm", "partition=cpu"]) == 1
+    metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert metas[1]["status"] == "complete"
+    assert metas[0]["status"] == "failed" and metas[0]["error"].startswith("worker died (submitit")
+    (done,) = [d for d in run_dirs(out) if read_json(d / "meta.json")["status"] == "complete"]
+    assert list(pd.read_parquet(done / "metrics.parquet")["iteration"]) == [0, 1]
+
+
+def test_a_dask_worker_killed_by_its_task_fails_only_that_run(tmp_path, monkeypatch):
+    # dask retries the task on other workers (the nanny restarts each one), then gives up with
+    # KilledWorker: that run is recorded failed, the other completes.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    path = suite(tmp_path, "dd", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
+    out = tmp_path / "out"
+    args = ["--suite", path, "--out", str(out), "--backend", "dask", "--jobs", "2"]
+    assert main([*args, "--wandb", "disabled"]) == 1
+    metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
+    assert metas[1]["status"] == "complete"
+    assert metas[0]["status"] == "failed"
+    assert metas[0]["error"].startswith("worker died (KilledWorker")

@@ -6,6 +6,7 @@ same process, back to back, and report ratios to a reference measured alongside.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -21,14 +22,47 @@ BENCHMARKS = {
 }
 
 
+class BenchParser(argparse.ArgumentParser):
+    """argparse with one-line errors (ConfigError: the CLI prints it and exits 2)."""
+
+    def error(self, message: str):
+        from harness.config import ConfigError
+
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (underscores allowed, as in 20_480)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_int_csv(text: str) -> list[int]:
+    """argparse type: comma-separated positive integers, e.g. 16,32,64."""
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers like 16,32, got {text!r}")
+    return values
+
+
 def main(argv: list[str]) -> int:
     from harness.config import ConfigError, closest
 
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print("usage: npgbench bench {" + ",".join(BENCHMARKS) + "} [options]")
         for name, (_, text) in BENCHMARKS.items():
             print(f"  {name:<12} {text}")
-        return 0 if argv else 2
+        return 0
+    if not argv:
+        raise ConfigError(f"npgbench bench: name a benchmark: valid: {', '.join(BENCHMARKS)}")
     name = argv[0]
     if name not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {name!r}: {closest(name, BENCHMARKS)}")

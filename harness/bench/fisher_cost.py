@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 METHODS = ("exact_dense", "exact_gram", "diagonal", "kfac", "cg")
+MAX_HIDDEN = 4096
+MAX_GRAM_BATCH = 16_384
 COLUMNS = ("method", "n_params", "hidden", "batch", "seconds_fit", "seconds_solve", "seconds_total")
 
 
@@ -163,26 +165,35 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    from harness.bench import BenchParser, positive_int, positive_int_csv
+    from harness.config import ConfigError
+    from harness.tracking import check_output_dir
+
+    parser = BenchParser(
         prog="npgbench bench fisher-cost",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--hidden",
+        type=positive_int_csv,
         default="16,32,48,64,96,128,192,256",
         help="comma-separated hidden widths h (policy h x h)",
     )
     parser.add_argument(
         "--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS)
     )
-    parser.add_argument("--batch", type=int, default=2048, help="states per batch (rows R)")
-    parser.add_argument("--obs-dim", type=int, default=11, help="observation size (Hopper: 11)")
-    parser.add_argument("--act-dim", type=int, default=3, help="action size (Hopper: 3)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument(
+        "--batch", type=positive_int, default=2048, help="states per batch (rows R)"
+    )
+    parser.add_argument(
+        "--obs-dim", type=positive_int, default=11, help="observation size (Hopper: 11)"
+    )
+    parser.add_argument("--act-dim", type=positive_int, default=3, help="action size (Hopper: 3)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed repeats (median)")
     parser.add_argument(
         "--dense-max-params",
-        type=int,
+        type=positive_int,
         default=6000,
         help="skip exact_dense above this many parameters (P^3 time, P^2 memory)",
     )
@@ -190,12 +201,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        from harness.config import ConfigError
-
-        raise ConfigError(f"unknown methods {unknown}: valid: {', '.join(METHODS)}")
+    if unknown or not methods:
+        raise ConfigError(f"--methods: unknown {unknown or methods}: valid: {', '.join(METHODS)}")
+    if max(args.hidden) > MAX_HIDDEN:
+        raise ConfigError(f"--hidden: widths up to {MAX_HIDDEN}, got {max(args.hidden)}")
+    if "exact_gram" in methods and args.batch > MAX_GRAM_BATCH:
+        raise ConfigError(
+            f"--batch {args.batch}: exact_gram holds a float64 [batch, batch] matrix; at most "
+            f"{MAX_GRAM_BATCH} (2 GiB), or leave exact_gram out of --methods"
+        )
+    if args.out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a directory; give a .csv file path")
+    check_output_dir(args.out.parent)
     torch.set_num_threads(1)
-    hidden = [int(h) for h in args.hidden.split(",") if h]
+    hidden = args.hidden
     rows = run(
         hidden, methods, args.batch, args.obs_dim, args.act_dim, args.repeats, args.dense_max_params
     )

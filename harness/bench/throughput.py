@@ -8,13 +8,16 @@ Targets (issue 2): ppo at PPO-paper settings >= 0.4, vanilla >= 0.7.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
 
+from harness.bench import BenchParser, positive_int
+
 TARGETS = {"ppo": 0.4, "vanilla": 0.7}
+MAX_STEPS = 10**8
+"""Largest --steps per measurement (hours of training per algorithm at ~5k steps/s)."""
 
 
 def ceiling(env_id: str, num_envs: int, steps: int) -> float:
@@ -39,11 +42,18 @@ def ceiling(env_id: str, num_envs: int, steps: int) -> float:
     return (steps // num_envs) * num_envs / elapsed
 
 
+def bench_config(algo: str, env_id: str, num_envs: int, steps: int):
+    """The run config one measurement trains (ConfigError on impossible settings)."""
+    from harness.runner import resolve_config
+
+    return resolve_config(algo, env_id, 0, steps, {"sampler.num_envs": num_envs, "eval.every": 0})
+
+
 def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[float, dict]:
     """Training steps/s of `algo` over `steps` (after construction) and its mean time split."""
-    from harness.runner import Trainer, resolve_config
+    from harness.runner import Trainer
 
-    cfg = resolve_config(algo, env_id, 0, steps, {"sampler.num_envs": num_envs, "eval.every": 0})
+    cfg = bench_config(algo, env_id, num_envs, steps)
     trainer = Trainer(cfg)
     iterations = max(1, steps // cfg.sampler.steps_per_update)
     rows, start = [], time.perf_counter()
@@ -61,18 +71,24 @@ def main(argv: list[str]) -> int:
     from algorithms import ALGORITHMS
     from harness.config import ConfigError, closest
 
-    parser = argparse.ArgumentParser(
-        prog="npgbench bench throughput", description=__doc__.splitlines()[0]
-    )
+    parser = BenchParser(prog="npgbench bench throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="HalfCheetah-v5")
-    parser.add_argument("--num-envs", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20480, help="steps per measurement")
+    parser.add_argument("--num-envs", type=positive_int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=20480, help="steps per measurement")
     parser.add_argument("--algos", default=",".join(ALGORITHMS), help="comma-separated")
     args = parser.parse_args(argv)
     algos = [a for a in args.algos.split(",") if a]
+    if not algos:
+        raise ConfigError(f"--algos is empty: valid: {', '.join(ALGORITHMS)}")
     for a in algos:
         if a not in ALGORITHMS:
             raise ConfigError(f"unknown algorithm {a!r}: {closest(a, ALGORITHMS)}")
+    if not args.num_envs <= args.steps <= MAX_STEPS:
+        raise ConfigError(
+            f"--steps {args.steps}: expected --num-envs ({args.num_envs}) to {MAX_STEPS:,d}"
+        )
+    for a in algos:  # every config resolves (env, sizes) before anything is timed
+        bench_config(a, args.env, args.num_envs, args.steps)
     torch.set_num_threads(1)
     # The ceiling is measured before and after the algorithms and the faster of the two is
     # the reference: on a shared machine one measurement can catch a slow moment, and a

@@ -1,0 +1,159 @@
+"""Issue 12's bad inputs through the real console script: each is refused with one line on
+stderr, exit code 2, no traceback, and nothing written anywhere under the working directory.
+
+Every case is its own `npgbench` process (a few seconds each, most of it importing torch),
+three at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+NPGBENCH = shutil.which("npgbench")
+RUN = ["run", "--algo", "ppo", "--env", "InvertedPendulum-v5"]
+TINY_SUITE = """
+name = "bad"
+envs = {envs}
+algos = ["ppo"]
+steps = 512
+[overrides]
+"sampler.num_envs" = 2
+"sampler.steps_per_update" = 256
+"""
+
+
+def npgbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    assert NPGBENCH, "console script npgbench is not installed"
+    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def snapshot(root: Path) -> dict[str, int]:
+    """Every path under root with its size (a written or grown file changes it)."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
+
+
+def assert_refused(result: subprocess.CompletedProcess, expected: str, case=()) -> None:
+    assert result.returncode == 2, (case, result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, case
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], (case, result.stderr)
+
+
+RUN_CASES = [
+    (["--env", "LunarLanderContinuous-v3"], "Box2D is not installed"),
+    (["--env", "InvertedPendulum-v2"], "InvertedPendulum-v5 needs only gymnasium[mujoco]"),
+    (["--env", "phys2d/CartPole-v1"], "No module named 'jax'"),
+    (["--env", "no_such_module:Foo-v0"], "cannot import module 'no_such_module'"),
+    (["--set", "sampler.num_envs=0"], "sampler.num_envs must be a positive integer"),
+    (["--set", "update.lr=inf"], "update.lr must be a finite number, got inf"),
+    (["--set", "sampler.gamma=-inf"], "sampler.gamma must be a finite number"),
+    (["--steps", "1000000000000000000"], "above the cap of 10,000,000,000 steps"),
+    (["--set", "policy.hidden_sizes="], "policy.hidden_sizes is empty"),
+    (["--set", "eval.episodes=-1"], "eval.episodes must be a positive integer, got -1"),
+    (
+        ["--set", "diagnostics.fidelity_every=1", "--set", "diagnostics.fidelity_max_params=10"],
+        "4546 parameters > diagnostics.fidelity_max_params=10",
+    ),
+]
+
+
+def run_all(cases, cwd: Path, prefix=()) -> list[subprocess.CompletedProcess]:
+    """Each case's `npgbench *prefix *args` in its own process, three at a time."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(lambda args: npgbench(*prefix, *args, cwd=cwd), cases))
+
+
+def test_run_refuses_each_bad_input(tmp_path):
+    # --env given twice: argparse keeps the last, so a case can replace the default env.
+    cases = [[*args, "--out", "results"] for args, _ in RUN_CASES]
+    for (args, expected), result in zip(RUN_CASES, run_all(cases, tmp_path, RUN)):
+        assert_refused(result, expected, args)
+    assert snapshot(tmp_path) == {}
+
+
+def test_run_out_that_is_a_file_under_a_file_or_unwritable(tmp_path):
+    (tmp_path / "taken").write_text("not a folder\n")
+    before = snapshot(tmp_path)
+    cases = [
+        ("taken", "--out taken: is a file, not a directory"),
+        ("taken/sub/dir", "taken, a folder above it, is a file"),
+        ("/proc/1/npg-results", "/proc/1 is not writable"),  # refused even to root
+    ]
+    results = run_all([["--out", out] for out, _ in cases], tmp_path, RUN)
+    for (out, expected), result in zip(cases, results):
+        assert_refused(result, expected, out)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_config_error_inside_the_run_exits_1_with_the_run_recorded(tmp_path):
+    # The dense-Fisher memory cap is only known once the batch is sampled: the run exists
+    # (meta.json says failed, with the reason), so this is a failed run, not bad input.
+    args = ["run", "--algo", "npg_exact", "--env", "InvertedPendulum-v5", "--steps", "256"]
+    tiny = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
+    cap = ["--set", "update.exact_max_memory_mb=0.001", "--quiet", "--out", "results"]
+    result = npgbench(*args, *tiny, *cap, cwd=tmp_path)
+    assert result.returncode == 1 and "run failed:" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    (meta,) = (tmp_path / "results").glob("*/meta.json")
+    recorded = json.loads(meta.read_text())
+    assert recorded["status"] == "failed" and "exact_max_memory_mb" in recorded["error"]
+
+
+def test_sweep_refuses_a_suite_env_with_a_missing_dependency_and_huge_budgets(tmp_path):
+    (tmp_path / "car.toml").write_text(TINY_SUITE.format(envs='["CarRacing-v3"]'))
+    (tmp_path / "ok.toml").write_text(TINY_SUITE.format(envs='["InvertedPendulum-v5"]'))
+    (tmp_path / "taken").write_text("x")
+    before = snapshot(tmp_path)
+    cases = [
+        (["--suite", "car.toml"], "'CarRacing-v3' needs a package that is not installed"),
+        (["--suite", "ok.toml", "--steps", "1000000000000000000"], "above the cap"),
+        (["--suite", "ok.toml", "--set", "update.clip=inf"], "update.clip must be a finite"),
+        (["--suite", "ok.toml", "--out", "taken"], "--out taken: is a file"),
+        (
+            ["--suite", "ok.toml", "--set", "diagnostics.fidelity_every=2"]
+            + ["--set", "diagnostics.fidelity_max_params=5"],
+            "ppo on InvertedPendulum-v5: diagnostics.fidelity_every needs",
+        ),
+    ]
+    results = run_all([[*args, "--wandb", "disabled"] for args, _ in cases], tmp_path, ["sweep"])
+    for (args, expected), result in zip(cases, results):
+        assert_refused(result, expected, args)
+    assert snapshot(tmp_path) == before
+
+
+BENCH_CASES = [
+    ([], "npgbench bench: name a benchmark"),
+    (["throughput", "--batch", "0"], "unrecognized arguments: --batch 0"),
+    (["throughput", "--num-envs", "0"], "--num-envs: expected a positive integer"),
+    (["throughput", "--steps", "4", "--num-envs", "8"], "--steps 4: expected --num-envs (8)"),
+    (["throughput", "--env", "Hoper-v5"], "did you mean Hopper-v5"),
+    (["fisher-cost", "--batch", "0"], "--batch: expected a positive integer, got '0'"),
+    (["fisher-cost", "--hidden", "16,x"], "--hidden: expected positive integers"),
+    (["fisher-cost", "--methods", "dense"], "--methods: unknown ['dense']"),
+    (["fisher-cost", "--out", "."], "is a directory; give a .csv file path"),
+    (["fisher-cost", "--out", "taken/cost.csv"], "is a file, not a directory"),
+]
+
+
+def test_bench_refuses_each_bad_input(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    before = snapshot(tmp_path)
+    cases = [args for args, _ in BENCH_CASES]
+    for (args, expected), result in zip(BENCH_CASES, run_all(cases, tmp_path, ["bench"])):
+        assert_refused(result, expected, args)
+    assert snapshot(tmp_path) == before
+
+
+def test_eval_of_a_corrupt_policy_is_one_line(tmp_path):
+    run_dir = tmp_path / "ppo__InvertedPendulum-v5__s0__00000000"
+    run_dir.mkdir()
+    (run_dir / "meta.json").write_text(json.dumps({"status": "complete"}))
+    (run_dir / "policy.pt").write_bytes(b"PK\x03\x04 truncated zip, not a torch file")
+    before = snapshot(tmp_path)
+    assert_refused(npgbench("eval", str(run_dir), cwd=tmp_path), "cannot load")
+    assert_refused(npgbench("list", "--fields", "ppp", cwd=tmp_path), "did you mean ppo")
+    assert snapshot(tmp_path) == before
