@@ -15,7 +15,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.config import ConfigError, parse_override, run_id  # noqa: E402
+from harness.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
 
 
 class UsageError(Exception):
@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
     if run_status(run_dir) == "complete":
         print(f"already complete, not overwritten: {run_dir}")
         return 0
-    mirror = _wandb_mirror(cfg, run_dir)
+    mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     try:
         train(
             cfg,
@@ -62,9 +62,10 @@ def cmd_run(args) -> int:
             progress=not args.quiet,
             on_row=None if mirror is None else mirror.on_row,
         )
+        status = "complete"
     finally:
         if mirror is not None:
-            mirror.finish()
+            mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
     print(f"run directory: {run_dir}")
     return 0
 
@@ -162,6 +163,13 @@ DELEGATED = {
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
 
+WANDB_HELP = (
+    "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
+    "(default: wandb.mode, which defaults to auto)"
+)
+"""The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="npgbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -178,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config field by its dotted name",
     )
     run.add_argument("--out", default="results", help="parent folder of the run directory")
-    run.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
+    run.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 

@@ -23,9 +23,9 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.config import ConfigError, parse_override  # noqa: E402
+from harness.cli import WANDB_HELP  # noqa: E402
+from harness.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from harness.dispatch import dask_client, execute, make_jobs  # noqa: E402
-from harness.wandb_mirror import MODES  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="loky (default) or dask (implied by --scheduler)",
     )
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--wandb", choices=MODES, default=None, help="W&B mirror (default auto)")
+    p.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
     return p
@@ -155,18 +155,13 @@ def print_plan(suite, tasks, statuses, out: Path) -> None:
 
 def _wandb_args(suite, overrides: dict, flag: str | None) -> dict:
     from harness.grid import wandb_settings
-    from harness.wandb_mirror import prepare_parent, resolve_mode
+    from harness.wandb_mirror import prepare_parent, project_name, resolve_mode
 
     settings = wandb_settings(suite, overrides)
-    given = {**suite.overrides, **overrides}
-    mode = resolve_mode(flag or given.get("wandb.mode") or "auto")
-    project = (
-        settings.project
-        if "wandb.project" in given
-        else os.environ.get("WANDB_PROJECT", settings.project)
-    )
+    mode = resolve_mode(flag or settings.mode)
+    project = project_name(settings.project, "wandb.project" in {**suite.overrides, **overrides})
     prepare_parent(mode)
-    return {"mode": mode, "project": project, "group": settings.group or suite.name}
+    return {"mode": mode, "project": project, "group": settings.group}
 
 
 def main(argv: list[str] | None = None) -> int:
