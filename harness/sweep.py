@@ -23,7 +23,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.cli import WANDB_HELP  # noqa: E402
+from harness.cli import WANDB_HELP, HelpFormatter, rounding_note, show_progress  # noqa: E402
 from harness.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from harness.dispatch import dask_client, execute, make_jobs  # noqa: E402
 
@@ -58,28 +58,44 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="npgbench sweep", description="Run a suite's grid of runs, resumably.")
+    p = _Parser(
+        prog="npgbench sweep",
+        description="Run a suite's grid of runs, resumably.",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument(
         "--suite", required=True, help="shipped suite name (npgbench list) or .toml path"
     )
-    p.add_argument("--algos", type=_csv, help="only these algorithms / variant labels (a,b)")
-    p.add_argument("--envs", type=_csv, help="only these envs of the suite (e1,e2)")
+    p.add_argument(
+        "--algos",
+        type=_csv,
+        help="only these algorithms / variant labels, a,b (default: all of the suite's)",
+    )
+    p.add_argument(
+        "--envs", type=_csv, help="only these envs of the suite, e1,e2 (default: all of them)"
+    )
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_int_csv, help="explicit seeds, e.g. 0,1,2")
-    seeds.add_argument("--num-seeds", type=_positive, help="the suite's first N seeds (extended)")
+    seeds.add_argument(
+        "--seeds", type=_int_csv, help="explicit seeds, e.g. 0,1,2 (default: the suite's)"
+    )
+    seeds.add_argument(
+        "--num-seeds",
+        type=_positive,
+        help="the suite's first N seeds, extended past its list (default: all of them)",
+    )
     p.add_argument("--steps", type=_positive, help="step budget per run (default: the suite's)")
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field for every run (highest precedence)",
+        help="override a config field for every run, highest precedence (default: none)",
     )
     p.add_argument(
         "--jobs",
         type=_positive,
         default=len(os.sched_getaffinity(0)),
-        help="parallel workers (default: the number of cores)",
+        help="parallel workers (default: the number of usable cores, %(default)s here)",
     )
     p.add_argument(
         "--backend",
@@ -87,10 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="loky (default) or dask (implied by --scheduler)",
     )
-    p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument(
+        "--scheduler",
+        help="dask scheduler address, e.g. tcp://host:8786 (default: none, run locally)",
+    )
     p.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no line per finished run, only the start and the summary "
+        "(default: a bar on a terminal, one line per finished run)",
+    )
     return p
 
 
@@ -133,6 +158,15 @@ def plan(tasks, out: Path) -> list[str]:
             )
         statuses.append(run_status(run_dir) or "new")
     return statuses
+
+
+def print_rounding(tasks) -> None:
+    """One stderr line per distinct budget that the runs round up to whole updates."""
+    budgets = Counter((t.cfg.total_steps, t.cfg.sampler.steps_per_update) for t in tasks)
+    for (requested, per_update), runs in sorted(budgets.items()):
+        note = rounding_note(requested, per_update)
+        if note:
+            print(f"{note}, {runs} run{'s' * (runs != 1)}", file=sys.stderr)
 
 
 def print_plan(suite, tasks, statuses, out: Path) -> None:
@@ -185,6 +219,7 @@ def _main(argv: list[str]) -> int:
     suite = load_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
     tasks = expand(suite, args.algos, args.envs, seeds, args.steps, overrides)
+    print_rounding(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
     if args.dry_run:
@@ -204,7 +239,7 @@ def _main(argv: list[str]) -> int:
     )
     start = time.time()
     try:
-        results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs)
+        results = _drive(make_jobs(suite, todo, out, wandb), todo, backend, args.jobs, args.quiet)
     finally:
         if client is not None:
             client.close()
@@ -215,8 +250,9 @@ def _main(argv: list[str]) -> int:
     return _summary(suite, results, skipped, len(todo), time.time() - start)
 
 
-def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
-    """Run the jobs under one progress bar; None when interrupted (Ctrl-C)."""
+def _drive(jobs, todo, backend: str, n_jobs: int, quiet: bool = False) -> list[dict] | None:
+    """Run the jobs under one progress bar (a terminal only) and a line per finished run
+    (unless quiet); None when interrupted (Ctrl-C)."""
     from tqdm import tqdm
 
     steps = {t.run_id: t.env_steps for t in todo}
@@ -231,6 +267,7 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
         mininterval=1.0,
         desc=f"runs 0/{len(jobs)}",
         file=sys.stderr,
+        disable=not show_progress(quiet),
     )
     try:
         for res in execute(jobs, backend, n_jobs):
@@ -244,11 +281,12 @@ def _drive(jobs, todo, backend: str, n_jobs: int) -> list[dict] | None:
                 if res["status"] == "complete"
                 else res["error"] or res["status"]
             )
-            tqdm.write(
-                f"{res['status']:<8} {res['label']} {res['env']} s{res['seed']} "
-                f"{res.get('wall_s', 0):.0f}s  {tail}",
-                file=sys.stderr,
-            )
+            if not quiet:
+                tqdm.write(
+                    f"{res['status']:<8} {res['label']} {res['env']} s{res['seed']} "
+                    f"{res.get('wall_s', 0):.0f}s  {tail}",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
         bar.close()
         done = sum(r["status"] == "complete" for r in results)
