@@ -127,7 +127,7 @@ import json
 from matplotlib.colors import to_hex
 print(json.dumps({
     "lines": {l.get_label(): to_hex(l.get_color()) for l in left.lines},
-    "bars": len(right.patches),
+    "bars": [to_hex(p.get_facecolor()[:3]) for p in right.patches],
     "ticks": [t.get_text() for t in right.get_yticklabels()],
     "face": to_hex(left.get_facecolor()),
     "xlabel": right.get_xlabel(),
@@ -135,7 +135,9 @@ print(json.dumps({
 """
     out = run_python(snippet + probe, tmp_path)
     assert sorted(out["lines"]) == sorted(LEVELS) and out["lines"]["trpo"] == "#000000"
-    assert out["bars"] == 3 and out["ticks"] == sorted(LEVELS)
+    assert out["ticks"] == sorted(LEVELS)  # ppo, trpo, vanilla: the same colours as the lines
+    assert out["bars"] == [out["lines"][g] for g in sorted(LEVELS)]
+    assert out["lines"]["ppo"] == "#d62728"  # tab:red
     assert out["face"] == "#e5e5e5"  # the user's style (ggplot) is what the figure shows
     assert out["xlabel"] == "IQM of normalised final return"
     pdf = tmp_path / "quickstart.pdf"

@@ -124,3 +124,22 @@ def test_run_and_sweep_default_to_the_same_mode():
     run = build_parser().parse_args(["run", "--algo", "ppo", "--env", "Hopper-v5"])
     assert run.wandb is None  # falls back to wandb.mode, like the sweep
     assert json.loads(json.dumps(RunConfig().wandb.__dict__))["mode"] == "auto"
+
+
+def test_npgbench_run_mirrors_with_the_same_names_and_a_fresh_id_per_attempt(tmp_path):
+    from harness.cli import main as cli
+
+    args = ["run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "256"]
+    args += ["--out", str(tmp_path), "--wandb", "offline", "--quiet"]
+    args += ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
+    assert cli(args) == 0
+    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    first = read_offline_run(run_dir, wait_s=30)
+    assert first["run"]["name"] == "vanilla__InvertedPendulum-v5__s0"
+    assert first["run"]["group"] == "vanilla__InvertedPendulum-v5"  # no suite: label__env
+    assert first["run"]["tags"][:3] == ["env:InvertedPendulum-v5", "algo:vanilla", "label:vanilla"]
+    assert first["config"]["run_id"] == run_dir.name and first["summary"]["status"] == "complete"
+    meta = read_json(run_dir / "meta.json")
+    atomic_write_json(run_dir / "meta.json", {**meta, "status": "failed"})
+    assert cli(args) == 0
+    assert read_offline_run(run_dir, wait_s=30)["run"]["id"] != first["run"]["id"]
