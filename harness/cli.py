@@ -42,7 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def show_progress(quiet: bool) -> bool:
-    """A progress bar only on a terminal: in a log file its frames are noise (tqdm#1310)."""
+    """A progress bar only on a terminal: in a log file its frames are noise (tqdm/tqdm#750,
+    tqdm/tqdm#1342)."""
     return not quiet and sys.stderr.isatty()
 
 

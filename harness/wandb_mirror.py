@@ -1,7 +1,7 @@
 """W&B mirror of one run: a replayable copy of the local run directory, never its source.
 
 Every call into wandb is wrapped: the first exception is logged once and the mirror disables
-itself, so W&B can never fail, block or slow the local results (pitfalls.md section 4).
+itself, so W&B can never fail, block or slow the local results.
 `wandb.init` gets a timeout, and `finish` runs in a thread joined with a timeout.
 
 What a W&B workspace sees (CleanRL's and RL-Zoo's habits, so their dashboards carry over):
