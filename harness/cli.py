@@ -15,14 +15,28 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.config import ConfigError, parse_override, run_id  # noqa: E402
+from harness.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
 
 
 class UsageError(Exception):
     """Raised by the parser instead of printing usage and exiting (one-line errors)."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help: argparse's "(default: X)", except where the default
+    is decided later (None) or is off (a flag); those options say their default in words."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}")
 
@@ -30,6 +44,21 @@ class _Parser(argparse.ArgumentParser):
 def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (torch's errors span several)."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+def show_progress(quiet: bool) -> bool:
+    """A progress bar only on a terminal: in a log file its frames are noise (tqdm/tqdm#750,
+    tqdm/tqdm#1342)."""
+    return not quiet and sys.stderr.isatty()
+
+
+def rounding_note(requested: int, per_update: int) -> str | None:
+    """The one line that says how a step budget was rounded up to whole updates (or None)."""
+    if requested % per_update == 0:
+        return None
+    done = -(-requested // per_update) * per_update
+    return (
+        f"note: {requested:,d} steps is not a multiple of sampler.steps_per_update "
+        f"({per_update:,d}): rounded up to {done:,d} steps ({done // per_update} updates)"
+    )
 
 
 def overrides_from(pairs: list[str] | None) -> dict[str, str]:
@@ -58,25 +87,29 @@ def cmd_run(args) -> int:
         overrides["wandb.mode"] = args.wandb
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
+    note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
+    if note:
+        print(note, file=sys.stderr)
     run_dir = Path(args.out) / run_id(cfg)
     if run_status(run_dir) == "complete":
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
-    mirror = _wandb_mirror(cfg, run_dir)
+    mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     try:
         train(
             cfg,
             Path(args.out),
-            progress=not args.quiet,
+            progress=show_progress(args.quiet),
             on_row=None if mirror is None else mirror.on_row,
         )
+        status = "complete"
     except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
         print(f"run failed: {one_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
         return 1
     finally:
         if mirror is not None:
-            mirror.finish()
+            mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
     print(f"run directory: {run_dir}")
     return 0
 
@@ -175,6 +208,13 @@ DELEGATED = {
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
 
+WANDB_HELP = (
+    "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
+    "(default: wandb.mode, which defaults to auto)"
+)
+"""The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="npgbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -182,28 +222,38 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one run into a run directory")
     run.add_argument("--algo", required=True, help="registered algorithm (npgbench list)")
     run.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v5")
-    run.add_argument("--steps", type=positive_int, default=None, help="environment-step budget")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="environment-step budget, rounded up to whole updates (default: total_steps, 100000)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="the seed of every random stream")
     run.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override a config field by its dotted name",
+        help="override a config field by its dotted name, repeatable (default: none)",
     )
     run.add_argument("--out", default="results", help="parent folder of the run directory")
-    run.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)"
+    )
     run.set_defaults(func=cmd_run)
 
     ev = sub.add_parser("eval", help="replay a saved policy with the mean action")
     ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=positive_int, default=10)
-    ev.add_argument("--seed", type=int, default=12345)
+    ev.add_argument("--episodes", type=positive_int, default=10, help="episodes to replay")
+    ev.add_argument("--seed", type=int, default=12345, help="reset seed of the first episode")
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="registered algorithms and shipped suites")
     ls.add_argument(
-        "--fields", metavar="ALGO", help="print every config field of ALGO with its doc"
+        "--fields",
+        metavar="ALGO",
+        help="print every config field of ALGO with its default and doc (default: list the "
+        "algorithms and suites)",
     )
     ls.set_defaults(func=cmd_list)
 
@@ -213,7 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a reader that left shows up here, inside the handler
+        return code
+    except BrokenPipeError:
+        # `npgbench list | head`: the reader is gone, so stop quietly as a tool killed by
+        # SIGPIPE would (exit 128 + 13); stdout goes to devnull so the interpreter's final
+        # flush cannot raise again (Python docs, signal module, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in DELEGATED:
             import importlib

@@ -99,14 +99,19 @@ class DiagnosticsConfig:
     """Refuse fidelity diagnostics on policies with more parameters than this."""
 
 
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+"""The W&B mirror's modes: the one list `--wandb`, `wandb.mode` and the mirror accept."""
+
+
 @dataclass(frozen=True)
 class WandbConfig:
-    mode: str = "disabled"
-    """auto (online with credentials, else offline), online, offline or disabled."""
+    mode: str = "auto"
+    """auto (WANDB_MODE if set, else online with credentials, else offline), online, offline
+    or disabled; the default of both `npgbench run` and `npgbench sweep`."""
     project: str = "npg-bench"
     """W&B project (WANDB_PROJECT overrides the default)."""
     group: str = ""
-    """W&B group; a sweep sets it to the suite name."""
+    """W&B group; empty: suite__label__env, so W&B aggregates the seeds of one variant."""
 
 
 @dataclass(frozen=True)
@@ -251,8 +256,8 @@ def validate(cfg: RunConfig) -> None:
             "policy.hidden_sizes and value.hidden_sizes must be positive widths, e.g. 64,64",
         ),
         (
-            cfg.wandb.mode in ("auto", "online", "offline", "disabled"),
-            "wandb.mode: valid: auto, disabled, offline, online",
+            cfg.wandb.mode in WANDB_MODES,
+            f"wandb.mode: valid: {', '.join(sorted(WANDB_MODES))}",
         ),
     ]
     for ok, message in checks:

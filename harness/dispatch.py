@@ -128,7 +128,7 @@ def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:
     """Picklable job dicts: config, identity, meta.json extras and W&B settings per task."""
     import dataclasses
 
-    from harness.config import to_dict
+    from harness.runner import config_record
 
     jobs = []
     for task in tasks:
@@ -138,7 +138,7 @@ def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:
         shown = dataclasses.replace(
             task.cfg.wandb, mode=wandb["mode"], project=wandb["project"], group=wandb["group"]
         )
-        config = {**to_dict(dataclasses.replace(task.cfg, wandb=shown)), **meta}
+        config = {**config_record(dataclasses.replace(task.cfg, wandb=shown)), **meta}
         jobs.append(
             {
                 "cfg": task.cfg,
@@ -146,7 +146,7 @@ def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:
                 "run_id": task.run_id,
                 "label": task.label,
                 "meta": meta,
-                "wandb": {**wandb, "job_type": task.algo},
+                "wandb": wandb,  # name, group, job_type, tags: from the config's label
                 "wandb_config": config,
             }
         )

@@ -27,10 +27,10 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.config import ConfigError, parse_override  # noqa: E402
+from harness.cli import WANDB_HELP, HelpFormatter, rounding_note, show_progress  # noqa: E402
+from harness.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from harness.dispatch import dask_client, make_jobs  # noqa: E402
 from harness.pool import execute  # noqa: E402
-from harness.wandb_mirror import MODES  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,28 +63,44 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="npgbench sweep", description="Run a suite's grid of runs, resumably.")
+    p = _Parser(
+        prog="npgbench sweep",
+        description="Run a suite's grid of runs, resumably.",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument(
         "--suite", required=True, help="shipped suite name (npgbench list) or .toml path"
     )
-    p.add_argument("--algos", type=_csv, help="only these algorithms / variant labels (a,b)")
-    p.add_argument("--envs", type=_csv, help="only these envs of the suite (e1,e2)")
+    p.add_argument(
+        "--algos",
+        type=_csv,
+        help="only these algorithms / variant labels, a,b (default: all of the suite's)",
+    )
+    p.add_argument(
+        "--envs", type=_csv, help="only these envs of the suite, e1,e2 (default: all of them)"
+    )
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_int_csv, help="explicit seeds, e.g. 0,1,2")
-    seeds.add_argument("--num-seeds", type=_positive, help="the suite's first N seeds (extended)")
+    seeds.add_argument(
+        "--seeds", type=_int_csv, help="explicit seeds, e.g. 0,1,2 (default: the suite's)"
+    )
+    seeds.add_argument(
+        "--num-seeds",
+        type=_positive,
+        help="the suite's first N seeds, extended past its list (default: all of them)",
+    )
     p.add_argument("--steps", type=_positive, help="step budget per run (default: the suite's)")
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field for every run (highest precedence)",
+        help="override a config field for every run, highest precedence (default: none)",
     )
     p.add_argument(
         "--jobs",
         type=_positive,
         default=len(os.sched_getaffinity(0)),
-        help="parallel workers (default: the number of cores)",
+        help="parallel workers (default: the number of usable cores, %(default)s here)",
     )
     p.add_argument(
         "--backend",
@@ -99,8 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="submitit Slurm parameter, e.g. partition=cpu, time=480 (--backend submitit)",
     )
-    p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--wandb", choices=MODES, default=None, help="W&B mirror (default auto)")
+    p.add_argument(
+        "--scheduler",
+        help="dask scheduler address, e.g. tcp://host:8786 (default: none, run locally)",
+    )
+    p.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
     p.add_argument(
         "--shard",
@@ -108,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task",
     )
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no line per finished run, only the start and the summary "
+        "(default: a bar on a terminal, one line per finished run)",
+    )
     return p
 
 
@@ -164,6 +189,15 @@ def plan(tasks, out: Path) -> list[str]:
     return statuses
 
 
+def print_rounding(tasks) -> None:
+    """One stderr line per distinct budget that the runs round up to whole updates."""
+    budgets = Counter((t.cfg.total_steps, t.cfg.sampler.steps_per_update) for t in tasks)
+    for (requested, per_update), runs in sorted(budgets.items()):
+        note = rounding_note(requested, per_update)
+        if note:
+            print(f"{note}, {runs} run{'s' * (runs != 1)}", file=sys.stderr)
+
+
 def print_plan(suite, tasks, statuses, out: Path) -> None:
     width = max(len(t.label) for t in tasks)
     env_w = max(len(t.env) for t in tasks)
@@ -184,18 +218,13 @@ def print_plan(suite, tasks, statuses, out: Path) -> None:
 
 def _wandb_args(suite, overrides: dict, flag: str | None) -> dict:
     from harness.grid import wandb_settings
-    from harness.wandb_mirror import prepare_parent, resolve_mode
+    from harness.wandb_mirror import prepare_parent, project_name, resolve_mode
 
     settings = wandb_settings(suite, overrides)
-    given = {**suite.overrides, **overrides}
-    mode = resolve_mode(flag or given.get("wandb.mode") or "auto")
-    project = (
-        settings.project
-        if "wandb.project" in given
-        else os.environ.get("WANDB_PROJECT", settings.project)
-    )
+    mode = resolve_mode(flag or settings.mode)
+    project = project_name(settings.project, "wandb.project" in {**suite.overrides, **overrides})
     prepare_parent(mode)
-    return {"mode": mode, "project": project, "group": settings.group or suite.name}
+    return {"mode": mode, "project": project, "group": settings.group}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +257,7 @@ def _main(argv: list[str]) -> int:
             print(f"shard {args.shard} of suite {suite.name} holds no runs")
             return 0
     check_sizes(tasks)
+    print_rounding(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
     if args.dry_run:
@@ -255,7 +285,7 @@ def _main(argv: list[str]) -> int:
     try:
         with _sigterm_as_interrupt():
             slurm = dict(parse_override(p) for p in args.slurm)
-            results = _drive(jobs, todo, backend, args.jobs, slurm)
+            results = _drive(jobs, todo, backend, args.jobs, slurm, args.quiet)
     finally:
         if client is not None:
             client.close()
@@ -306,8 +336,11 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _drive(jobs, todo, backend: str, n_jobs: int, slurm: dict) -> list[dict] | int:
-    """Run the jobs under one progress bar; the exit code (130, 143) when interrupted."""
+def _drive(
+    jobs, todo, backend: str, n_jobs: int, slurm: dict, quiet: bool = False
+) -> list[dict] | int:
+    """Run the jobs under one progress bar (a terminal only) and a line per finished run
+    (unless quiet); the exit code (130, 143) when interrupted."""
     from tqdm import tqdm
 
     steps = {t.run_id: t.env_steps for t in todo}
@@ -322,6 +355,7 @@ def _drive(jobs, todo, backend: str, n_jobs: int, slurm: dict) -> list[dict] | i
         mininterval=1.0,
         desc=f"runs 0/{len(jobs)}",
         file=sys.stderr,
+        disable=not show_progress(quiet),
     )
     running = execute(jobs, backend, n_jobs, slurm=slurm)
     try:
@@ -336,11 +370,12 @@ def _drive(jobs, todo, backend: str, n_jobs: int, slurm: dict) -> list[dict] | i
                 if res["status"] == "complete"
                 else res["error"] or res["status"]
             )
-            tqdm.write(
-                f"{res['status']:<8} {res['label']} {res['env']} s{res['seed']} "
-                f"{res.get('wall_s', 0):.0f}s  {tail}",
-                file=sys.stderr,
-            )
+            if not quiet:
+                tqdm.write(
+                    f"{res['status']:<8} {res['label']} {res['env']} s{res['seed']} "
+                    f"{res.get('wall_s', 0):.0f}s  {tail}",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt as exc:
         running.close()  # kills the workers of runs in flight (they stay resumable)
         bar.close()

@@ -1,33 +1,45 @@
 """W&B mirror of one run: a replayable copy of the local run directory, never its source.
 
 Every call into wandb is wrapped: the first exception is logged once and the mirror disables
-itself, so W&B can never fail, block or slow the local results (pitfalls.md section 4).
+itself, so W&B can never fail, block or slow the local results.
 `wandb.init` gets a timeout, and `finish` runs in a thread joined with a timeout.
+
+What a W&B workspace sees (CleanRL's and RL-Zoo's habits, so their dashboards carry over):
+  keys      metrics.parquet columns under namespaces (METRIC_KEYS), plus charts/SPS, against
+            global_step; the parquet keeps its own column names
+  group     suite__label__env: W&B's grouping then averages the seeds of one variant on one
+            env (wandb.group overrides it)
+  job_type  the variant label (trpo_lowdamp, npg_cg[update.kl_delta=0.02]); name
+            label__env__sSEED; tags suite:, env:, algo:, label:, npg-bench:
+  config    the resolved config plus run_id, config_hash, git_sha, versions, npg_bench_version
+  id        run id + a random attempt token, in every mode: each attempt trains from scratch,
+            so it is its own W&B run and a rerun never appends rows (or `_step`) to a synced one
 
 Process model: the sweep's parent calls `prepare_parent` (wandb.setup starts one wandb-core
 service and exports WANDB_SERVICE, which loky workers inherit), each worker opens one mirror
-per run (offline: id = the run id; online: one id per attempt, since each attempt restarts from scratch), and finishes it in a `finally`, so workers exit cleanly.
-Offline records live in <run_dir>/wandb/; upload later: `wandb sync <run_dir>/wandb/offline-run-*`.
+per run and finishes it in a `finally`, so workers exit cleanly. Offline records live in
+<run_dir>/wandb/ (an attempt deletes the previous attempt's); upload later:
+`wandb sync <run_dir>/wandb/offline-run-*`.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import json
 import logging
 import netrc
 import os
 import re
 import shutil
-import struct
 import threading
-import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+from harness.config import WANDB_MODES as MODES
+from harness.wandb_keys import SPS_KEY, STEP_KEY, naming, npg_bench_version, wandb_row
+from harness.wandb_record import read_offline_run
+
 log = logging.getLogger("npgbench.wandb")
-MODES = ("auto", "online", "offline", "disabled")
 
 
 def has_credentials() -> bool:
@@ -43,14 +55,19 @@ def has_credentials() -> bool:
 
 
 def resolve_mode(mode: str) -> str:
-    """auto -> online with credentials, else offline (syncable later)."""
+    """auto -> WANDB_MODE when it names a mode, else online with credentials, else offline."""
     if mode not in MODES:
         from harness.config import ConfigError
 
         raise ConfigError(f"wandb mode {mode!r}: valid: {', '.join(MODES)}")
-    if mode == "auto":
-        return "online" if has_credentials() else "offline"
-    return mode
+    if mode != "auto":
+        return mode
+    # wandb's own aliases: dryrun = offline, run = online (wandb/sdk/wandb_settings.py)
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    env = {"dryrun": "offline", "run": "online"}.get(env, env)
+    if env in MODES and env != "auto":
+        return env
+    return "online" if has_credentials() else "offline"
 
 
 def prepare_parent(mode: str) -> None:
@@ -66,16 +83,35 @@ def prepare_parent(mode: str) -> None:
         log.warning("W&B setup failed, runs will try on their own: %s", exc)
 
 
-def wandb_id(run_id: str) -> str:
-    """A valid, deterministic W&B run id: [A-Za-z0-9_-], at most 64 characters."""
+def attempt_id(run_id: str) -> str:
+    """A fresh W&B run id for one attempt of run_id: [A-Za-z0-9_-], at most 64 characters."""
     clean = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)
-    if len(clean) > 64:
-        clean = clean[:55] + "-" + hashlib.sha1(run_id.encode()).hexdigest()[:8]
-    return clean
+    if len(clean) > 55:
+        clean = clean[:46] + "-" + hashlib.sha1(run_id.encode()).hexdigest()[:8]
+    return f"{clean}-{uuid.uuid4().hex[:8]}"
+
+
+def identity() -> dict:
+    """What the W&B config adds to the resolved config: where and with what it ran."""
+    from harness.tracking import git_sha, versions
+
+    return {"git_sha": git_sha(), "versions": versions(), "npg_bench_version": npg_bench_version()}
+
+
+def final_return(run_dir: Path) -> float:
+    """The run's final return for the W&B summary, by the project's one definition.
+
+    NOTE: issue 11 moves the single definition into harness.schema.final_return; until it
+    lands this delegates to harness.dispatch's, the value the sweep prints per run. Swap this
+    body when it lands, not its callers.
+    """
+    from harness.dispatch import _final_return
+
+    return _final_return(Path(run_dir))
 
 
 class WandbMirror:
-    """One W&B run per (algo, env, seed): config, per-iteration metrics against `step`, summary."""
+    """One W&B run per attempt of one (variant, env, seed): config, metrics rows, summary."""
 
     def __init__(
         self,
@@ -89,16 +125,17 @@ class WandbMirror:
         init_timeout: float = 30.0,
     ):
         self.run: Any = None
-        self.mode = mode
+        self.mode, self.run_dir = mode, Path(run_dir)
+        self.last: dict = {}
         if mode == "disabled":
             return
         try:
             import wandb
 
-            run_dir = Path(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if mode == "offline":  # the run restarts from scratch: an older record is obsolete
-                shutil.rmtree(run_dir / "wandb", ignore_errors=True)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            # The attempt restarts from scratch: an earlier attempt's offline record is obsolete.
+            shutil.rmtree(self.run_dir / "wandb", ignore_errors=True)
+            names = naming(config, group)
             settings = wandb.Settings(
                 x_disable_stats=True,
                 init_timeout=init_timeout,
@@ -108,21 +145,19 @@ class WandbMirror:
             )
             self.run = wandb.init(
                 project=project,
-                group=group or None,
-                job_type=job_type or None,
-                name=run_id,
-                # Every attempt trains from scratch, so online each attempt is its own W&B run
-                # (same name and group); resuming the id would append the new rows after a
-                # failed attempt's. Offline the old record was deleted above.
-                id=wandb_id(run_id if mode != "online" else f"{run_id}-{time.time_ns():x}"),
-                dir=str(run_dir),
-                config=config,
+                group=names["group"],
+                job_type=job_type or names["job_type"],
+                name=names["name"],
+                tags=names["tags"],
+                id=attempt_id(run_id),
+                dir=str(self.run_dir),
+                config={"run_id": run_id, **config, **identity()},
                 mode=mode,
                 reinit="finish_previous",
                 settings=settings,
             )
-            self.run.define_metric("step")
-            self.run.define_metric("*", step_metric="step")
+            self.run.define_metric(STEP_KEY)
+            self.run.define_metric("*", step_metric=STEP_KEY)
         except Exception as exc:
             self._fail("init", exc)
 
@@ -136,11 +171,12 @@ class WandbMirror:
         self.run = None
 
     def on_row(self, row: dict) -> None:
-        """Log one metrics row (numbers only; strings such as skip_reason stay local)."""
+        """Log one metrics row under its W&B keys (see wandb_row)."""
         if self.run is None:
             return
         try:
-            data = {k: v for k, v in row.items() if isinstance(v, (int, float, bool))}
+            data = wandb_row(row)
+            self.last = data
             self.run.log(data)
         except Exception as exc:
             self._fail("log", exc)
@@ -148,15 +184,20 @@ class WandbMirror:
     def finish(
         self, summary: dict | None = None, exit_code: int = 0, timeout: float = 60.0
     ) -> None:
-        """Write the summary and close the run; gives up after `timeout` seconds."""
+        """Write the summary (final return, SPS, then `summary`) and close the run; gives up
+        after `timeout` seconds."""
         run, self.run = self.run, None
         if run is None:
             return
+        summary = {
+            "final_return": final_return(self.run_dir),
+            **({SPS_KEY: self.last[SPS_KEY]} if SPS_KEY in self.last else {}),
+            **(summary or {}),
+        }
 
         def close() -> None:
             try:
-                if summary:
-                    run.summary.update(summary)
+                run.summary.update(summary)
                 run.finish(exit_code=exit_code)
             except Exception as exc:
                 self._fail("finish", exc)
@@ -168,94 +209,29 @@ class WandbMirror:
             log.warning("W&B finish still busy after %.0f s; continuing without it", timeout)
 
 
-def open_mirror(
-    cfg, run_dir: Path, mode: str | None = None, group: str | None = None
-) -> WandbMirror:
+def project_name(configured: str, explicit: bool) -> str:
+    """wandb.project when set explicitly, else WANDB_PROJECT, else the default."""
+    return configured if explicit else os.environ.get("WANDB_PROJECT", configured)
+
+
+def open_mirror(cfg, run_dir: Path, mode: str | None = None) -> WandbMirror:
     """Mirror for a RunConfig (`npgbench run`); project: wandb.project, else WANDB_PROJECT."""
-    from harness.config import WandbConfig, to_dict
+    from harness.config import WandbConfig
+    from harness.runner import config_record
 
     mode = resolve_mode(mode or cfg.wandb.mode)
     os.environ.setdefault("WANDB_SILENT", "true")
-    default = WandbConfig().project
-    project = cfg.wandb.project
-    if project == default:
-        project = os.environ.get("WANDB_PROJECT", default)
-    run_id = Path(run_dir).name
-    return WandbMirror(
-        run_id,
-        Path(run_dir),
-        to_dict(cfg),
-        mode,
-        project,
-        group if group is not None else cfg.wandb.group,
-        cfg.algo,
-    )
+    project = project_name(cfg.wandb.project, cfg.wandb.project != WandbConfig().project)
+    record = config_record(cfg)
+    return WandbMirror(record["run_id"], Path(run_dir), record, mode, project, cfg.wandb.group)
 
 
-# ----------------------------------------------------------------------------- read back
-
-
-def _records(path: Path):
-    """Payloads of a .wandb file: LevelDB log format, 32 KiB blocks, ':W&B' header."""
-    data = path.read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path}: not a W&B datastore")
-    block, pos, pending = 32768, 7, b""
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # a record header never straddles a block
-            pos += block - pos % block
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        payload, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        if kind == 0 and length == 0:
-            pos += block - pos % block
-            continue
-        if kind == 1:
-            yield payload
-        elif kind == 2:
-            pending = payload
-        elif kind == 3:
-            pending += payload
-        elif kind == 4:
-            yield pending + payload
-
-
-def _items(items) -> dict:
-    return {(i.key or ".".join(i.nested_key)): json.loads(i.value_json) for i in items}
-
-
-def read_offline_run(run_dir: Path) -> dict:
-    """The newest offline W&B record under run_dir: run info, config, history rows, summary."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    files = sorted(glob.glob(str(Path(run_dir) / "wandb" / "offline-run-*" / "run-*.wandb")))
-    if not files:
-        raise FileNotFoundError(f"no offline W&B record under {run_dir}/wandb")
-    out: dict = {"run": {}, "config": {}, "history": [], "summary": {}, "exit_code": None}
-    for payload in _records(Path(files[-1])):
-        rec = pb.Record()
-        rec.ParseFromString(payload)
-        kind = rec.WhichOneof("record_type")
-        if kind == "run":
-            r = rec.run
-            out["run"] = {
-                "id": r.run_id,
-                "name": r.display_name,
-                "group": r.run_group,
-                "job_type": r.job_type,
-                "project": r.project,
-            }
-            out["config"].update(_items(r.config.update))
-        elif kind == "config":
-            out["config"].update(_items(rec.config.update))
-        elif kind == "history":
-            out["history"].append(_items(rec.history.item))
-        elif kind == "summary":
-            out["summary"].update(_items(rec.summary.update))
-        elif kind == "exit":
-            out["exit_code"] = rec.exit.exit_code
-    out["config"].pop("_wandb", None)
-    return out
-
-
-__all__ = ["WandbMirror", "open_mirror", "prepare_parent", "resolve_mode", "read_offline_run"]
+__all__ = [
+    "MODES",
+    "WandbMirror",
+    "open_mirror",
+    "prepare_parent",
+    "resolve_mode",
+    "read_offline_run",
+    "wandb_row",
+]

@@ -222,7 +222,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(
 def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, caplog):
     import wandb
 
-    from harness.wandb_mirror import WandbMirror, resolve_mode, wandb_id
+    from harness.wandb_mirror import WandbMirror, attempt_id, resolve_mode
 
     def broken_init(**kwargs):
         raise RuntimeError("no network")
@@ -234,12 +234,13 @@ def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, c
     warnings = [r for r in caplog.records if r.name == "npgbench.wandb"]
     assert len(warnings) == 1 and "no network" in warnings[0].getMessage()
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "missing"))
     assert resolve_mode("auto") == "offline" and resolve_mode("disabled") == "disabled"
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert resolve_mode("auto") == "online"
-    assert wandb_id("a/b.c" * 30).replace("-", "").replace("_", "").isalnum()
-    assert len(wandb_id("a" * 200)) <= 64
+    assert attempt_id("a/b.c" * 30).replace("-", "").replace("_", "").isalnum()
+    assert len(attempt_id("a" * 200)) <= 64 and attempt_id("a") != attempt_id("a")
 
 
 def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monkeypatch):

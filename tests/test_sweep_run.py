@@ -171,14 +171,17 @@ def test_wandb_offline_record_holds_config_metrics_and_summary(loky_offline):
     dirs = run_dirs(out)
     assert len(dirs) == 4
     for d in dirs:
-        record, metrics = read_offline_run(d), pd.read_parquet(d / "metrics.parquet")
+        record, metrics = read_offline_run(d, wait_s=30), pd.read_parquet(d / "metrics.parquet")
         meta = read_json(d / "meta.json")
-        assert record["run"]["name"] == d.name and record["run"]["group"] == "eq"
-        assert record["run"]["job_type"] == meta["algo"] and record["run"]["project"] == "npg-test"
+        label, env = meta["label"], meta["env"]
+        assert record["run"]["name"] == f"{label}__{env}__s{meta['seed']}"
+        assert record["run"]["group"] == f"eq__{label}__{env}"
+        assert record["run"]["job_type"] == label and record["run"]["project"] == "npg-test"
         assert record["config"]["sampler"]["num_envs"] == 2 and record["config"]["label"]
-        rows = [r for r in record["history"] if "return_mean" in r]
-        assert [r["step"] for r in rows] == list(metrics["step"])
-        assert [r["kl"] for r in rows] == pytest.approx(list(metrics["kl"]))
+        assert record["config"]["run_id"] == d.name
+        rows = [r for r in record["history"] if "global_step" in r]
+        assert [r["global_step"] for r in rows] == list(metrics["step"])
+        assert [r["losses/kl"] for r in rows] == pytest.approx(list(metrics["kl"]))
         assert record["summary"]["status"] == "complete" and record["exit_code"] == 0
 
 

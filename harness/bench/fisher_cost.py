@@ -166,13 +166,15 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     from harness.bench import BenchParser, positive_int, positive_int_csv
+    from harness.cli import HelpFormatter
     from harness.config import ConfigError
     from harness.tracking import check_output_dir
 
+    class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+        """The module docstring as written, and every option's default."""
+
     parser = BenchParser(
-        prog="npgbench bench fisher-cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="npgbench bench fisher-cost", description=__doc__, formatter_class=Formatter
     )
     parser.add_argument(
         "--hidden",
@@ -197,7 +199,9 @@ def main(argv: list[str]) -> int:
         default=6000,
         help="skip exact_dense above this many parameters (P^3 time, P^2 memory)",
     )
-    parser.add_argument("--out", type=Path, default=Path("results/bench/fisher_cost.csv"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/bench/fisher_cost.csv"), help="CSV written"
+    )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))

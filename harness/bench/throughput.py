@@ -69,11 +69,16 @@ def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[
 
 def main(argv: list[str]) -> int:
     from algorithms import ALGORITHMS
+    from harness.cli import HelpFormatter
     from harness.config import ConfigError, closest
 
-    parser = BenchParser(prog="npgbench bench throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="HalfCheetah-v5")
-    parser.add_argument("--num-envs", type=positive_int, default=16)
+    parser = BenchParser(
+        prog="npgbench bench throughput",
+        description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--env", default="HalfCheetah-v5", help="gymnasium env id")
+    parser.add_argument("--num-envs", type=positive_int, default=16, help="parallel environments")
     parser.add_argument("--steps", type=positive_int, default=20480, help="steps per measurement")
     parser.add_argument("--algos", default=",".join(ALGORITHMS), help="comma-separated")
     args = parser.parse_args(argv)

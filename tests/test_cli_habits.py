@@ -1,0 +1,158 @@
+"""CLI habits through the real console script: defaults in every --help, a closed pipe ends
+quietly, no progress-bar frames in logs, sweep --quiet, a rounded --steps says so, and one
+quick-start time everywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+NPGBENCH = shutil.which("npgbench")
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "WANDB_MODE": "disabled", "COLUMNS": "100"}
+TINY = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
+
+
+def npgbench(*args: str, cwd=None, **kwargs) -> subprocess.CompletedProcess:
+    assert NPGBENCH, "console script npgbench is not installed"
+    return subprocess.run(
+        [NPGBENCH, *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=300, **kwargs
+    )
+
+
+def option_entries(help_text: str) -> dict[str, str]:
+    """--option -> its help text (continuation lines joined), from an argparse --help."""
+    body = help_text.split("options:", 1)[1]
+    entries, current = {}, None
+    for line in body.splitlines():
+        match = re.match(r"  (-\S+)", line)
+        if match:
+            current = match.group(1).rstrip(",")
+            entries[current] = line
+        elif current and line.startswith("   "):
+            entries[current] += " " + line.strip()
+    return entries
+
+
+REQUIRED = {"-h", "--algo", "--env", "--suite"}  # no default to show
+FLAGS = {"--dry-run"}  # off unless given
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["eval"], ["list"], ["sweep"], ["bench", "throughput"], ["bench", "fisher-cost"]],
+)
+def test_every_help_shows_every_default(command):
+    # `npgbench report --help` is analysis/report.py's parser (another change of issue 11).
+    result = npgbench(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    entries = option_entries(result.stdout)
+    assert entries
+    missing = [
+        o for o, text in entries.items() if o not in REQUIRED | FLAGS and "default" not in text
+    ]
+    assert not missing, f"npgbench {' '.join(command)} --help: no default for {missing}"
+
+
+def test_run_and_sweep_help_name_the_same_wandb_default():
+    run, sweep = npgbench("run", "--help").stdout, npgbench("sweep", "--help").stdout
+    wandb = [option_entries(text)["--wandb"] for text in (run, sweep)]
+    assert wandb[0] == wandb[1] and "defaults to auto" in wandb[0]
+
+
+def test_a_closed_pipe_ends_quietly():
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write: every write gets EPIPE
+    proc = subprocess.run(
+        [NPGBENCH, "list", "--fields", "npg_cg"], stdout=write, stderr=subprocess.PIPE, env=ENV
+    )
+    os.close(write)
+    assert proc.returncode == 141 and proc.stderr == b""  # 128 + SIGPIPE, like `yes | head`
+    shell = subprocess.run(
+        f"{NPGBENCH} list --fields npg_cg | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert shell.stderr == "" and len(shell.stdout.splitlines()) == 1
+
+
+def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_path):
+    result = npgbench(
+        "run",
+        "--algo",
+        "vanilla",
+        "--env",
+        "InvertedPendulum-v5",
+        "--steps",
+        "600",
+        "--out",
+        str(tmp_path),
+        *TINY,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "note: 600 steps is not a multiple of sampler.steps_per_update (256): rounded up to "
+        "768 steps (3 updates)"
+    ]
+    exact = npgbench(
+        "run",
+        "--algo",
+        "vanilla",
+        "--env",
+        "InvertedPendulum-v5",
+        "--steps",
+        "512",
+        "--out",
+        str(tmp_path),
+        *TINY,
+    )
+    assert exact.returncode == 0 and exact.stderr == ""  # no bar (stderr is not a TTY), no note
+
+
+def write_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        'envs = ["InvertedPendulum-v5"]\nalgos = ["vanilla"]\nseeds = [0]\nsteps = 512\n'
+        '[overrides]\n"sampler.num_envs" = 2\n"sampler.steps_per_update" = 256\n'
+        '"eval.every" = 0\n'
+    )
+    return path
+
+
+def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp_path):
+    suite = str(write_suite(tmp_path))
+    common = ["sweep", "--suite", suite, "--jobs", "1", "--wandb", "disabled", "--steps", "300"]
+    logged = npgbench(*common, "--out", str(tmp_path / "a"))
+    assert logged.returncode == 0, logged.stderr
+    err = logged.stderr.splitlines()
+    assert err[0] == (
+        "note: 300 steps is not a multiple of sampler.steps_per_update (256): rounded up to "
+        "512 steps (2 updates), 1 run"
+    )
+    assert len(err) == 2 and err[1].startswith("complete vanilla InvertedPendulum-v5 s0")
+    assert "\r" not in logged.stderr and "%|" not in logged.stderr
+    quiet = npgbench(*common, "--out", str(tmp_path / "b"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr.splitlines() == err[:1]
+    out = quiet.stdout.splitlines()
+    assert len(out) == 2 and out[0].startswith("sweep tiny: 1 runs") and "done in" in out[1]
+
+
+def test_one_quick_start_time_everywhere():
+    from suites import load_suite
+
+    places = {
+        "README.md": (ROOT / "README.md").read_text().split("## Tests")[0],  # not pytest's
+        "suites/README.md": (ROOT / "suites" / "README.md").read_text(),
+        "suites/quickstart.toml": (ROOT / "suites" / "quickstart.toml").read_text(),
+        "description": load_suite("quickstart").description,
+    }
+    for where, text in places.items():
+        quoted = re.findall(r"(\d+(?:\.\d+)?) min(?:utes)? on 2 cores", text)
+        assert quoted and set(quoted) == {"5.3"}, f"{where}: {quoted}"
