@@ -162,8 +162,8 @@ def _plots():
 def plot_curves(curves_df: pd.DataFrame, env: str, *, ax=None, colors=None, **kwargs):
     """Mean over seeds of every group's curve on one env with a 95% bootstrap CI band, one
     line per group (labelled with the group). kwargs: analysis.plots.learning_curve's
-    (value, xlabel, seed, reps). Returns ax."""
-    return _plots().learning_curve(curves_df, env, ax=ax, colors=colors, **kwargs)
+    (value, xlabel, run_ends). Returns ax."""
+    return _plots().learning_curve(curves_df, env, ax=ax, style=colors, **kwargs)
 
 
 def plot_intervals(estimates: pd.DataFrame, metric: str = "IQM", *, ax=None, colors=None):
@@ -180,7 +180,7 @@ def plot_profiles(
     """Performance profiles: fraction of runs with `column` > tau per group, bootstrap bands
     (rliable's plot_performance_profiles). kwargs: reps, seed. Returns ax."""
     return _plots().performance_profiles(
-        score_dict(scores_df, column=column), ax=ax, colors=colors, **kwargs
+        score_dict(scores_df, column=column), ax=ax, style=colors, **kwargs
     )
 
 

@@ -44,6 +44,8 @@ class _Parser(argparse.ArgumentParser):
 def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (torch's errors span several)."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+
+
 def show_progress(quiet: bool) -> bool:
     """A progress bar only on a terminal: in a log file its frames are noise (tqdm/tqdm#750,
     tqdm/tqdm#1342)."""

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="submitit Slurm parameter, e.g. partition=cpu, time=480 (--backend submitit)",
+        help="submitit Slurm parameter, e.g. partition=cpu, time=480 (--backend submitit; "
+        "default: none)",
     )
     p.add_argument(
         "--scheduler",
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shard",
         metavar="I/N",
-        help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task",
+        help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task "
+        "(default: the whole grid)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
     p.add_argument(
