@@ -18,6 +18,13 @@ class ValueFitter:
         self.cfg = cfg
         self.optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
 
+    def state_dict(self) -> dict:
+        """Adam's moments and step count (the net's weights are the runner's to save)."""
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
     def fit(self, batch: Batch, rng: np.random.Generator) -> dict[str, float]:
         """Fit on batch.obs [B, O] -> batch.returns [B]; report loss and explained variance."""
         n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
