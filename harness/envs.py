@@ -188,18 +188,37 @@ def env_state(env: gym.Env) -> dict:
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
     integration = np.empty(mujoco.mj_stateSize(base.model, spec))
     mujoco.mj_getState(base.model, base.data, integration, spec)
-    arrays = {}
-    for name in dir(base.data):
-        value = getattr(base.data, name, None) if not name.startswith("_") else None
-        if isinstance(value, np.ndarray) and value.size:
-            arrays[name] = torch.from_numpy(value.copy())
     rng = base._np_random
     return {
         "wrappers": wrappers,
         "np_random": None if rng is None else rng.bit_generator.state,
         "integration": torch.from_numpy(integration),
-        "arrays": arrays,
+        **_pack_arrays(base.data),
     }
+
+
+def _pack_arrays(data: mujoco.MjData) -> dict:
+    """Every non-empty MjData array as one byte tensor and its (name, dtype, shape) layout
+    (one tensor instead of ~180 keeps the checkpoint small and fast to write)."""
+    layout, chunks = [], []
+    for name in dir(data):
+        value = None if name.startswith("_") else getattr(data, name, None)
+        if isinstance(value, np.ndarray) and value.size:
+            layout.append((name, value.dtype.str, tuple(value.shape)))
+            chunks.append(np.ascontiguousarray(value).view(np.uint8).ravel())
+    return {"layout": layout, "arrays": torch.from_numpy(np.concatenate(chunks))}
+
+
+def _unpack_arrays(data: mujoco.MjData, layout: list, blob: np.ndarray) -> None:
+    """Write _pack_arrays' arrays back where the shapes agree (arrays sized by the contacts
+    of the moment may differ; mj_step recomputes those)."""
+    offset = 0
+    for name, dtype, shape in layout:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        target = getattr(data, name, None)
+        if isinstance(target, np.ndarray) and target.shape == tuple(shape):
+            target[...] = blob[offset : offset + size].view(dtype).reshape(shape)
+        offset += size
 
 
 def load_env_state(env: gym.Env, state: dict) -> None:
@@ -212,10 +231,7 @@ def load_env_state(env: gym.Env, state: dict) -> None:
         layer = layer.env
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
     mujoco.mj_setState(base.model, base.data, state["integration"].numpy(), spec)
-    for name, saved in state["arrays"].items():
-        target = getattr(base.data, name, None)
-        if isinstance(target, np.ndarray) and target.shape == tuple(saved.shape):
-            target[...] = saved.numpy()  # contact-sized arrays of another shape are recomputed
+    _unpack_arrays(base.data, state["layout"], state["arrays"].numpy())
     if state["np_random"] is not None:
         bit_generator = getattr(np.random, state["np_random"]["bit_generator"])()
         bit_generator.state = state["np_random"]
