@@ -32,7 +32,7 @@ from harness.envs import RunningNorm, check_env_id, check_env_spaces
 from harness.policy import GaussianPolicy, ValueNet
 from harness.rollout import Sampler
 from harness.tracking import RunDirectory, atomic_write_bytes, run_status
-from harness.value import ValueFitter
+from harness.value import ValueFitter, fill_skip_columns
 
 
 def resolve_config(
@@ -260,6 +260,7 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         row = trainer.iteration(it)
         row["step"] = (it + 1) * per_update
         row["wall_time"] = time.perf_counter() - start
+        fill_skip_columns(writer.rows, row)
         writer.log(row)
         if on_row is not None:
             on_row(row)
