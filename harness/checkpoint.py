@@ -215,10 +215,12 @@ class DeferredSignals:
         return self
 
     def _defer(self, signum: int, frame) -> None:
-        if self.pending is not None:  # asked twice: stop now, the last checkpoint stands
-            self._reinstall()
-            self._deliver(signum)
-        self.pending = signum
+        if self.pending is None:
+            self.pending = signum
+            return
+        self.pending = None  # asked twice: stop now, the last checkpoint stands
+        self._reinstall()
+        self._deliver(signum)
 
     def _reinstall(self) -> None:
         for signum, handler in self.previous.items():

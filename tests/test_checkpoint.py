@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,6 +180,13 @@ def test_an_updater_without_state_keeps_no_checkpoint_and_restarts(tmp_path, mon
     assert_same_run(got, train(cfg, tmp_path / "whole", progress=False))
 
 
+def test_an_env_without_state_support_keeps_no_checkpoint(tmp_path, tiny_overrides):
+    cfg = resolve_config("npg_cg", "Pendulum-v1", 0, 768, {**tiny_overrides, "checkpoint.every": 1})
+    run_dir = train(cfg, tmp_path, progress=False)
+    assert "is not a MuJoCo env" in meta(run_dir)["checkpoint_unsupported"]
+    assert meta(run_dir)["status"] == "complete" and not (run_dir / FILENAME).exists()
+
+
 def test_analysis_ignores_the_checkpoint_of_an_incomplete_run(tmp_path):
     from analysis.load import load_runs
 
@@ -246,3 +255,32 @@ def test_a_negative_checkpoint_interval_is_refused(tmp_path):
         "error: checkpoint.every must be >= 0 (0 disables checkpoints)"
     ]
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sigkilled_sweep_continues_its_run_from_the_checkpoint(tmp_path):
+    overrides = {"sampler.num_envs": 2, "sampler.steps_per_update": 256, "value.epochs": 2}
+    suite = tmp_path / "ckpt.toml"
+    suite.write_text(
+        'name = "ckpt"\nenvs = ["Hopper-v5"]\nalgos = ["npg_kfac"]\nseeds = [0]\n'
+        f"steps = {256 * 10}\n[overrides]\n"
+        + "".join(f'"{k}" = {v}\n' for k, v in overrides.items())
+    )
+    cfg = resolve_config("npg_kfac", "Hopper-v5", 0, 256 * 10, overrides)
+    out, run_dir = tmp_path / "out", tmp_path / "out" / run_id(cfg)
+    cmd = [sys.executable, "-m", "harness.sweep", "--suite", str(suite), "--out", str(out)]
+    cmd += ["--jobs", "1", "--wandb", "disabled", "--set", "checkpoint.every=1"]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while not (run_dir / "metrics.parquet").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    while len(pd.read_parquet(run_dir / "metrics.parquet")) < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its loky worker, mid-iteration or not
+    proc.wait()
+    assert meta(run_dir)["status"] == "running" and (run_dir / FILENAME).exists()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert meta(run_dir)["resumed_at_iterations"][0] >= 2
+    assert_same_run(run_dir, train(cfg, tmp_path / "whole", progress=False))
