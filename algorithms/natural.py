@@ -110,6 +110,21 @@ class NaturalUpdater:
         self.policy, self.precond, self.cfg, self.fidelity = policy, precond, cfg, fidelity
         self.updates = 0
 
+    def state_dict(self) -> dict:
+        """The update count (the fidelity schedule) and the preconditioner's own state.
+
+        Raises NotImplementedError for a preconditioner without state_dict(): a plugin whose
+        state is unknown cannot resume bit-identically (the runner then keeps no checkpoints).
+        """
+        save = getattr(self.precond, "state_dict", None)
+        if save is None:
+            raise NotImplementedError(f"{type(self.precond).__name__} has no state_dict()")
+        return {"updates": self.updates, "precond": save()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state["updates"])
+        self.precond.load_state_dict(state["precond"])
+
     def _empty_row(self) -> dict:
         keys = (
             "beta",

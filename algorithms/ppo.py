@@ -55,6 +55,14 @@ class PPOUpdater:
         self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
         self.rng = np.random.default_rng(seed)
 
+    def state_dict(self) -> dict:
+        """Adam's moments and step count, and the minibatch-order generator."""
+        return {"optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+
     def _minibatch_loss(
         self, obs, actions, old_log_probs, adv
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -68,6 +68,13 @@ class VanillaUpdater:
         self.policy, self.cfg = policy, cfg
         self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
 
+    def state_dict(self) -> dict:
+        """Adam's moments and step count."""
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
     def update(self, batch: Batch) -> dict:
         theta_old = snapshot(self.policy)
         loss = -surrogate(self.policy, batch)

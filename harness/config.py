@@ -115,6 +115,14 @@ class WandbConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 25
+    """Save <run_dir>/checkpoint.pt every this many iterations (0 disables), and on SIGINT /
+    SIGTERM in a top-level process; an incomplete run continues from it bit-identically.
+    Tracking, not the experiment: left out of the run hash."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     algo: str = "ppo"
     """Registered algorithm name (see `npgbench list`)."""
@@ -134,6 +142,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -287,12 +296,13 @@ HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
 def config_hash(cfg: RunConfig) -> str:
     """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex).
 
-    W&B settings are tracking, not the experiment: switching them never renames a run. Fields
-    in HASH_NEUTRAL_DEFAULTS at their listed value are left out too.
+    W&B and checkpoint settings are tracking, not the experiment: switching them never
+    renames a run. Fields in HASH_NEUTRAL_DEFAULTS at their listed value are left out too.
     """
     data = to_dict(cfg)
     data.pop("seed")
     data.pop("wandb")
+    data.pop("checkpoint")
     for dotted, neutral in HASH_NEUTRAL_DEFAULTS.items():
         *parents, leaf = dotted.split(".")
         node = data

@@ -16,6 +16,7 @@ import warnings
 import gymnasium as gym
 import mujoco
 import numpy as np
+import torch
 
 from harness.config import ConfigError
 
@@ -181,3 +182,112 @@ class RewardScaler:
         self.ret[done] = 0.0
         scaled = reward / np.sqrt(self.stats.var + 1e-8)
         return np.clip(scaled, -self.clip, self.clip)
+
+    def state_dict(self) -> dict:
+        return {"stats": self.stats.state_dict(), "ret": self.ret.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats.load_state_dict(state["stats"])
+        self.ret = np.asarray(state["ret"], dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+WRAPPER_FIELDS = ("_elapsed_steps", "_has_reset")
+"""Mutable counters of gymnasium's wrappers: TimeLimit's steps into the episode, and
+OrderEnforcing's reset flag."""
+
+
+class StateUnsupported(RuntimeError):
+    """An env whose state this harness cannot capture (not a MuJoCo env): no checkpoints."""
+
+
+def _mujoco_base(env: gym.Env):
+    base = env.unwrapped
+    if not (isinstance(getattr(base, "model", None), mujoco.MjModel) and hasattr(base, "data")):
+        raise StateUnsupported(f"{env.spec.id if env.spec else base} is not a MuJoCo env")
+    return base
+
+
+def env_state(env: gym.Env) -> dict:
+    """Everything one wrapped MuJoCo env needs to continue bit-identically.
+
+    The wrappers' counters (WRAPPER_FIELDS), the env's np_random (reset noise), MuJoCo's
+    integration state (mj_getState with mjSTATE_INTEGRATION: time, qpos, qvel, act, warmstart,
+    controls, applied forces, mocap, plugin state) and a copy of every MjData array: some tasks
+    read derived quantities before stepping (Ant-v5 reads body xpos), and after mj_step those
+    belong to the last substep's start, not to the integrated state, so mj_forward would not
+    reproduce them. Arrays are torch tensors, so the checkpoint loads with weights_only=True.
+    """
+    base = _mujoco_base(env)
+    wrappers, layer = [], env
+    while isinstance(layer, gym.Wrapper):
+        wrappers.append({k: getattr(layer, k) for k in WRAPPER_FIELDS if hasattr(layer, k)})
+        layer = layer.env
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    integration = np.empty(mujoco.mj_stateSize(base.model, spec))
+    mujoco.mj_getState(base.model, base.data, integration, spec)
+    rng = base._np_random
+    return {
+        "wrappers": wrappers,
+        "np_random": None if rng is None else rng.bit_generator.state,
+        "integration": torch.from_numpy(integration),
+        **_pack_arrays(base.data),
+    }
+
+
+def _pack_arrays(data: mujoco.MjData) -> dict:
+    """Every non-empty MjData array as one byte tensor and its (name, dtype, shape) layout
+    (one tensor instead of ~180 keeps the checkpoint small and fast to write)."""
+    layout, chunks = [], []
+    for name in dir(data):
+        value = None if name.startswith("_") else getattr(data, name, None)
+        if isinstance(value, np.ndarray) and value.size:
+            layout.append((name, value.dtype.str, tuple(value.shape)))
+            chunks.append(np.ascontiguousarray(value).view(np.uint8).ravel())
+    return {"layout": layout, "arrays": torch.from_numpy(np.concatenate(chunks))}
+
+
+def _unpack_arrays(data: mujoco.MjData, layout: list, blob: np.ndarray) -> None:
+    """Write _pack_arrays' arrays back where the shapes agree (arrays sized by the contacts
+    of the moment may differ; mj_step recomputes those)."""
+    offset = 0
+    for name, dtype, shape in layout:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        target = getattr(data, name, None)
+        if isinstance(target, np.ndarray) and target.shape == tuple(shape):
+            target[...] = blob[offset : offset + size].view(dtype).reshape(shape)
+        offset += size
+
+
+def load_env_state(env: gym.Env, state: dict) -> None:
+    """Inverse of env_state on an env made the same way (same id and time limit)."""
+    base = _mujoco_base(env)
+    layer = env
+    for fields in state["wrappers"]:
+        for key, value in fields.items():
+            setattr(layer, key, value)
+        layer = layer.env
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    mujoco.mj_setState(base.model, base.data, state["integration"].numpy(), spec)
+    _unpack_arrays(base.data, state["layout"], state["arrays"].numpy())
+    if state["np_random"] is not None:
+        bit_generator = getattr(np.random, state["np_random"]["bit_generator"])()
+        bit_generator.state = state["np_random"]
+        base._np_random = np.random.Generator(bit_generator)
+
+
+def vector_env_state(envs: gym.vector.SyncVectorEnv) -> dict:
+    """Every sub-env's state and the vector env's pending autoreset flags (NEXT_STEP mode)."""
+    return {
+        "envs": [env_state(env) for env in envs.envs],
+        "autoreset": torch.from_numpy(np.asarray(envs._autoreset_envs).copy()),
+    }
+
+
+def load_vector_env_state(envs: gym.vector.SyncVectorEnv, state: dict) -> None:
+    if len(state["envs"]) != len(envs.envs):
+        raise ValueError(f"checkpoint has {len(state['envs'])} envs, this run {len(envs.envs)}")
+    for env, sub in zip(envs.envs, state["envs"], strict=True):
+        load_env_state(env, sub)
+    envs._autoreset_envs = state["autoreset"].numpy().copy()

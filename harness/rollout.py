@@ -14,7 +14,14 @@ import numpy as np
 import torch
 
 from harness.config import SamplerConfig
-from harness.envs import IdentityNorm, RewardScaler, RunningNorm, make_vector_env
+from harness.envs import (
+    IdentityNorm,
+    RewardScaler,
+    RunningNorm,
+    load_vector_env_state,
+    make_vector_env,
+    vector_env_state,
+)
 from harness.policy import GaussianPolicy, ValueNet
 
 
@@ -191,6 +198,29 @@ class Sampler:
             episode_lengths=buf.episode_lengths,
             advantages_normalized=self.cfg.normalize_advantages,
         )
+
+    def state_dict(self) -> dict:
+        """What the next `collect` depends on: every env's state, the pending observation
+        [N, O], the returns and lengths of the episodes in flight, both normalisers.
+        Raises harness.envs.StateUnsupported for an env whose state cannot be captured."""
+        scaler = self.reward_scaler
+        return {
+            "envs": vector_env_state(self.envs),
+            "obs": torch.from_numpy(np.array(self.obs)),
+            "ep_return": torch.from_numpy(self.ep_return.copy()),
+            "ep_length": torch.from_numpy(self.ep_length.copy()),
+            "obs_norm": self.obs_norm.state_dict(),
+            "reward_scaler": None if scaler is None else scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        load_vector_env_state(self.envs, state["envs"])
+        self.obs = state["obs"].numpy().copy()
+        self.ep_return = state["ep_return"].numpy().copy()
+        self.ep_length = state["ep_length"].numpy().copy()
+        self.obs_norm.load_state_dict(state["obs_norm"])
+        if self.reward_scaler is not None:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
 
     def close(self) -> None:
         self.envs.close()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from algorithms import ALGORITHMS
+from harness import checkpoint
 from harness.config import (
     ConfigError,
     RunConfig,
@@ -31,7 +32,7 @@ from harness.envs import RunningNorm, check_env_id, check_env_spaces
 from harness.policy import GaussianPolicy, ValueNet
 from harness.rollout import Sampler
 from harness.tracking import RunDirectory, atomic_write_bytes, run_status
-from harness.value import ValueFitter
+from harness.value import ValueFitter, fill_skip_columns
 
 
 def resolve_config(
@@ -50,7 +51,10 @@ def resolve_config(
     cfg = RunConfig(algo=algo, env=env, seed=seed, update=variant.config())
     if total_steps is not None:
         cfg = dataclasses.replace(cfg, total_steps=total_steps)
-    return apply_overrides(cfg, {**variant.defaults, **(overrides or {})})
+    cfg = apply_overrides(cfg, {**variant.defaults, **(overrides or {})})
+    if cfg.checkpoint.every < 0:
+        raise ConfigError("checkpoint.every must be >= 0 (0 disables checkpoints)")
+    return cfg
 
 
 def config_record(cfg: RunConfig) -> dict:
@@ -195,7 +199,8 @@ def train(
     on_row: Callable[[dict], None] | None = None,
     extra_meta: dict | None = None,
 ) -> Path:
-    """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched.
+    """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched;
+    an incomplete one continues from its checkpoint.pt when it has one (harness/checkpoint.py).
 
     on_row is called with every metrics row (the W&B mirror); its failures never stop the run.
     """
@@ -204,9 +209,10 @@ def train(
     if run_status(run_dir) == "complete":
         return run_dir
     torch.set_num_threads(1)
+    saved, warning = checkpoint.read(run_dir, record["config_hash"])
     writer = RunDirectory(run_dir, record, extra_meta)
     try:
-        _train_loop(cfg, writer, progress, on_row)
+        _train_loop(cfg, writer, progress, on_row, saved, warning)
     except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
         writer.finish(
             "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
@@ -215,37 +221,52 @@ def train(
     return run_dir
 
 
-def _train_loop(cfg: RunConfig, writer: RunDirectory, progress: bool, on_row) -> None:
+def _train_loop(
+    cfg: RunConfig, writer: RunDirectory, progress: bool, on_row, saved, warning: str
+) -> None:
     trainer = Trainer(cfg)
+    writer.meta["num_params"] = trainer.policy.num_params()
+    keeper = checkpoint.Checkpointer(writer, cfg.checkpoint.every, config_hash(cfg))
     try:
-        _iterate(cfg, trainer, writer, progress, on_row)
+        try:
+            done, elapsed = keeper.start(trainer, saved, warning)
+        except ValueError:  # the checkpoint did not load (recorded): start over, fresh
+            trainer.sampler.close()
+            trainer = Trainer(cfg)
+            done, elapsed = 0, 0.0
+        with checkpoint.DeferredSignals() as signals:
+            _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elapsed)
+        keeper.remove()
     finally:
         trainer.sampler.close()  # a long-lived sweep worker must not leak MuJoCo envs
 
 
-def _iterate(
-    cfg: RunConfig, trainer: Trainer, writer: RunDirectory, progress: bool, on_row
-) -> None:
+def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elapsed) -> None:
+    """Iterations done .. the end; checkpoints after due iterations and held signals."""
     from tqdm import tqdm
 
-    writer.meta["num_params"] = trainer.policy.num_params()
     per_update = cfg.sampler.steps_per_update
     iterations = math.ceil(cfg.total_steps / per_update)
     bar = tqdm(
+        initial=done * per_update,
         total=iterations * per_update,
         unit="step",
         disable=not progress,
         dynamic_ncols=True,
         desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
     )
-    start, last_return = time.perf_counter(), math.nan
-    for it in range(iterations):
+    start, last_return = time.perf_counter() - elapsed, math.nan
+    for it in range(done, iterations):
         row = trainer.iteration(it)
         row["step"] = (it + 1) * per_update
         row["wall_time"] = time.perf_counter() - start
+        fill_skip_columns(writer.rows, row)
         writer.log(row)
         if on_row is not None:
             on_row(row)
+        if keeper.due(it + 1, iterations) or signals.pending is not None:
+            keeper.save(trainer, it + 1, row["wall_time"])
+        signals.deliver_pending()
         if not math.isnan(row["return_mean"]):
             last_return = row["return_mean"]
         bar.update(per_update)

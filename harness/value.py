@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -18,8 +20,43 @@ class ValueFitter:
         self.cfg = cfg
         self.optimizer = torch.optim.Adam(value_fn.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
 
+    def state_dict(self) -> dict:
+        """Adam's moments and step count (the net's weights are the runner's to save)."""
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
     def fit(self, batch: Batch, rng: np.random.Generator) -> dict[str, float]:
-        """Fit on batch.obs [B, O] -> batch.returns [B]; report loss and explained variance."""
+        """Fit on batch.obs [B, O] -> batch.returns [B]; report loss and explained variance.
+
+        A fit that leaves non-finite weights (NaN returns, say) is undone like a failed policy
+        step: weights and Adam state go back to before the fit, and the row says
+        value_skipped=True with value_skip_reason. Rows of a clean fit carry neither key
+        (`fill_skip_columns`), so runs without a skip keep their columns.
+        """
+        weights = [p.detach().clone() for p in self.value_fn.parameters()]
+        adam = copy.deepcopy(self.optimizer.state_dict())
+        self._epochs(batch, rng)
+        reason = self._invalid_reason(batch)
+        if reason:
+            with torch.no_grad():
+                for p, old in zip(self.value_fn.parameters(), weights, strict=True):
+                    p.copy_(old)
+            self.optimizer.load_state_dict(adam)
+        stats = self._stats(batch)
+        if reason:
+            stats.update(value_skipped=True, value_skip_reason=reason)
+        return stats
+
+    def _invalid_reason(self, batch: Batch) -> str:
+        """Why the fitted weights cannot stand ('' when they are all finite)."""
+        if all(torch.isfinite(p).all() for p in self.value_fn.parameters()):
+            return ""
+        cause = "" if torch.isfinite(batch.returns).all() else " (non-finite value targets)"
+        return f"non-finite value-net weights after the fit{cause}; restored the previous ones"
+
+    def _epochs(self, batch: Batch, rng: np.random.Generator) -> None:
         n, size = len(batch), min(self.cfg.minibatch_size, len(batch))
         for _ in range(self.cfg.epochs):
             order = torch.from_numpy(rng.permutation(n))
@@ -30,13 +67,26 @@ class ValueFitter:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.value_fn.parameters(), self.cfg.max_grad_norm)
                 self.optimizer.step()
-        with torch.no_grad():
-            pred = self.value_fn(batch.obs)
-            value_loss = float((pred - batch.returns).pow(2).mean())
+
+    @torch.no_grad()
+    def _stats(self, batch: Batch) -> dict:
+        value_loss = float((self.value_fn(batch.obs) - batch.returns).pow(2).mean())
         return {
             "value_loss": value_loss,
             "explained_variance": explained_variance(batch.values, batch.returns),
         }
+
+
+SKIP_COLUMNS = {"value_skipped": False, "value_skip_reason": ""}
+
+
+def fill_skip_columns(rows: list[dict], row: dict) -> None:
+    """Once a run has skipped a value fit, every row of it (`rows` so far and the new `row`)
+    has both SKIP_COLUMNS; runs that never skip have neither."""
+    if "value_skipped" in row or (rows and "value_skipped" in rows[0]):
+        for each in (*rows, row):
+            for key, default in SKIP_COLUMNS.items():
+                each.setdefault(key, default)
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:

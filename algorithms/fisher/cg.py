@@ -90,6 +90,13 @@ class ConjugateGradient:
         self.fvp: FisherOperator | None = None
         self.residual, self.iterations = float("nan"), 0
 
+    def state_dict(self) -> dict:
+        """Stateless between updates: nothing to checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         self.fvp = FisherOperator(policy, batch.obs)
 

@@ -58,6 +58,13 @@ class DiagonalFisher:
         self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
         self.diagonal: torch.Tensor | None = None
 
+    def state_dict(self) -> dict:
+        """The sampled-Fisher action generator (everything else is refitted every update)."""
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
         self.diagonal = rows.square_sum().detach()  # [P]

@@ -102,6 +102,13 @@ class ExactFisher:
         self.form, self.rows, self.matrix, self.chol = "", None, None, None
         self._cond = float("nan")
 
+    def state_dict(self) -> dict:
+        """The sampled-Fisher action generator (everything else is refitted every update)."""
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
     def _num_rows(self, policy: GaussianPolicy, batch_size: int) -> int:
         act_dim = policy.std_w.numel()
         if self.estimator == "analytic":

@@ -21,6 +21,13 @@ class Identity:
     def __init__(self, max_norm: float = math.inf):
         self.max_norm = max_norm
 
+    def state_dict(self) -> dict:
+        """Stateless between updates: nothing to checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         """Nothing to estimate."""
 

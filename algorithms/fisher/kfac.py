@@ -103,6 +103,17 @@ class KFAC:
         self.layout: ScoreRows | None = None
         self.std_fisher: torch.Tensor | None = None
 
+    def state_dict(self) -> dict:
+        """The sampled-Fisher generator and the running factors (A, G) per layer; the
+        eigendecompositions are recomputed from the factors at every fit."""
+        factors = [[a.clone(), g.clone()] for a, g in self.factors or []]
+        return {"gen": self.gen.get_state(), "factors": factors if self.factors else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        factors = state["factors"]
+        self.factors = None if factors is None else [(a.clone(), g.clone()) for a, g in factors]
+
     @staticmethod
     def batch_factors(rows: ScoreRows) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This batch's (A [d_in+1, d_in+1], G [d_out, d_out]) per layer, float64."""
