@@ -86,6 +86,11 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+
+
 def read(run_dir: Path, config_hash: str) -> tuple[dict | None, str]:
     """(saved checkpoint, "") or (None, warning). An unusable checkpoint is deleted."""
     path = Path(run_dir) / FILENAME
@@ -96,7 +101,7 @@ def read(run_dir: Path, config_hash: str) -> tuple[dict | None, str]:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"not a format-{FORMAT} npg-bench checkpoint")
     except Exception as exc:  # any unreadable file: restart, never a traceback
-        problem = f"corrupt {FILENAME} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        problem = f"corrupt {FILENAME} ({_one_line(exc)})"
     else:
         if payload.get("config_hash") == config_hash:
             return payload, ""
@@ -128,30 +133,35 @@ class Checkpointer:
         try:
             capture(trainer)
         except (StateUnsupported, NotImplementedError) as exc:
-            self.supported = False
-            self.writer.meta["checkpoint_unsupported"] = f"{exc}: restarts from iteration 0"
+            self._unsupported(str(exc))
+        except Exception as exc:  # a plugin's broken state_dict must not fail the run
+            self._unsupported(f"{type(exc).__name__}: {exc}")
         if warning:
             self.writer.meta["checkpoint_warning"] = warning
         if saved is None:
             self._write_meta()
             return 0, 0.0
         try:
+            done, elapsed = int(saved["iteration"]), float(saved["wall_time"])
+            resumes, rows = [*saved["resumes"], done], [dict(row) for row in saved["rows"]]
             restore(trainer, saved["trainer"])
         except Exception as exc:
             self.path.unlink(missing_ok=True)
             self.writer.meta["checkpoint_warning"] = (
-                f"{FILENAME} did not fit this run ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); restarted from iteration 0"
+                f"{FILENAME} did not fit this run ({_one_line(exc)}); restarted from iteration 0"
             )
             self._write_meta()
             raise ValueError("checkpoint did not load") from exc
-        done = int(saved["iteration"])
-        self.resumes = [*saved["resumes"], done]
-        self.writer.meta["resumed_at_iterations"] = self.resumes
-        self.writer.rows = list(saved["rows"])
+        self.resumes = resumes
+        self.writer.meta["resumed_at_iterations"] = resumes
+        self.writer.rows = rows
         self.writer.flush()
         self._write_meta()
-        return done, float(saved["wall_time"])
+        return done, elapsed
+
+    def _unsupported(self, reason: str) -> None:
+        self.supported = False
+        self.writer.meta["checkpoint_unsupported"] = f"{reason}: restarts from iteration 0"
 
     def due(self, done: int, total: int) -> bool:
         return self.every > 0 and done % self.every == 0 and done < total

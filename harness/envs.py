@@ -198,6 +198,10 @@ WRAPPER_FIELDS = ("_elapsed_steps", "_has_reset")
 OrderEnforcing's reset flag."""
 
 
+BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+"""numpy's bit generators, the only names a checkpoint's np_random state may give."""
+
+
 class StateUnsupported(RuntimeError):
     """An env whose state this harness cannot capture (not a MuJoCo env): no checkpoints."""
 
@@ -215,9 +219,10 @@ def env_state(env: gym.Env) -> dict:
     The wrappers' counters (WRAPPER_FIELDS), the env's np_random (reset noise), MuJoCo's
     integration state (mj_getState with mjSTATE_INTEGRATION: time, qpos, qvel, act, warmstart,
     controls, applied forces, mocap, plugin state) and a copy of every MjData array: some tasks
-    read derived quantities before stepping (Ant-v5 reads body xpos), and after mj_step those
-    belong to the last substep's start, not to the integrated state, so mj_forward would not
-    reproduce them. Arrays are torch tensors, so the checkpoint loads with weights_only=True.
+    read derived quantities before stepping (Ant-v5 reads body xpos), and mj_step computes
+    those before it integrates (MuJoCo docs, "Simulation pipeline"), so they belong to the last
+    substep's start and mj_forward on the restored state would not reproduce them (Ant-v5's
+    first reward then differs). Arrays are torch tensors: the checkpoint loads weights_only.
     """
     base = _mujoco_base(env)
     wrappers, layer = [], env
@@ -272,7 +277,10 @@ def load_env_state(env: gym.Env, state: dict) -> None:
     mujoco.mj_setState(base.model, base.data, state["integration"].numpy(), spec)
     _unpack_arrays(base.data, state["layout"], state["arrays"].numpy())
     if state["np_random"] is not None:
-        bit_generator = getattr(np.random, state["np_random"]["bit_generator"])()
+        name = state["np_random"]["bit_generator"]
+        if name not in BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {name!r}: valid: {', '.join(BIT_GENERATORS)}")
+        bit_generator = getattr(np.random, name)()
         bit_generator.state = state["np_random"]
         base._np_random = np.random.Generator(bit_generator)
 

@@ -141,8 +141,16 @@ def rewrite_checkpoint(run_dir: Path, change) -> None:
             lambda d: rewrite_checkpoint(d, lambda s: s["trainer"].pop("sampler")),
             "checkpoint.pt did not fit this run (KeyError",
         ),
+        (
+            lambda d: rewrite_checkpoint(d, lambda s: s.pop("iteration")),
+            "checkpoint.pt did not fit this run (KeyError",
+        ),
+        (  # weights_only loading refuses pickled objects: nothing in the file is executed
+            lambda d: torch.save({"format": 1, "trainer": StatelessUpdater}, d / FILENAME),
+            "corrupt checkpoint.pt (UnpicklingError",
+        ),
     ],
-    ids=["garbage", "truncated", "other-config", "missing-state"],
+    ids=["garbage", "truncated", "other-config", "missing-state", "no-iteration", "code"],
 )
 def test_an_unusable_checkpoint_restarts_from_zero_with_a_warning(
     tmp_path, whole_run, spoil, warning
