@@ -89,14 +89,23 @@ def step_gain(frame: pd.DataFrame) -> pd.Series:
     return gain.groupby(frame["run_id"]).median()
 
 
+def shared_envs(summary: pd.DataFrame, a: str, b: str, envs: list[str]) -> list[str]:
+    """The tasks both groups have runs on (a comparison uses only those)."""
+    have = summary.groupby("group")["env"].agg(set)
+    return [e for e in envs if e in have.get(a, set()) and e in have.get(b, set())]
+
+
 def _improvement_rows(summary, envs, base, natural, claim, column, reps, seed, higher=True):
     rows = []
     for group in natural:
-        x, y = matrix(summary, group, envs, column), matrix(summary, base, envs, column)
+        tasks = shared_envs(summary, group, base, envs)
+        x, y = matrix(summary, group, tasks, column), matrix(summary, base, tasks, column)
+        if not tasks or not (np.isfinite(x).any(axis=0).all() and np.isfinite(y).any(axis=0).all()):
+            continue
         if not higher:
             x, y = -x, -y
         p, lo, hi = improvement_estimate(x, y, reps=reps, seed=seed)
-        n = f"{int(np.isfinite(x).sum())} vs {int(np.isfinite(y).sum())}"
+        n = f"{int(np.isfinite(x).sum())} vs {int(np.isfinite(y).sum())} on {len(tasks)} tasks"
         rows.append(_row(claim, f"{group} vs {base}", f"P({column})", p, lo, hi, n))
     return rows
 
@@ -117,11 +126,14 @@ def _row(claim, comparison, statistic, value, lo, hi, n, judged=None) -> dict:
 def cost_rows(summary, envs, base, groups, reps, seed) -> list[dict]:
     """Mean seconds per update relative to the baseline's, bootstrap percentile CI."""
     rng = np.random.default_rng(seed)
-    y = matrix(summary, base, envs, "seconds_per_update")
-    y_B = np.nanmean(resample(y, reps, rng), axis=(1, 2))
     rows = []
     for group in groups:
-        x = matrix(summary, group, envs, "seconds_per_update")
+        tasks = shared_envs(summary, group, base, envs)
+        if not tasks:
+            continue
+        y = matrix(summary, base, tasks, "seconds_per_update")
+        y_B = np.nanmean(resample(y, reps, rng), axis=(1, 2))
+        x = matrix(summary, group, tasks, "seconds_per_update")
         ratio = float(np.nanmean(x) / np.nanmean(y))
         lo, hi = percentile_ci(np.nanmean(resample(x, reps, rng), axis=(1, 2)) / y_B)
         n = f"{int(np.isfinite(x).sum())} vs {int(np.isfinite(y).sum())}"

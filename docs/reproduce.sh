@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Regenerates docs/results.md from reduced-budget runs that fit on 2 cores (~25 min).
-# Every sweep is resumable: rerunning skips complete runs. The full-budget versions are the
-# same commands without --envs/--seeds/--steps (see docs/results.md for cluster commands).
+# The full-budget benchmark: sweeps -> docs/data -> docs/results.md. Every sweep is resumable
+# (complete runs are skipped, interrupted ones continue from their checkpoint), so rerun this
+# until every run is in. About 25 CPU-hours for all phases on this 2-core machine;
+# `--report-only` skips the sweeps and rebuilds the page from docs/data alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-results/evidence}
-COMMON=(--wandb disabled --jobs 2)
+OUT=${OUT:-results/benchmark}
+COMMON=(--wandb disabled --jobs "${JOBS:-2}")
+TASKS=HalfCheetah-v5,Hopper-v5,Walker2d-v5
 
-npgbench sweep --suite invariance      --envs Hopper-v5 --seeds 0,1 --steps 40960 --out "$OUT/invariance" "${COMMON[@]}"
-npgbench sweep --suite sensitivity     --envs Hopper-v5 --seeds 0   --steps 20480 --out "$OUT/sensitivity" "${COMMON[@]}"
-npgbench sweep --suite damping         --envs Hopper-v5 --seeds 0,1 --steps 30720 --out "$OUT/damping" "${COMMON[@]}"
-npgbench sweep --suite fisher-fidelity --envs Hopper-v5 --seeds 0,1 --steps 40960 --out "$OUT/fisher-fidelity" "${COMMON[@]}"
-npgbench sweep --suite tianshou-mujoco --envs Hopper-v5 --seeds 0,1 --steps 51200 --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
-npgbench bench fisher-cost --out "$OUT/fisher_cost.csv"
-npgbench report "$OUT" --out docs --name results --preamble docs/preamble.md
+if [ "${1:-}" != "--report-only" ]; then
+  # Phase A: ours beside Tianshou's published NPG, TRPO and PPO (45 runs)
+  npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" --num-seeds 5 \
+    --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
+  # Phase B: every variant at one KL budget (105 runs)
+  npgbench sweep --suite controlled-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
+  # Phase C: Hopper-v5 only; the default arms are Phase B's runs, hence the same --out
+  npgbench sweep --suite sensitivity-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
+  npgbench sweep --suite invariance-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
+  npgbench dataset add "$OUT/tianshou-mujoco" "$OUT/controlled-1m" --into docs/data
+fi
+rm -rf docs/figures docs/tables
+npgbench report docs/data --out docs --name results --preamble docs/preamble.md

@@ -89,14 +89,14 @@ def cmd_run(args) -> int:
         overrides["wandb.mode"] = args.wandb
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
-    note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
-    if note:
-        print(note, file=sys.stderr)
     run_dir = Path(args.out) / run_id(cfg)
     if run_status(run_dir) == "complete":
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
+    note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
+    if note:  # after every check: an error is the only line of a refused command
+        print(note, file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     try:
         train(

@@ -259,7 +259,6 @@ def _main(argv: list[str]) -> int:
             print(f"shard {args.shard} of suite {suite.name} holds no runs")
             return 0
     check_sizes(tasks)
-    print_rounding(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
     if args.dry_run:
@@ -268,6 +267,7 @@ def _main(argv: list[str]) -> int:
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
     if todo:
         check_output_dir(out)
+    print_rounding(tasks)  # after every check: an error is the only line of a refused command
     skipped = len(tasks) - len(todo)
     wandb = _wandb_args(suite, overrides, args.wandb)
     client, cluster = (
