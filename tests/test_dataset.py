@@ -81,23 +81,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, argv):
 def test_the_results_page_is_rebuilt_byte_identically_from_the_dataset(tmp_path):
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "report",
-            str(docs / "data"),
-            "--out",
-            str(tmp_path),
-            "--name",
-            "results",
-            "--preamble",
-            str(docs / "preamble.md"),
-        ],
+    root = Path(__file__).resolve().parents[1]
+    docs = root / "docs"
+    argv = ["report", "docs/data", "--out", str(tmp_path), "--name", "results"]
+    out = subprocess.run(  # the documented command, from the repository root (paths as typed)
+        [sys.executable, "-m", "harness.cli", *argv, "--preamble", "docs/preamble.md"],
         capture_output=True,
         text=True,
+        cwd=root,
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "results.md").read_bytes() == (docs / "results.md").read_bytes()
