@@ -27,7 +27,13 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.cli import WANDB_HELP, HelpFormatter, rounding_note, show_progress  # noqa: E402
+from harness.cli import (  # noqa: E402
+    WANDB_HELP,
+    HelpFormatter,
+    positive_int,
+    rounding_note,
+    show_progress,
+)
 from harness.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from harness.dispatch import dask_client, make_jobs  # noqa: E402
 from harness.pool import execute  # noqa: E402
@@ -50,16 +56,6 @@ def _int_csv(text: str) -> list[int]:
     if not values or min(values) < 0 or len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"expected distinct integers >= 0, got {text!r}")
     return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seeds.add_argument(
         "--num-seeds",
-        type=_positive,
+        type=positive_int,
         help="the suite's first N seeds, extended past its list (default: all of them)",
     )
-    p.add_argument("--steps", type=_positive, help="step budget per run (default: the suite's)")
+    p.add_argument("--steps", type=positive_int, help="step budget per run (default: the suite's)")
     p.add_argument(
         "--set",
         action="append",
@@ -98,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--jobs",
-        type=_positive,
+        type=positive_int,
         default=len(os.sched_getaffinity(0)),
         help="parallel workers (default: the number of usable cores, %(default)s here)",
     )

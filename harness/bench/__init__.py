@@ -31,15 +31,7 @@ class BenchParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (underscores allowed, as in 20_480)."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from harness.cli import positive_int as positive_int  # noqa: E402  (one definition)
 
 
 def positive_int_csv(text: str) -> list[int]:
