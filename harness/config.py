@@ -293,23 +293,34 @@ HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
 }
 
 
-def config_hash(cfg: RunConfig) -> str:
-    """sha1 of the canonical JSON of the resolved config without the seed (first 8 hex).
+def experiment_fields(data: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """The fields of a config dict (to_dict's, or a config.json) that define the experiment.
 
-    W&B and checkpoint settings are tracking, not the experiment: switching them never
-    renames a run. Fields in HASH_NEUTRAL_DEFAULTS at their listed value are left out too.
+    W&B and checkpoint settings are tracking, not the experiment, and fields in
+    HASH_NEUTRAL_DEFAULTS at their listed value (or absent, as in configs written before
+    they existed) are left out. Returns a copy; `data` is not modified.
     """
-    data = to_dict(cfg)
-    data.pop("seed")
-    data.pop("wandb")
-    data.pop("checkpoint")
+    data = json.loads(json.dumps(data))
+    data.pop("wandb", None)
+    data.pop("checkpoint", None)
     for dotted, neutral in HASH_NEUTRAL_DEFAULTS.items():
         *parents, leaf = dotted.split(".")
         node = data
         for key in parents:
-            node = node[key]
-        if node.get(leaf) == neutral:
+            node = node.get(key, {})
+        if leaf in node and node[leaf] == neutral:
             del node[leaf]
+    return data
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """sha1 of the canonical JSON of experiment_fields(cfg) without the seed (first 8 hex).
+
+    Switching W&B or checkpoint settings, or adding an option at its neutral value, never
+    renames a run.
+    """
+    data = experiment_fields(to_dict(cfg))
+    data.pop("seed")
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(canonical.encode()).hexdigest()[:8]
 

@@ -164,20 +164,21 @@ def check_sizes(tasks) -> None:
 def plan(tasks, out: Path) -> list[str]:
     """Status of every task's run directory; refuses a directory holding another config.
 
-    Compares every config field but the W&B settings (tracking, not identity) with what the
-    folder's config.json says, so data computed under another config is never overwritten.
+    Compares the experiment's fields (config.experiment_fields: not W&B or checkpoint
+    settings, not options at their neutral value) with the folder's config.json, so data
+    computed under another config is never overwritten, and runs recorded before an option
+    existed are still recognised as the same run.
     """
-    import json
-
-    from harness.config import to_dict
+    from harness.config import experiment_fields, to_dict
     from harness.tracking import read_json, run_status
 
     statuses = []
     for task in tasks:
         run_dir = out / task.run_id
         found = read_json(run_dir / "config.json")
-        expected = json.loads(json.dumps(to_dict(task.cfg)))
-        expected.pop("wandb")
+        expected = experiment_fields(to_dict(task.cfg))
+        if found is not None:
+            found = experiment_fields(found)
         if found is not None and any(found.get(k) != v for k, v in expected.items()):
             raise ConfigError(
                 f"{run_dir} holds a different config under the same run id; "

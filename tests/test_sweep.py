@@ -172,6 +172,26 @@ def test_a_folder_holding_another_config_is_refused_untouched(suite_file, tmp_pa
     assert [p.name for p in out.iterdir()] == [task.run_id]
 
 
+def test_a_run_recorded_before_an_option_existed_is_still_the_same_run(
+    suite_file, tmp_path, capsys
+):
+    """docs/data holds config.json files written before `checkpoint` and `eval.sampled`
+    existed; a sweep over them must skip them as complete, not refuse the folder."""
+    out = tmp_path / "out"
+    task = expand(load_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
+    old = config_record(task.cfg)
+    del old["checkpoint"], old["eval"]["sampled"]
+    (out / task.run_id).mkdir(parents=True)
+    (out / task.run_id / "config.json").write_text(json.dumps(old))
+    (out / task.run_id / "meta.json").write_text(json.dumps({"status": "complete"}))
+    args = ["--suite", str(suite_file), "--algos", "vanilla", "--envs", "Hopper-v5"]
+    assert main([*args, "--seeds", "0", "--out", str(out), "--dry-run"]) == 0
+    assert "work left: 1 runs" in capsys.readouterr().out  # 2 lr arms, one complete
+    old["eval"]["sampled"] = True  # a neutral field at another value is another experiment
+    (out / task.run_id / "config.json").write_text(json.dumps(old))
+    assert main([*args, "--seeds", "0", "--out", str(out), "--dry-run"]) == 2
+
+
 @pytest.mark.parametrize(
     "args,expected",
     [
