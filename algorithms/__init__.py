@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from algorithms.fisher.cg import CGConfig
-from algorithms.fisher.diagonal import DiagonalConfig
-from algorithms.fisher.exact import ExactConfig
-from algorithms.fisher.kfac import KFACConfig
-from algorithms.natural import make_natural
-from algorithms.ppo import PPOConfig, PPOUpdater
-from algorithms.vanilla import VanillaConfig, make_vanilla
+from npgbench.algorithms.fisher.cg import CGConfig
+from npgbench.algorithms.fisher.diagonal import DiagonalConfig
+from npgbench.algorithms.fisher.exact import ExactConfig
+from npgbench.algorithms.fisher.kfac import KFACConfig
+from npgbench.algorithms.natural import make_natural
+from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
+from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Variant:
     """Dataclass of the variant's hyperparameters (RunConfig.update)."""
     make: Callable[..., Any]
     """make(policy, update_config, seed, diagnostics) -> updater with update(batch) -> dict;
-    diagnostics is RunConfig.diagnostics (harness.config.DiagnosticsConfig)."""
+    diagnostics is RunConfig.diagnostics (harness.core.config.DiagnosticsConfig)."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Dotted RunConfig overrides this variant's protocol sets before the user's."""
 

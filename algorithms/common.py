@@ -1,6 +1,6 @@
 """Pieces every policy update shares: surrogate, KL to pi_old, entropy, update statistics.
 
-All functions take the `Batch` of harness.rollout; pi_old is the batch's detached
+All functions take the `Batch` of harness.core.rollout; pi_old is the batch's detached
 (old_mean, old_std), so KL(pi_old || pi_theta) is exactly zero at theta_old and its Hessian
 there is the Fisher (pitfalls.md: the KL of the live policy with itself has zero Hessian).
 """
@@ -8,15 +8,14 @@ there is the Fisher (pitfalls.md: the KL of the live policy with itself has zero
 from __future__ import annotations
 
 import torch
-
-from harness.policy import (
+from npgbench.harness.core.policy import (
     GaussianPolicy,
     flat_params,
     gaussian_entropy,
     gaussian_kl,
     set_flat_params,
 )
-from harness.rollout import Batch
+from npgbench.harness.core.rollout import Batch
 
 
 def surrogate(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:

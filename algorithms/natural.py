@@ -46,15 +46,14 @@ import math
 import time
 
 import torch
-
-from algorithms.common import policy_stats, surrogate
-from algorithms.fisher import NaturalConfig, Preconditioner
-from algorithms.fisher.exact import ExactFisher
-from algorithms.fisher.products import FisherOperator
-from algorithms.trpo import backtracking_line_search
-from harness.config import ConfigError, DiagnosticsConfig
-from harness.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
-from harness.rollout import Batch
+from npgbench.algorithms.common import policy_stats, surrogate
+from npgbench.algorithms.fisher import NaturalConfig, Preconditioner
+from npgbench.algorithms.fisher.exact import ExactFisher
+from npgbench.algorithms.fisher.products import FisherOperator
+from npgbench.algorithms.trpo import backtracking_line_search
+from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
+from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
+from npgbench.harness.core.rollout import Batch
 
 NAN = math.nan
 FIDELITY_DEFAULT_DAMPING = 1e-2  # npg_exact's default, for preconditioners without damping

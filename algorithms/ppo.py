@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from algorithms.common import policy_stats, restore_if_invalid, snapshot
-from harness.config import ConfigError
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.algorithms.common import policy_stats, restore_if_invalid, snapshot
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 
 @dataclass(frozen=True)

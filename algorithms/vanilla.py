@@ -13,14 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from algorithms.common import policy_stats, restore_if_invalid, snapshot, surrogate
-from algorithms.fisher import NaturalConfig
-from algorithms.fisher.identity import Identity
-from algorithms.natural import Fidelity, NaturalUpdater
-from harness.config import ConfigError, DiagnosticsConfig
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.algorithms.common import policy_stats, restore_if_invalid, snapshot, surrogate
+from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher.identity import Identity
+from npgbench.algorithms.natural import Fidelity, NaturalUpdater
+from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The public analysis API, for a researcher's own notebook: run directories -> tidy frame ->
 per-run scores -> aggregates with confidence intervals -> a plot in the caller's Axes.
 
-    from analysis import api
+    from npgbench.analysis import api
     runs = api.load("results/quickstart")          # RunSet: .frame (tidy), .runs, .warnings
     scores = api.scores(runs)                      # one row per run: final, best, auc, score
     estimates = api.aggregate(scores)              # IQM, median, mean, gap with 95% CIs
@@ -22,10 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis import aggregate as _aggregate
-from analysis.load import RunSet, interpolate_curves, load_runs
-from analysis.summary import Options, SuiteInfo, load_suite_info, score_matrices, summarise_runs
+from npgbench.analysis import aggregate as _aggregate
+from npgbench.analysis.load import RunSet, interpolate_curves, load_runs
+from npgbench.analysis.summary import (
+    Options,
+    SuiteInfo,
+    load_suite_info,
+    score_matrices,
+    summarise_runs,
+)
 
 AGGREGATES = tuple(_aggregate.AGGREGATES)
 """Names of the aggregates `aggregate` estimates: IQM, median, mean, optimality gap."""
@@ -137,24 +142,24 @@ def aggregate(
 
 
 def _plots():
-    """analysis.plots, imported on first use.
+    """npgbench.analysis.plots, imported on first use.
 
     NOTE: analysis.plots calls matplotlib.use("Agg") at import until issue 11 item 4 removes
     it (another branch); this puts the caller's backend back, so a notebook keeps its inline
     one. Delete the restore once analysis.plots has no import-time side effect."""
-    if "analysis.plots" not in sys.modules:
+    if "npgbench.analysis.plots" not in sys.modules:
         import matplotlib
         from matplotlib import rcsetup
 
         before = matplotlib.rcParams._get_backend_or_none()
-        from analysis import plots  # noqa: F401
+        from npgbench.analysis import plots  # noqa: F401
 
         if matplotlib.rcParams._get_backend_or_none() != before:
             if before is None:  # not chosen yet: let matplotlib choose as before
                 matplotlib.rcParams["backend"] = rcsetup._auto_backend_sentinel
             else:
                 matplotlib.use(before)
-    from analysis import plots
+    from npgbench.analysis import plots
 
     return plots
 

@@ -26,10 +26,9 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from analysis.aggregate import improvement_estimate, percentile_ci, resample
-from analysis.formatting import Table, fmt
-from analysis.variants import run_settings
+from npgbench.analysis.aggregate import improvement_estimate, percentile_ci, resample
+from npgbench.analysis.formatting import Table, fmt
+from npgbench.analysis.variants import run_settings
 
 NULL = 0.5
 

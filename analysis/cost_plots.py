@@ -7,9 +7,15 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-from analysis import metrics
-from analysis.plot_style import LINESTYLES, MARKERS, legend_outside, new_ax, plain, style_of
+from npgbench.analysis import metrics
+from npgbench.analysis.plot_style import (
+    LINESTYLES,
+    MARKERS,
+    legend_outside,
+    new_ax,
+    plain,
+    style_of,
+)
 
 
 def time_split_bars(summary: pd.DataFrame, *, ax=None):

@@ -16,7 +16,7 @@ import html
 import re
 from pathlib import Path
 
-from analysis.formatting import Table, markdown_text, table_html, table_markdown
+from npgbench.analysis.formatting import Table, markdown_text, table_html, table_markdown
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}

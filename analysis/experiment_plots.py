@@ -10,9 +10,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import EngFormatter
-
-from analysis import plots
-from analysis.plot_style import new_ax, palette, plain, styles
+from npgbench.analysis import plots
+from npgbench.analysis.plot_style import new_ax, palette, plain, styles
 
 
 def invariance_figure(curves: pd.DataFrame, value: str = "return"):

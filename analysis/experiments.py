@@ -15,10 +15,9 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from analysis.curves import interpolate_curves
-from analysis.formatting import Table, fmt, fmt_pm
-from analysis.variants import comparisons, per_value
+from npgbench.analysis.curves import interpolate_curves
+from npgbench.analysis.formatting import Table, fmt, fmt_pm
+from npgbench.analysis.variants import comparisons, per_value
 
 STD_KEY = "policy.std_param"
 STEP_KEYS = ("update.lr", "update.kl_delta", "update.clip", "update.fixed_step")

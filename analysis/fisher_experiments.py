@@ -16,9 +16,8 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from analysis.formatting import Table, fmt, fmt_pct, fmt_pm
-from analysis.variants import comparisons
+from npgbench.analysis.formatting import Table, fmt, fmt_pct, fmt_pm
+from npgbench.analysis.variants import comparisons
 
 DAMPING_KEY = "update.damping"
 

@@ -10,9 +10,8 @@ grid), the cell lists every value: "a / b".
 from __future__ import annotations
 
 import pandas as pd
-
-from analysis import variants
-from analysis.formatting import Table
+from npgbench.analysis import variants
+from npgbench.analysis.formatting import Table
 
 IDENTITY = frozenset({"run_id", "config_hash", "seed", "env"})
 TRACKING = ("wandb.",)

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 # Moved to their own modules; still importable from here.
-from analysis.curves import interpolate_curves as interpolate_curves
-from analysis.curves import run_frames as run_frames
-from analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
-from analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
+from npgbench.analysis.curves import interpolate_curves as interpolate_curves
+from npgbench.analysis.curves import run_frames as run_frames
+from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
+from npgbench.analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""

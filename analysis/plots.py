@@ -17,10 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
-from scipy import stats
-
-from analysis import aggregate
-from analysis.plot_style import (
+from npgbench.analysis import aggregate
+from npgbench.analysis.plot_style import (
     axis_label,
     legend_outside,
     n_label,
@@ -31,6 +29,7 @@ from analysis.plot_style import (
     style_of,
     styles,
 )
+from scipy import stats
 
 __all__ = [
     "aggregate_curve",

@@ -22,10 +22,9 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from analysis import metrics, variants
-from analysis.formatting import Table, fmt, fmt_pm
-from analysis.summary import SuiteInfo
+from npgbench.analysis import metrics, variants
+from npgbench.analysis.formatting import Table, fmt, fmt_pm
+from npgbench.analysis.summary import SuiteInfo
 
 BEST_COLUMNS = ("best_eval_sampled", "best_eval", "best")
 """Our per-run column for the "best" protocol, in order of preference."""

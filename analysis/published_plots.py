@@ -5,9 +5,8 @@ table data. Same conventions as plots.py (keyword-only ax, returns it)."""
 from __future__ import annotations
 
 import pandas as pd
-
-from analysis.plot_style import new_ax, plain
-from analysis.plots import facet_figure
+from npgbench.analysis.plot_style import new_ax, plain
+from npgbench.analysis.plots import facet_figure
 
 
 def published_comparison(data: pd.DataFrame, env: str, *, ax=None, colors=None):

@@ -15,8 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.summary import SuiteInfo, suite_info
+from npgbench.analysis.summary import SuiteInfo, suite_info
 
 
 def sha256(path: Path) -> str:
@@ -25,9 +24,9 @@ def sha256(path: Path) -> str:
 
 def load_file(path: Path) -> SuiteInfo:
     """A suite file (no registry check, so no torch import); ValueError when invalid."""
-    from suites import load_suite
+    from npgbench.suites import load_suite
 
-    return suite_info(load_suite(path, check=False))
+    return suite_info(load_suite(path))
 
 
 def recorded_copy(runs: pd.DataFrame, sha: str) -> Path | None:
@@ -46,7 +45,7 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
     Shipped name: the shipped file. Otherwise the recorded copy matching the runs' sha256;
     without one, an empty SuiteInfo (ranges and thresholds then come from the data), warned.
     """
-    from suites import SUITE_DIR, SUITES
+    from npgbench.suites import SUITE_DIR, SUITES
 
     if not name:
         return SuiteInfo(), ""

@@ -18,14 +18,14 @@ import re
 import sys
 from pathlib import Path
 
-from analysis import fisher_experiments, tables
-from analysis.document import markdown_blocks, render_html, render_markdown
-from analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
-from analysis.formatting import Table, table_latex
-from analysis.load import RunSet, load_runs
-from analysis.recorded_suite import study_suite
-from analysis.study import FIGURE_NAMES, Study, analyse, slug
-from analysis.summary import Options, SuiteInfo, load_suite_info
+from npgbench.analysis import fisher_experiments, tables
+from npgbench.analysis.document import markdown_blocks, render_html, render_markdown
+from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
+from npgbench.analysis.formatting import Table, table_latex
+from npgbench.analysis.load import RunSet, load_runs
+from npgbench.analysis.recorded_suite import study_suite
+from npgbench.analysis.study import FIGURE_NAMES, Study, analyse, slug
+from npgbench.analysis.summary import Options, SuiteInfo, load_suite_info
 
 
 class ReportError(Exception):
@@ -245,8 +245,7 @@ def write_outputs(out: Path, blocks: list[tuple], built: list[Table], name: str)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `npgbench report`; returns 0, or 2 on bad input (one line, no traceback)."""
     import matplotlib
-
-    from harness.config import ConfigError  # stdlib-only module: no torch
+    from npgbench.harness.core.config import ConfigError  # stdlib-only module: no torch
 
     matplotlib.use("Agg")  # files only; chosen here, not on import (notebooks keep theirs)
     warnings: list[str] = []

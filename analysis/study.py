@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-from analysis import claims, experiments, hyperparams, published, tables
-from analysis.formatting import Table, fmt
-from analysis.load import RunSet
-from analysis.plot_style import save
-from analysis.study_figures import Figure, cost_figures, curve_figures, experiment_sections
-from analysis.summary import Options, SuiteInfo, summarise_runs
+from npgbench.analysis import claims, experiments, hyperparams, published, tables
+from npgbench.analysis.formatting import Table, fmt
+from npgbench.analysis.load import RunSet
+from npgbench.analysis.plot_style import save
+from npgbench.analysis.study_figures import Figure, cost_figures, curve_figures, experiment_sections
+from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
 
 FIGURE_HOMES = {
     "learning_curves": "convergence",

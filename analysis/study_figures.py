@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
-
-from analysis import (
+from npgbench.analysis import (
     cost_plots,
     experiment_plots,
     experiments,
@@ -18,14 +17,14 @@ from analysis import (
     plots,
     published_plots,
 )
-from analysis.aggregate import interval_estimates
-from analysis.curves import interpolate_curves
-from analysis.formatting import Table
-from analysis.plot_style import axis_label, palette, styles
-from analysis.summary import Options, score_matrices
+from npgbench.analysis.aggregate import interval_estimates
+from npgbench.analysis.curves import interpolate_curves
+from npgbench.analysis.formatting import Table
+from npgbench.analysis.plot_style import axis_label, palette, styles
+from npgbench.analysis.summary import Options, score_matrices
 
 if TYPE_CHECKING:  # study.py imports this module
-    from analysis.study import Study
+    from npgbench.analysis.study import Study
 
 
 @dataclass

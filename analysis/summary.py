@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from analysis import metrics
-from analysis.curves import run_frames
-from analysis.load import ID_COLUMNS
+from npgbench.analysis import metrics
+from npgbench.analysis.curves import run_frames
+from npgbench.analysis.load import ID_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,11 @@ def suite_info(suite: Any) -> SuiteInfo:
 
 
 def load_suite_info(name_or_path: str | Path) -> SuiteInfo:
-    """Load a suite by name or path through suites.load_suite without the registry check
-    (which would import torch); ValueError (suites' ConfigError) on a bad name or file."""
-    from suites import load_suite
+    """Load a suite by name or path through suites.load_suite (no registry check, no torch);
+    ValueError (suites' ConfigError) on a bad name or file."""
+    from npgbench.suites import load_suite
 
-    return suite_info(load_suite(name_or_path, check=False))
+    return suite_info(load_suite(name_or_path))
 
 
 @dataclass(frozen=True)

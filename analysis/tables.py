@@ -12,10 +12,9 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from analysis import aggregate, metrics, variants
-from analysis.formatting import Table, fmt, fmt_ci, fmt_pct, fmt_pm
-from analysis.summary import Options, score_matrices
+from npgbench.analysis import aggregate, metrics, variants
+from npgbench.analysis.formatting import Table, fmt, fmt_ci, fmt_pct, fmt_pm
+from npgbench.analysis.summary import Options, score_matrices
 
 KEYS = ["env", "group"]
 

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from harness.envs import StateUnsupported
-from harness.tracking import RunDirectory, atomic_write_bytes, atomic_write_json
+from npgbench.harness.core.envs import StateUnsupported
+from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, atomic_write_json
 
 FILENAME = "checkpoint.pt"
 FORMAT = 1

@@ -15,7 +15,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
+from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
 
 
 class UsageError(Exception):
@@ -79,10 +79,10 @@ def positive_int(text: str) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness.config_checks import check_policy_size
-    from harness.envs import check_env_spaces
-    from harness.runner import resolve_config, train
-    from harness.tracking import check_output_dir, run_status
+    from npgbench.harness.core.config_checks import check_policy_size
+    from npgbench.harness.core.envs import check_env_spaces
+    from npgbench.harness.runner import resolve_config, train
+    from npgbench.harness.tracking import check_output_dir, run_status
 
     overrides = overrides_from(args.set)
     if args.wandb:
@@ -121,7 +121,7 @@ def _wandb_mirror(cfg, run_dir: Path):
     if cfg.wandb.mode == "disabled":
         return None
     try:
-        from harness.wandb_mirror import open_mirror
+        from npgbench.harness.wandb_mirror import open_mirror
     except ImportError:
         return None
     return open_mirror(cfg, run_dir)
@@ -129,9 +129,8 @@ def _wandb_mirror(cfg, run_dir: Path):
 
 def cmd_eval(args) -> int:
     import numpy as np
-
-    from harness.runner import evaluate, load_policy
-    from harness.tracking import run_status
+    from npgbench.harness.runner import evaluate, load_policy
+    from npgbench.harness.tracking import run_status
 
     run_dir = Path(args.run_dir)
     if run_status(run_dir) != "complete" or not (run_dir / "policy.pt").is_file():
@@ -160,8 +159,8 @@ def print_fields(algo: str) -> None:
     """Every dotted config key of `algo` with its default and docstring."""
     import dataclasses
 
-    from harness.config import field_docs
-    from harness.runner import resolve_config
+    from npgbench.harness.core.config import field_docs
+    from npgbench.harness.runner import resolve_config
 
     cfg = resolve_config(algo, "InvertedPendulum-v5")
 
@@ -179,19 +178,23 @@ def print_fields(algo: str) -> None:
 
 
 def cmd_list(args) -> int:
-    from algorithms import ALGORITHMS
+    from npgbench.algorithms import ALGORITHMS
+    from npgbench.algorithms.registry import registry
 
     if args.fields:
         print_fields(args.fields)
         return 0
     print("algorithms:")
     try:
-        from suites import SUITES, load_suite
+        from npgbench.harness.suite_checks import load_checked_suite as load_suite
+        from npgbench.suites import SUITES
     except ImportError:
         SUITES, load_suite = [], None
-    width = max(map(len, [*ALGORITHMS, *SUITES]))
-    for name, variant in ALGORITHMS.items():
-        print(f"  {name:<{width}}  {variant.description}")
+    variants = registry()
+    width = max(map(len, [*variants, *SUITES]))
+    for name, variant in variants.items():
+        source = "" if name in ALGORITHMS else " [plugin]"
+        print(f"  {name:<{width}}  {variant.description}{source}")
     if not SUITES:
         return 0
     print("suites:")
@@ -202,10 +205,13 @@ def cmd_list(args) -> int:
 
 
 DELEGATED = {
-    "sweep": ("harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
-    "report": ("analysis.report", "tables, figures and report from run directories"),
-    "bench": ("harness.bench", "benchmarks: throughput, fisher-cost"),
-    "dataset": ("harness.dataset", "copy complete runs into the committed results dataset"),
+    "sweep": ("npgbench.harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
+    "report": ("npgbench.analysis.report", "tables, figures and report from run directories"),
+    "bench": ("npgbench.harness.bench", "benchmarks: throughput, fisher-cost"),
+    "dataset": (
+        "npgbench.harness.dataset",
+        "copy complete runs into the committed results dataset",
+    ),
 }
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 

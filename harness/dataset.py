@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.tracking import read_json
+from npgbench.harness.tracking import read_json
 
 RUN_FILES = ("config.json", "meta.json", "metrics.parquet", "policy.pt")
 """What a dataset run holds: everything `npgbench report` and `npgbench eval` read."""
@@ -124,7 +124,7 @@ def write_manifest(dataset: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import UsageError, _Parser
+    from npgbench.harness.cli import UsageError, _Parser
 
     parser = _Parser(prog="npgbench dataset", description="the committed results dataset")
     sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)

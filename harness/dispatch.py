@@ -14,7 +14,7 @@ import math
 import time
 from pathlib import Path
 
-from harness.config import ConfigError, run_id
+from npgbench.harness.core.config import ConfigError, run_id
 
 DASK_TIMEOUT_S = 10
 """Seconds to wait for a --scheduler to answer before a one-line error (exit 2)."""
@@ -23,9 +23,9 @@ DASK_TIMEOUT_S = 10
 def run_task(job: dict) -> dict:
     """One run, executed in a worker. Never raises for a failed run: that is a result."""
     _thread_lock_for_tqdm()
-    from harness.runner import train
-    from harness.tracking import lock_run, run_status
-    from harness.wandb_mirror import WandbMirror
+    from npgbench.harness.runner import train
+    from npgbench.harness.tracking import lock_run, run_status
+    from npgbench.harness.wandb_mirror import WandbMirror
 
     out, rid = Path(job["out"]), job["run_id"]
     run_dir = out / rid
@@ -128,7 +128,7 @@ def make_jobs(suite, tasks, out: Path, wandb: dict) -> list[dict]:
     """Picklable job dicts: config, identity, meta.json extras and W&B settings per task."""
     import dataclasses
 
-    from harness.runner import config_record
+    from npgbench.harness.runner import config_record
 
     jobs = []
     for task in tasks:

@@ -16,8 +16,15 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.config import ConfigError, RunConfig, WandbConfig, apply_overrides, closest, run_id
-from suites import Suite
+from npgbench.harness.core.config import (
+    ConfigError,
+    RunConfig,
+    WandbConfig,
+    apply_overrides,
+    closest,
+    run_id,
+)
+from npgbench.suites import Suite
 
 TRACKING_PREFIX = "wandb."
 
@@ -109,7 +116,7 @@ def expand(
     cli_overrides: dict[str, Any] | None = None,
 ) -> list[Task]:
     """The suite's grid (narrowed by the arguments) with every config resolved and validated."""
-    from harness.runner import resolve_config
+    from npgbench.harness.runner import resolve_config
 
     cli = _identity(cli_overrides or {})
     for name in envs or []:

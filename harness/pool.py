@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
-from harness.dispatch import run_task
+from npgbench.harness.dispatch import run_task
 
 BROKEN_POOL_WAIT_S = 30
 """Seconds to wait for loky to fail the other in-flight futures of a broken pool."""
@@ -50,7 +50,7 @@ def execute(
     if backend == "dask":
         yield from _dask(jobs)
     elif backend == "submitit":
-        from harness.submit import run_submitit
+        from npgbench.harness.submit import run_submitit
 
         yield from run_submitit(jobs, min(n_jobs, len(jobs)), slurm or {})
     else:
@@ -157,7 +157,7 @@ def record_worker_death(job: dict, reason: str) -> dict:
     Done under the run's flock (free once its worker is dead); a run whose lock is held by a
     live process is left alone and reported busy.
     """
-    from harness.tracking import atomic_write_json, lock_run, read_json
+    from npgbench.harness.tracking import atomic_write_json, lock_run, read_json
 
     cfg, run_dir = job["cfg"], Path(job["out"]) / job["run_id"]
     result = {

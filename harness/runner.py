@@ -16,23 +16,21 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-
-from algorithms import ALGORITHMS
-from harness import checkpoint
-from harness.config import (
+from npgbench.algorithms.registry import lookup
+from npgbench.harness import checkpoint
+from npgbench.harness.core.config import (
     ConfigError,
     RunConfig,
     apply_overrides,
-    closest,
     config_hash,
     run_id,
     to_dict,
 )
-from harness.envs import RunningNorm, check_env_id, check_env_spaces
-from harness.policy import GaussianPolicy, ValueNet
-from harness.rollout import Sampler
-from harness.tracking import RunDirectory, atomic_write_bytes, run_status
-from harness.value import ValueFitter, fill_skip_columns
+from npgbench.harness.core.envs import RunningNorm, check_env_id, check_env_spaces
+from npgbench.harness.core.policy import GaussianPolicy, ValueNet
+from npgbench.harness.core.rollout import Sampler
+from npgbench.harness.core.value import ValueFitter, fill_skip_columns
+from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, run_status
 
 
 def resolve_config(
@@ -43,11 +41,9 @@ def resolve_config(
     overrides: dict | None = None,
 ) -> RunConfig:
     """Defaults < variant protocol defaults < user overrides; raises ConfigError on bad input."""
-    if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {algo!r}: {closest(algo, ALGORITHMS)}")
+    variant = lookup(algo)
     check_env_id(env)
     check_env_spaces(env)
-    variant = ALGORITHMS[algo]
     cfg = RunConfig(algo=algo, env=env, seed=seed, update=variant.config())
     if total_steps is not None:
         cfg = dataclasses.replace(cfg, total_steps=total_steps)
@@ -125,7 +121,7 @@ class Trainer:
         self.sampler = Sampler(cfg.env, cfg.sampler, cfg.max_episode_steps, seeds["env"] % 2**31)
         self.policy = GaussianPolicy(self.sampler.obs_dim, self.sampler.act_dim, cfg.policy)
         self.value_fn = ValueNet(self.sampler.obs_dim, cfg.value)
-        self.updater = ALGORITHMS[cfg.algo].make(
+        self.updater = lookup(cfg.algo).make(
             self.policy, cfg.update, seeds["update"], cfg.diagnostics
         )
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
@@ -283,7 +279,7 @@ def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:
     env = gym.make(cfg["env"])
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
-    from harness.config import PolicyConfig
+    from npgbench.harness.core.config import PolicyConfig
 
     pcfg = PolicyConfig(**{**cfg["policy"], "hidden_sizes": tuple(cfg["policy"]["hidden_sizes"])})
     policy = GaussianPolicy(obs_dim, act_dim, pcfg)
@@ -291,7 +287,7 @@ def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:
     norm = RunningNorm((obs_dim,))
     norm.load_state_dict(state["obs_norm"])
     if not cfg["sampler"]["normalize_obs"]:
-        from harness.envs import IdentityNorm
+        from npgbench.harness.core.envs import IdentityNorm
 
         norm = IdentityNorm((obs_dim,))
     return policy, norm, cfg

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from harness.config import ConfigError
+from npgbench.harness.core.config import ConfigError
 
 _SHARD = re.compile(r"(\d+)/(\d+)")
 

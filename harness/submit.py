@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.config import ConfigError
-from harness.dispatch import run_task
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.dispatch import run_task
 
 POLL_S = 0.5
 """Seconds between looks at the job states (submitit reads them from files and sacct)."""
@@ -56,7 +56,7 @@ def make_executor(folder: Path, slurm: dict):
 
 def run_submitit(jobs: list[dict], n_jobs: int, slurm: dict) -> Iterator[dict]:
     """Yield each run's result as its job ends, with at most n_jobs jobs submitted at once."""
-    from harness.pool import record_worker_death
+    from npgbench.harness.pool import record_worker_death
 
     if not jobs:
         return

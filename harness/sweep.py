@@ -27,16 +27,16 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from harness.cli import (  # noqa: E402
+from npgbench.harness.cli import (  # noqa: E402
     WANDB_HELP,
     HelpFormatter,
     positive_int,
     rounding_note,
     show_progress,
 )
-from harness.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
-from harness.dispatch import dask_client, make_jobs  # noqa: E402
-from harness.pool import execute  # noqa: E402
+from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
+from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
+from npgbench.harness.pool import execute  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,8 +151,8 @@ def pick_seeds(suite_seeds, seeds: list[int] | None, num: int | None) -> list[in
 
 def check_sizes(tasks) -> None:
     """Checks that need the env's dimensions (fidelity's policy size), before anything runs."""
-    from harness.config_checks import check_policy_size
-    from harness.envs import check_env_spaces
+    from npgbench.harness.core.config_checks import check_policy_size
+    from npgbench.harness.core.envs import check_env_spaces
 
     for task in tasks:
         try:
@@ -169,8 +169,8 @@ def plan(tasks, out: Path) -> list[str]:
     computed under another config is never overwritten, and runs recorded before an option
     existed are still recognised as the same run.
     """
-    from harness.config import experiment_fields, to_dict
-    from harness.tracking import read_json, run_status
+    from npgbench.harness.core.config import experiment_fields, to_dict
+    from npgbench.harness.tracking import read_json, run_status
 
     statuses = []
     for task in tasks:
@@ -216,8 +216,8 @@ def print_plan(suite, tasks, statuses, out: Path) -> None:
 
 
 def _wandb_args(suite, overrides: dict, flag: str | None) -> dict:
-    from harness.grid import wandb_settings
-    from harness.wandb_mirror import prepare_parent, project_name, resolve_mode
+    from npgbench.harness.grid import wandb_settings
+    from npgbench.harness.wandb_mirror import prepare_parent, project_name, resolve_mode
 
     settings = wandb_settings(suite, overrides)
     mode = resolve_mode(flag or settings.mode)
@@ -236,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from harness.grid import expand
-    from harness.shard import parse_shard, shard_tasks
-    from harness.tracking import check_output_dir
-    from suites import load_suite
+    from npgbench.harness.grid import expand
+    from npgbench.harness.shard import parse_shard, shard_tasks
+    from npgbench.harness.suite_checks import load_checked_suite
+    from npgbench.harness.tracking import check_output_dir
 
     args = build_parser().parse_args(argv)
     shard = parse_shard(args.shard) if args.shard else None
@@ -247,7 +247,7 @@ def _main(argv: list[str]) -> int:
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
     overrides = dict(parse_override(p) for p in args.set)
-    suite = load_suite(args.suite)
+    suite = load_checked_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
     tasks = expand(suite, args.algos, args.envs, seeds, args.steps, overrides)
     if shard:
@@ -301,7 +301,7 @@ def record_suite(suite, out: Path) -> str:
     suite's copy is already there. Returns the file's sha256 (each run's meta.json has it)."""
     import hashlib
 
-    from harness.tracking import atomic_write_bytes
+    from npgbench.harness.tracking import atomic_write_bytes
 
     data = Path(suite.path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()

@@ -161,7 +161,7 @@ class RunDirectory:
 def check_output_dir(path: Path, flag: str = "--out") -> None:
     """Raise ConfigError (one line) unless `path` is a writable directory or can be created
     as one. Writes nothing: it looks at the nearest ancestor that exists."""
-    from harness.config import ConfigError
+    from npgbench.harness.core.config import ConfigError
 
     path = Path(path)
     found = path

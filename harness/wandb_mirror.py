@@ -35,9 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.config import WANDB_MODES as MODES
-from harness.wandb_keys import SPS_KEY, STEP_KEY, naming, npg_bench_version, wandb_row
-from harness.wandb_record import read_offline_run
+from npgbench.harness.core.config import WANDB_MODES as MODES
+from npgbench.harness.wandb_keys import SPS_KEY, STEP_KEY, naming, npg_bench_version, wandb_row
+from npgbench.harness.wandb_record import read_offline_run
 
 log = logging.getLogger("npgbench.wandb")
 
@@ -57,7 +57,7 @@ def has_credentials() -> bool:
 def resolve_mode(mode: str) -> str:
     """auto -> WANDB_MODE when it names a mode, else online with credentials, else offline."""
     if mode not in MODES:
-        from harness.config import ConfigError
+        from npgbench.harness.core.config import ConfigError
 
         raise ConfigError(f"wandb mode {mode!r}: valid: {', '.join(MODES)}")
     if mode != "auto":
@@ -93,7 +93,7 @@ def attempt_id(run_id: str) -> str:
 
 def identity() -> dict:
     """What the W&B config adds to the resolved config: where and with what it ran."""
-    from harness.tracking import git_sha, versions
+    from npgbench.harness.tracking import git_sha, versions
 
     return {"git_sha": git_sha(), "versions": versions(), "npg_bench_version": npg_bench_version()}
 
@@ -105,7 +105,7 @@ def final_return(run_dir: Path) -> float:
     lands this delegates to harness.dispatch's, the value the sweep prints per run. Swap this
     body when it lands, not its callers.
     """
-    from harness.dispatch import _final_return
+    from npgbench.harness.dispatch import _final_return
 
     return _final_return(Path(run_dir))
 
@@ -216,8 +216,8 @@ def project_name(configured: str, explicit: bool) -> str:
 
 def open_mirror(cfg, run_dir: Path, mode: str | None = None) -> WandbMirror:
     """Mirror for a RunConfig (`npgbench run`); project: wandb.project, else WANDB_PROJECT."""
-    from harness.config import WandbConfig
-    from harness.runner import config_record
+    from npgbench.harness.core.config import WandbConfig
+    from npgbench.harness.runner import config_record
 
     mode = resolve_mode(mode or cfg.wandb.mode)
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, RunConfig, closest
+from npgbench.harness.core.config import ConfigError, RunConfig, closest
 
 SUITE_DIR = Path(__file__).resolve().parent
 SUITES: list[str] = sorted(p.stem for p in SUITE_DIR.glob("*.toml"))
@@ -266,62 +266,6 @@ def _reference(r: _Reader, i: int, ref: Any, variants: dict) -> dict[str, Any]:
     return out
 
 
-def check_names(suite: Suite) -> Suite:
-    """Check algorithm and env names against the registries (imports torch and gymnasium).
-
-    Expands algos = "all" to every registered variant. References, thresholds and per-env
-    tables must name envs of the suite; algo tables must name algorithms the suite runs.
-    """
-    from algorithms import ALGORITHMS
-    from harness.envs import check_env_id
-
-    def known_algo(name: str, where: str) -> None:
-        if name not in ALGORITHMS:
-            raise ConfigError(
-                f"{suite.path}: {where}: unknown algorithm {name!r}: {closest(name, ALGORITHMS)}"
-            )
-
-    algos = tuple(ALGORITHMS) if suite.algos == ("all",) else suite.algos
-    for name in algos:
-        known_algo(name, "algos")
-    for label, spec in suite.variants.items():
-        known_algo(spec["algo"], f"variants.{label}.algo")
-    for env in suite.envs:
-        try:
-            check_env_id(env)
-        except ConfigError as exc:
-            raise ConfigError(f"{suite.path}: envs: {exc}") from None
-    used = set(algos) | {spec["algo"] for spec in suite.variants.values()}
-    for where, keys in [("algo_overrides", suite.algo_overrides), ("grid", suite.algo_grid)]:
-        for name in keys:
-            known_algo(name, f"{where}.{name}")
-            if name not in used:
-                raise ConfigError(
-                    f"{suite.path}: {where}.{name}: {name} is not run by this suite "
-                    f"(valid: {', '.join(sorted(used))})"
-                )
-    labels = {*algos, *suite.variants}
-    for ref in suite.references:
-        if ref["label"] is not None and ref["label"] not in labels:
-            raise ConfigError(
-                f"{suite.path}: references.label: {ref['label']!r} is not run by this suite: "
-                f"{closest(ref['label'], labels)}"
-            )
-        known_algo(ref["algo"], "references.algo")
-    envs_used = [
-        *suite.env_overrides,
-        *suite.thresholds,
-        *suite.score_ranges,
-        *(ref["env"] for ref in suite.references),
-    ]
-    for env in envs_used:
-        if env not in suite.envs:
-            raise ConfigError(
-                f"{suite.path}: env {env!r} is not in this suite's envs: {closest(env, suite.envs)}"
-            )
-    return Suite(**{**suite.__dict__, "algos": algos})
-
-
 def suite_path(name_or_path: str | Path) -> Path:
     """A shipped suite by name, or a suite file by path; ConfigError naming the shipped suites.
 
@@ -347,18 +291,19 @@ def looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.endswith(".toml")
 
 
-def load_suite(name_or_path: str | Path, check: bool = True) -> Suite:
-    """Parse and validate a suite; ConfigError (one line naming file and key) on bad input.
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Parse and validate a suite file; ConfigError (one line naming file and key) on bad input.
 
-    check=False skips the registry checks (no torch import) for readers such as analysis/.
+    Names are not checked against the algorithm and env registries here (suites sit below the
+    algorithms, and analysis/ reads suites without torch): npgbench.harness.suite_checks does
+    that for the commands that run a suite.
     """
     path = suite_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
-    suite = _parse(data, path)
-    return check_names(suite) if check else suite
+    return _parse(data, path)
 
 
-__all__ = ["SUITES", "Suite", "load_suite", "suite_path", "check_names"]
+__all__ = ["SUITES", "Suite", "load_suite", "suite_path"]

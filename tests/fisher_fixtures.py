@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 
 import torch
-
-from harness.config import PolicyConfig
-from harness.policy import GaussianPolicy, std_inverse
-from harness.rollout import Batch
+from npgbench.harness.core.config import PolicyConfig
+from npgbench.harness.core.policy import GaussianPolicy, std_inverse
+from npgbench.harness.core.rollout import Batch
 
 
 def small_policy(

@@ -14,8 +14,7 @@ import signal
 
 import gymnasium as gym
 from gymnasium.envs.mujoco.inverted_pendulum_v5 import InvertedPendulumEnv
-
-from harness.runner import seed_streams
+from npgbench.harness.runner import seed_streams
 
 KILL_SEED = seed_streams(0)["env"] % 2**31
 """The env-reset seed of run seed 0's first env (the Sampler seeds env i with base + i)."""

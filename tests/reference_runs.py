@@ -51,8 +51,8 @@ def reference_metrics(run_dir: Path) -> dict[str, list]:
 
 
 def run_reference(algo: str, out: Path) -> tuple[str, dict[str, list]]:
-    from harness.config import run_id
-    from harness.runner import resolve_config, train
+    from npgbench.harness.core.config import run_id
+    from npgbench.harness.runner import resolve_config, train
 
     cfg = resolve_config(algo, "Hopper-v5", SEED, STEPS, OVERRIDES)
     return run_id(cfg), reference_metrics(train(cfg, out, progress=False))
@@ -72,12 +72,12 @@ DATASET_GRIDS = {
 
 
 def dataset_run_ids() -> dict[str, list[str]]:
-    from harness.grid import expand
-    from suites import load_suite
+    from npgbench.harness.grid import expand
+    from npgbench.harness.suite_checks import load_checked_suite
 
     ids = {}
     for name, narrow in DATASET_GRIDS.items():
-        suite = load_suite(name)
+        suite = load_checked_suite(name)
         ids[name] = sorted(t.run_id for t in expand(suite, **narrow))
     return ids
 

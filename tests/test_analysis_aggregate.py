@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from npgbench.analysis import aggregate
 from scipy import stats
-
-from analysis import aggregate
 
 RLIABLE_SCORES = np.array([[1, 2], [2, 2], [1, 1], [2, 1]], dtype=float)  # 4 runs x 2 tasks
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from analysis_fixtures import learning, write_run
-
-from analysis.claims import claims, equal_kl_groups, verdict
-from analysis.load import load_runs
-from analysis.summary import Options, SuiteInfo, summarise_runs
+from npgbench.analysis.claims import claims, equal_kl_groups, verdict
+from npgbench.analysis.load import load_runs
+from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
 
 VANILLA_KL = {"update": {"step_rule": "kl", "kl_delta": 0.01}}
 NPG = {"update": {"step_rule": "kl", "kl_delta": 0.01, "damping": 0.1}}

@@ -1,6 +1,6 @@
 """The preamble's small markdown subset becomes report blocks."""
 
-from analysis.document import markdown_blocks, render_markdown
+from npgbench.analysis.document import markdown_blocks, render_markdown
 
 
 def test_markdown_blocks_headings_lists_code_paragraphs():

@@ -12,12 +12,11 @@ import pandas as pd
 import pytest
 from analysis_fixtures import experiment_results, fisher_cost_csv, synthetic_results, write_run
 from matplotlib import image
-
-from analysis import experiment_plots, experiments, fisher_experiments, plots, tables
-from analysis.load import load_runs, read_fisher_cost
-from analysis.report import main
-from analysis.summary import Options, SuiteInfo, summarise_runs
-from analysis.variants import comparisons
+from npgbench.analysis import experiment_plots, experiments, fisher_experiments, plots, tables
+from npgbench.analysis.load import load_runs, read_fisher_cost
+from npgbench.analysis.report import main
+from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
+from npgbench.analysis.variants import comparisons
 
 NAN = math.nan
 ENV = "EnvA-v5"

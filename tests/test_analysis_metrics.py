@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import metrics_frame
-
-from analysis import metrics
+from npgbench.analysis import metrics
 
 NAN = math.nan
 

@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import synthetic_results, write_run
-
-from analysis import cost_plots, experiment_plots, metrics, plots, published_plots
-from analysis.load import interpolate_curves, load_runs
-from analysis.report import main
-from analysis.study import FIGURE_NAMES
+from npgbench.analysis import cost_plots, experiment_plots, metrics, plots, published_plots
+from npgbench.analysis.load import interpolate_curves, load_runs
+from npgbench.analysis.report import main
+from npgbench.analysis.study import FIGURE_NAMES
 
 NPGBENCH = shutil.which("npgbench")
 
@@ -134,7 +133,7 @@ def test_a_curve_stops_where_its_shortest_run_stops(tmp_path):
 
 
 def test_iqm_is_called_the_mean_when_it_trims_nothing():
-    from analysis.tables import aggregate_title
+    from npgbench.analysis.tables import aggregate_title
 
     assert aggregate_title("IQM", {"a": np.ones((3, 1))}) == "IQM (= mean: n < 4)"
     assert aggregate_title("IQM", {"a": np.ones((2, 2))}) == "IQM"
@@ -171,8 +170,8 @@ def test_plot_functions_draw_into_the_given_ax_and_return_it():
 def test_importing_the_plots_changes_no_matplotlib_state():
     code = (
         "import matplotlib; before = dict(matplotlib.rcParams); "
-        "import analysis.plots, analysis.experiment_plots, analysis.cost_plots, "
-        "analysis.published_plots, analysis.study; "
+        "import npgbench.analysis.plots, npgbench.analysis.experiment_plots, npgbench.analysis.cost_plots, "
+        "npgbench.analysis.published_plots, npgbench.analysis.study; "
         "changed = [k for k, v in matplotlib.rcParams.items() if before[k] != v]; "
         "assert not changed, changed"
     )

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 from analysis_fixtures import write_run
 from matplotlib import image
+from npgbench.analysis.report import main
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.suite_checks import load_checked_suite
 from scipy import stats
-
-from analysis.report import main
-from harness.config import ConfigError
-from suites import load_suite
 
 SUITE = """
 name = "ts"
@@ -122,7 +121,7 @@ def test_protocol_column_ci_n_and_ratio(report):
 
 
 def test_mixed_sampled_columns_fall_back_to_mean_action():
-    from analysis.published import protocol_column
+    from npgbench.analysis.published import protocol_column
 
     df = pd.DataFrame(
         {
@@ -172,9 +171,9 @@ steps = 1
 
 
 def test_reference_label_implies_its_variants_algorithm(tmp_path):
-    suite = load_suite(write_suite(tmp_path, HEAD + 'label = "npg"\n'))
+    suite = load_checked_suite(write_suite(tmp_path, HEAD + 'label = "npg"\n'))
     assert suite.references[0]["algo"] == "npg_cg" and suite.references[0]["label"] == "npg"
-    plain = load_suite(write_suite(tmp_path, HEAD + 'algo = "ppo"\n'))
+    plain = load_checked_suite(write_suite(tmp_path, HEAD + 'algo = "ppo"\n'))
     assert plain.references[0]["label"] is None
 
 
@@ -188,4 +187,4 @@ def test_reference_label_implies_its_variants_algorithm(tmp_path):
 )
 def test_bad_reference_labels_are_refused(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        load_suite(write_suite(tmp_path, HEAD + extra))
+        load_checked_suite(write_suite(tmp_path, HEAD + extra))

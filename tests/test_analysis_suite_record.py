@@ -65,7 +65,7 @@ def test_sweep_of_a_suite_by_path_reports_with_its_ranges(tmp_path):
 
 
 def test_meta_suite_field_is_never_opened_as_a_path(tmp_path, capsys):
-    from analysis.report import main
+    from npgbench.analysis.report import main
 
     planted = tmp_path / "planted.toml"
     planted.write_text(textwrap.dedent(SUITE).replace("InvertedPendulum-v5", "EnvA-v5"))
@@ -78,7 +78,7 @@ def test_meta_suite_field_is_never_opened_as_a_path(tmp_path, capsys):
 
 
 def test_a_recorded_copy_with_another_hash_is_not_used(tmp_path, capsys):
-    from analysis.report import main
+    from npgbench.analysis.report import main
 
     root = tmp_path / "runs"
     root.mkdir()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from matplotlib import image
-
-from analysis.report import main
+from npgbench.analysis.report import main
 
 ENV = "InvertedPendulum-v5"
 TINY = {
@@ -21,14 +20,14 @@ TINY = {
 
 def sweep_algos() -> list[str]:
     """ppo and a natural-gradient variant when one is registered (KL / line-search columns)."""
-    from algorithms import ALGORITHMS
+    from npgbench.algorithms import ALGORITHMS
 
     return ["ppo", "trpo" if "trpo" in ALGORITHMS else "vanilla"]
 
 
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory):
-    from harness.runner import resolve_config, train
+    from npgbench.harness.runner import resolve_config, train
 
     out = tmp_path_factory.mktemp("sweep")
     for algo in sweep_algos():

@@ -1,4 +1,4 @@
-"""analysis.api, the notebook API: numbers equal the report pipeline's closed forms, plots
+"""npgbench.analysis.api, the notebook API: numbers equal the report pipeline's closed forms, plots
 draw into the caller's Axes (keyword-only ax) and return it, importing it changes no global
 state, and the README's notebook example runs as written."""
 
@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analysis_fixtures import learning, write_run
+from npgbench.analysis import api
 from scipy import stats
-
-from analysis import api
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ("InvertedPendulum-v5", "Hopper-v5")
@@ -100,7 +99,7 @@ def test_importing_the_api_changes_no_backend_and_loads_no_torch(tmp_path):
     probe = """
 import json, sys, matplotlib
 matplotlib.use("svg")
-from analysis import api
+from npgbench.analysis import api
 after_import = (matplotlib.get_backend(), "torch" in sys.modules, "gymnasium" in sys.modules,
                 "matplotlib.pyplot" in sys.modules)
 runs = api.load(".")

@@ -8,8 +8,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-
-from algorithms import ALGORITHMS
+from npgbench.algorithms import ALGORITHMS
 
 NPGBENCH = shutil.which("npgbench")
 TINY = [
@@ -120,7 +119,7 @@ REQUIRED_COLUMNS = {
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_smoke_every_registered_variant(tmp_path, tiny_overrides, algo):
     """Two updates of each variant on a tiny env: complete, schema, finite metrics."""
-    from harness.runner import resolve_config, train
+    from npgbench.harness.runner import resolve_config, train
 
     cfg = resolve_config(
         algo, "InvertedPendulum-v5", 0, 512, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}

@@ -145,13 +145,13 @@ def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp
 
 
 def test_one_quick_start_time_everywhere():
-    from suites import load_suite
+    from npgbench.harness.suite_checks import load_checked_suite
 
     places = {
         "README.md": (ROOT / "README.md").read_text().split("## Tests")[0],  # not pytest's
         "suites/README.md": (ROOT / "suites" / "README.md").read_text(),
         "suites/quickstart.toml": (ROOT / "suites" / "quickstart.toml").read_text(),
-        "description": load_suite("quickstart").description,
+        "description": load_checked_suite("quickstart").description,
     }
     for where, text in places.items():
         quoted = re.findall(r"(\d+(?:\.\d+)?) min(?:utes)? on 2 cores", text)

@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from harness.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
+from npgbench.harness.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
 
 
 def _run_dir(root, run_id, status="complete", suite="s1", metrics=b"m1"):
@@ -68,7 +67,15 @@ def test_a_run_already_in_the_dataset_is_never_overwritten(tmp_path):
 @pytest.mark.parametrize("argv", [["add", "/nonexistent"], ["frobnicate"]])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, argv):
     out = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "dataset", *argv, "--into", str(tmp_path / "d")],
+        [
+            sys.executable,
+            "-m",
+            "npgbench.harness.cli",
+            "dataset",
+            *argv,
+            "--into",
+            str(tmp_path / "d"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -85,7 +92,7 @@ def test_the_results_page_is_rebuilt_byte_identically_from_the_dataset(tmp_path)
     docs = root / "docs"
     argv = ["report", "docs/data", "--out", str(tmp_path), "--name", "results"]
     out = subprocess.run(  # the documented command, from the repository root (paths as typed)
-        [sys.executable, "-m", "harness.cli", *argv, "--preamble", "docs/preamble.md"],
+        [sys.executable, "-m", "npgbench.harness.cli", *argv, "--preamble", "docs/preamble.md"],
         capture_output=True,
         text=True,
         cwd=root,

@@ -11,20 +11,19 @@ import math
 import pytest
 import torch
 from fisher_fixtures import make_batch, small_policy
-
-from algorithms.fisher.cg import ConjugateGradient, conjugate_gradient
-from algorithms.fisher.diagonal import DiagonalFisher
-from algorithms.fisher.exact import ExactFisher
-from algorithms.fisher.kfac import KFAC, KroneckerBlock, split_damping
-from algorithms.fisher.products import (
+from npgbench.algorithms.fisher.cg import ConjugateGradient, conjugate_gradient
+from npgbench.algorithms.fisher.diagonal import DiagonalFisher
+from npgbench.algorithms.fisher.exact import ExactFisher
+from npgbench.algorithms.fisher.kfac import KFAC, KroneckerBlock, split_damping
+from npgbench.algorithms.fisher.products import (
     FisherOperator,
     analytic_fisher,
     kl_hessian_vector,
     mean_jacobian,
     per_sample_scores,
 )
-from algorithms.fisher.rows import analytic_rows, sampled_rows, score_rows
-from harness.config import ConfigError
+from npgbench.algorithms.fisher.rows import analytic_rows, sampled_rows, score_rows
+from npgbench.harness.core.config import ConfigError
 
 STD_PARAMS = ["log", "softplus", "identity"]
 OBS, ACT = 3, 2
@@ -219,7 +218,7 @@ def test_kfac_is_exact_for_a_single_linear_layer_and_its_factors_are_analytic():
     eye_a, eye_g = torch.eye(a.shape[0], dtype=a.dtype), torch.eye(g.shape[0], dtype=g.dtype)
     assert blk.gamma_a * blk.gamma_g == pytest.approx(1e-2)
     damped = torch.kron(g + blk.gamma_g * eye_g, a + blk.gamma_a * eye_a)
-    from algorithms.fisher.kfac import _to_parameter_order
+    from npgbench.algorithms.fisher.kfac import _to_parameter_order
 
     damped = torch.block_diag(
         _to_parameter_order(damped, a.shape[0]), torch.diag(kfac.std_fisher + 1e-2)

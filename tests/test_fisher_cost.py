@@ -6,9 +6,8 @@ import math
 
 import pandas as pd
 import pytest
-
-from harness.bench import fisher_cost
-from harness.config import ConfigError
+from npgbench.harness.bench import fisher_cost
+from npgbench.harness.core.config import ConfigError
 
 
 def test_fisher_cost_writes_every_method_and_size(tmp_path, capsys):

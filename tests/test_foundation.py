@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from algorithms import ALGORITHMS
-from harness.config import PolicyConfig
-from harness.envs import RunningNorm
-from harness.policy import GaussianPolicy, flat_params, std_inverse
-from harness.runner import Trainer, resolve_config, train
+from npgbench.algorithms import ALGORITHMS
+from npgbench.harness.core.config import PolicyConfig
+from npgbench.harness.core.envs import RunningNorm
+from npgbench.harness.core.policy import GaussianPolicy, flat_params, std_inverse
+from npgbench.harness.runner import Trainer, resolve_config, train
 
 
 def test_running_norm_matches_numpy():
@@ -178,8 +177,8 @@ def test_ppo_loss_gradient_at_theta_old_is_the_policy_gradient(tiny_overrides):
     import dataclasses
     import math
 
-    from algorithms.common import surrogate
-    from harness.policy import flat_grad
+    from npgbench.algorithms.common import surrogate
+    from npgbench.harness.core.policy import flat_grad
 
     trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 256, tiny_overrides))
     batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)

@@ -10,11 +10,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from npgbench.harness.core.config import PolicyConfig, SamplerConfig
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Sampler, compute_gae
 from torch import nn
-
-from harness.config import PolicyConfig, SamplerConfig
-from harness.policy import GaussianPolicy
-from harness.rollout import Sampler, compute_gae
 
 V = 10.0
 GAMMA = 0.5

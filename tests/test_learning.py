@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from harness.runner import resolve_config, train
+from npgbench.harness.runner import resolve_config, train
 
 
 def best_training_return(algo: str, env: str, steps: int, seed: int, out, overrides=None) -> float:

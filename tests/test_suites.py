@@ -8,10 +8,10 @@ import sys
 import textwrap
 
 import pytest
-
-from algorithms import ALGORITHMS
-from harness.config import ConfigError
-from suites import SUITES, load_suite
+from npgbench.algorithms import ALGORITHMS
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.suites import SUITES
 
 GOOD = """
 name = "t"
@@ -30,7 +30,7 @@ def write(tmp_path, text: str, name: str = "t.toml"):
 def test_shipped_suites_load_with_their_contract():
     assert {"quickstart", "mujoco-core", "mujoco-full"} <= set(SUITES)
     for name in SUITES:
-        suite = load_suite(name)
+        suite = load_checked_suite(name)
         assert suite.name == name and suite.description and suite.steps > 0
         assert suite.seeds and set(suite.algos) <= set(ALGORITHMS)
         for ref in suite.references:
@@ -38,13 +38,13 @@ def test_shipped_suites_load_with_their_contract():
             assert {"value", "std", "source", "env_version", "steps", "algo"} <= set(ref)
         for rng in suite.score_ranges.values():
             assert rng["min"] < rng["max"]
-    quick = load_suite("quickstart")
+    quick = load_checked_suite("quickstart")
     assert quick.algos == tuple(ALGORITHMS)  # "all": every registered variant
     assert quick.envs == ("InvertedPendulum-v5", "Hopper-v5") and len(quick.seeds) == 3
-    core = load_suite("mujoco-core")
+    core = load_checked_suite("mujoco-core")
     assert core.steps == 1_000_000 and len(core.seeds) == 5 and len(core.envs) == 5
     assert all(env.endswith("-v5") for env in core.envs)
-    assert len(load_suite("mujoco-full").envs) == 9
+    assert len(load_checked_suite("mujoco-full").envs) == 9
 
 
 def test_dotted_keys_nested_tables_variants_and_grids_parse(tmp_path):
@@ -72,7 +72,7 @@ def test_dotted_keys_nested_tables_variants_and_grids_parse(tmp_path):
         steps = 1000000
         """,
     )
-    suite = load_suite(path)
+    suite = load_checked_suite(path)
     assert suite.overrides == {"sampler.num_envs": 4, "eval.every": 0}
     assert suite.variants["soft"]["overrides"] == {"policy.std_param": "softplus"}
     assert suite.grid == {"update.lr": [1e-3, 3e-4]}
@@ -100,7 +100,7 @@ def test_dotted_keys_nested_tables_variants_and_grids_parse(tmp_path):
 def test_bad_suite_files_name_the_file_and_the_key(tmp_path, extra, expected):
     path = write(tmp_path, GOOD + extra)
     with pytest.raises(ConfigError) as err:
-        load_suite(path)
+        load_checked_suite(path)
     message = str(err.value)
     assert str(path) in message and expected in message and "\n" not in message
 
@@ -118,19 +118,19 @@ def test_bad_suite_files_name_the_file_and_the_key(tmp_path, extra, expected):
 def test_malformed_files_and_unknown_names(tmp_path, text, expected):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=None) as err:
-        load_suite(path)
+        load_checked_suite(path)
     assert expected in str(err.value) and str(path) in str(err.value)
 
 
 def test_unknown_suite_names_the_shipped_ones():
     with pytest.raises(ConfigError) as err:
-        load_suite("quickstrat")
+        load_checked_suite("quickstrat")
     assert "did you mean quickstart" in str(err.value)
 
 
 def test_reading_without_checks_does_not_import_torch():
     code = (
-        "import sys; from suites import load_suite; s = load_suite('mujoco-full', check=False);"
+        "import sys; from npgbench.suites import load_suite; s = load_suite('mujoco-full');"
         " assert s.references and 'torch' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -148,8 +148,13 @@ def test_hash_neutral_fields_keep_run_ids_at_their_default():
     import hashlib
     import json
 
-    from harness.config import HASH_NEUTRAL_DEFAULTS, apply_overrides, config_hash, to_dict
-    from harness.runner import resolve_config
+    from npgbench.harness.core.config import (
+        HASH_NEUTRAL_DEFAULTS,
+        apply_overrides,
+        config_hash,
+        to_dict,
+    )
+    from npgbench.harness.runner import resolve_config
 
     cfg = resolve_config("npg_cg", "Hopper-v5", 0, 4096)
     data = to_dict(cfg)

@@ -12,10 +12,10 @@ from collections import defaultdict
 
 import gymnasium as gym
 import pytest
-
-from harness.grid import expand
-from harness.policy import GaussianPolicy
-from suites import SUITES, load_suite
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.grid import expand
+from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.suites import SUITES
 
 NEW = {  # suite -> runs of the full grid
     "tianshou-mujoco": 360,
@@ -34,7 +34,7 @@ def grids():
     """suite name -> (suite, tasks of its first seed)."""
     out = {}
     for name in NEW:
-        suite = load_suite(name)
+        suite = load_checked_suite(name)
         out[name] = (suite, expand(suite, seeds=[suite.seeds[0]]))
     return out
 

@@ -10,13 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from harness import dispatch
-from harness.config import ConfigError, config_hash, run_id
-from harness.grid import expand
-from harness.runner import config_record, resolve_config
-from harness.sweep import main, pick_seeds
-from suites import load_suite
+from npgbench.harness import dispatch
+from npgbench.harness.core.config import ConfigError, config_hash, run_id
+from npgbench.harness.grid import expand
+from npgbench.harness.runner import config_record, resolve_config
+from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep import main, pick_seeds
 
 SUITE = """
 name = "g"
@@ -50,7 +49,7 @@ def suite_file(tmp_path):
 
 
 def test_grid_expansion_labels_and_precedence(suite_file):
-    tasks = expand(load_suite(suite_file))
+    tasks = expand(load_checked_suite(suite_file))
     # ppo: 2 lr x 2 clip, vanilla: 2 lr, ppo_soft: 4; x 2 envs x 2 seeds
     assert len(tasks) == (4 + 2 + 4) * 2 * 2
     assert len({t.run_id for t in tasks}) == len(tasks)
@@ -64,12 +63,14 @@ def test_grid_expansion_labels_and_precedence(suite_file):
     assert soft.grid == {"update.lr": soft.cfg.update.lr, "update.clip": soft.cfg.update.clip}
     plain = next(t for t in tasks if t.algo == "ppo" and t.label.startswith("ppo["))
     assert plain.cfg.update.epochs == 3 and plain.cfg.policy.std_param == "log"
-    cli = expand(load_suite(suite_file), cli_overrides={"update.lr": "0.5", "eval.every": "2"})
+    cli = expand(
+        load_checked_suite(suite_file), cli_overrides={"update.lr": "0.5", "eval.every": "2"}
+    )
     assert all(t.cfg.update.lr == 0.5 and t.cfg.eval.every == 2 for t in cli)  # --set wins
 
 
 def test_narrowing_by_algo_label_env_seed_and_steps(suite_file):
-    suite = load_suite(suite_file)
+    suite = load_checked_suite(suite_file)
     only_soft = expand(suite, algos=["ppo_soft"], envs=["Hopper-v5"], seeds=[7], steps=512)
     assert len(only_soft) == 4
     assert {t.seed for t in only_soft} == {7} and {t.env for t in only_soft} == {"Hopper-v5"}
@@ -93,7 +94,7 @@ def test_bad_grid_and_override_keys_fail_before_anything_runs(tmp_path):
         path = tmp_path / "bad.toml"
         path.write_text(base + extra)
         with pytest.raises(ConfigError, match=expected):
-            expand(load_suite(path))
+            expand(load_checked_suite(path))
 
 
 def test_identical_grid_points_run_once_with_aliases(tmp_path):
@@ -102,7 +103,7 @@ def test_identical_grid_points_run_once_with_aliases(tmp_path):
         'envs = ["InvertedPendulum-v5"]\nalgos = ["ppo"]\nsteps = 512\n'
         '[variants.same]\nalgo = "ppo"\n'
     )
-    tasks = expand(load_suite(path))
+    tasks = expand(load_checked_suite(path))
     assert len(tasks) == 1 and tasks[0].aliases == ["same"]
 
 
@@ -126,9 +127,10 @@ def test_config_hash_excludes_the_seed_and_covers_every_override():
 
 
 def test_wandb_settings_do_not_change_run_identity(suite_file):
-    plain = expand(load_suite(suite_file))
+    plain = expand(load_checked_suite(suite_file))
     tracked = expand(
-        load_suite(suite_file), cli_overrides={"wandb.project": "x", "wandb.mode": "offline"}
+        load_checked_suite(suite_file),
+        cli_overrides={"wandb.project": "x", "wandb.mode": "offline"},
     )
     assert [t.run_id for t in plain] == [t.run_id for t in tracked]
 
@@ -148,7 +150,9 @@ def test_dry_run_lists_the_grid_and_the_work_left(suite_file, tmp_path, capsys):
     assert main([*args, "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert text.count("  new  ") == 4 and "work left: 4 runs, 4,096 env steps" in text
-    task = expand(load_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
+    task = expand(load_checked_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[
+        0
+    ]
     (out / task.run_id).mkdir(parents=True)
     (out / task.run_id / "config.json").write_text(json.dumps(config_record(task.cfg)))
     (out / task.run_id / "meta.json").write_text(json.dumps({"status": "complete"}))
@@ -160,7 +164,9 @@ def test_dry_run_lists_the_grid_and_the_work_left(suite_file, tmp_path, capsys):
 
 def test_a_folder_holding_another_config_is_refused_untouched(suite_file, tmp_path, capsys):
     out = tmp_path / "out"
-    task = expand(load_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
+    task = expand(load_checked_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[
+        0
+    ]
     forged = dict(config_record(task.cfg), total_steps=999)  # tampered, same folder name
     (out / task.run_id).mkdir(parents=True)
     (out / task.run_id / "config.json").write_text(json.dumps(forged))
@@ -178,7 +184,9 @@ def test_a_run_recorded_before_an_option_existed_is_still_the_same_run(
     """docs/data holds config.json files written before `checkpoint` and `eval.sampled`
     existed; a sweep over them must skip them as complete, not refuse the folder."""
     out = tmp_path / "out"
-    task = expand(load_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
+    task = expand(load_checked_suite(suite_file), algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[
+        0
+    ]
     old = config_record(task.cfg)
     del old["checkpoint"], old["eval"]["sampled"]
     (out / task.run_id).mkdir(parents=True)
@@ -241,8 +249,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(
 
 def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, caplog):
     import wandb
-
-    from harness.wandb_mirror import WandbMirror, attempt_id, resolve_mode
+    from npgbench.harness.wandb_mirror import WandbMirror, attempt_id, resolve_mode
 
     def broken_init(**kwargs):
         raise RuntimeError("no network")
@@ -266,7 +273,7 @@ def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, c
 def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monkeypatch):
     """A worker killed by the OS (loky: TerminatedWorkerError) ends the sweep with a
     one-line message and exit 1, never a traceback; a rerun resumes."""
-    import harness.sweep as sweep
+    import npgbench.harness.sweep as sweep
 
     def dying(jobs, backend, n_jobs, **options):
         raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
@@ -281,16 +288,16 @@ def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monk
 
 
 def _one_job(suite_file, tmp_path):
-    from harness.dispatch import make_jobs
+    from npgbench.harness.dispatch import make_jobs
 
-    suite = load_suite(suite_file)
+    suite = load_checked_suite(suite_file)
     task = expand(suite, algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
     wandb = {"mode": "disabled", "project": "p", "group": "g"}
     return make_jobs(suite, [task], tmp_path / "out", wandb)[0]
 
 
 def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path):
-    from harness.tracking import lock_run
+    from npgbench.harness.tracking import lock_run
 
     job = _one_job(suite_file, tmp_path)
     held = lock_run(tmp_path / "out" / job["run_id"])  # another live process trains it
@@ -306,9 +313,8 @@ def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path
 
 def test_a_dead_worker_is_recorded_in_meta_json_with_its_signal(suite_file, tmp_path):
     from joblib.externals.loky.process_executor import TerminatedWorkerError
-
-    from harness.pool import _death_reason, record_worker_death
-    from harness.tracking import read_json
+    from npgbench.harness.pool import _death_reason, record_worker_death
+    from npgbench.harness.tracking import read_json
 
     loky_says = TerminatedWorkerError(
         "A worker process managed by the executor was unexpectedly terminated.\n"

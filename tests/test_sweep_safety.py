@@ -8,11 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from harness.config import ConfigError
-from harness.sweep import main
-from harness.tracking import RunDirectory, atomic_write_bytes, lock_run
-from suites import SUITE_DIR, load_suite
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep import main
+from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, lock_run
+from npgbench.suites import SUITE_DIR
 
 SUITE = """
 name = {name}
@@ -55,12 +55,12 @@ def test_a_symlink_planted_at_the_lock_is_never_followed_or_truncated(tmp_path):
 
 
 def test_the_sweep_worker_fails_that_run_instead_of_following_the_symlink(tmp_path):
-    from harness.dispatch import make_jobs, run_task
-    from harness.grid import expand
+    from npgbench.harness.dispatch import make_jobs, run_task
+    from npgbench.harness.grid import expand
 
     path = tmp_path / "s.toml"
     path.write_text(SUITE.format(name='"lk"'))
-    suite = load_suite(path)
+    suite = load_checked_suite(path)
     tasks = expand(suite)
     out = tmp_path / "out"
     victim = tmp_path / "victim.txt"
@@ -76,14 +76,14 @@ def test_the_sweep_worker_fails_that_run_instead_of_following_the_symlink(tmp_pa
 def test_a_local_file_named_like_a_shipped_suite_does_not_shadow_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("quickstart").write_text("this is not TOML = = =\n")
-    shipped = load_suite("quickstart", check=False)
+    shipped = load_checked_suite("quickstart")
     assert Path(shipped.path) == SUITE_DIR / "quickstart.toml"
     with pytest.raises(ConfigError, match="malformed TOML"):  # a path means the file
-        load_suite("./quickstart", check=False)
+        load_checked_suite("./quickstart")
     Path("mine.toml").write_text(SUITE.format(name='"mine"'))
-    assert load_suite("mine.toml", check=False).name == "mine"
+    assert load_checked_suite("mine.toml").name == "mine"
     with pytest.raises(ConfigError, match="ending in .toml or containing /"):
-        load_suite("mine", check=False)
+        load_checked_suite("mine")
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness.grid import expand
-from harness.runner import config_record
-from harness.shard import shard_tasks
-from harness.sweep import main
-from harness.tracking import read_json
-from suites import load_suite
+from npgbench.harness.grid import expand
+from npgbench.harness.runner import config_record
+from npgbench.harness.shard import shard_tasks
+from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep import main
+from npgbench.harness.tracking import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SLURM = ROOT / "examples" / "slurm"
@@ -55,7 +54,7 @@ def planned_ids(args: list[str], capsys) -> list[str]:
 
 @pytest.mark.parametrize("count", [1, 2, 5, 7, 36, 40])
 def test_shards_partition_the_grid_exactly(grid_file, count):
-    tasks = expand(load_suite(grid_file))
+    tasks = expand(load_checked_suite(grid_file))
     assert len(tasks) == 36  # (ppo 3 + vanilla 3 lr) x 2 envs x 3 seeds
     shards = [[t.run_id for t in shard_tasks(tasks, i, count)] for i in range(count)]
     flat = [rid for shard in shards for rid in shard]
@@ -69,7 +68,7 @@ def test_a_shard_is_the_same_runs_whatever_is_complete(grid_file, tmp_path, caps
     first = planned_ids([*args, "--shard", "1/4"], capsys)
     # Mark runs of every shard complete, as other array tasks would have: shard 1 still plans
     # the same 9 runs (complete ones listed as complete, never reassigned).
-    for task in expand(load_suite(grid_file))[::3]:
+    for task in expand(load_checked_suite(grid_file))[::3]:
         (out / task.run_id).mkdir(parents=True)
         (out / task.run_id / "config.json").write_text(json.dumps(config_record(task.cfg)))
         (out / task.run_id / "meta.json").write_text(json.dumps({"status": "complete"}))
@@ -77,7 +76,7 @@ def test_a_shard_is_the_same_runs_whatever_is_complete(grid_file, tmp_path, caps
     everything = set()
     for i in range(4):
         everything |= set(planned_ids([*args, "--shard", f"{i}/4"], capsys))
-    assert everything == {t.run_id for t in expand(load_suite(grid_file))}
+    assert everything == {t.run_id for t in expand(load_checked_suite(grid_file))}
 
 
 @pytest.mark.parametrize("shard", ["4/4", "-1/3", "1", "a/b", "1/0"])

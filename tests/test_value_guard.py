@@ -8,12 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-
-from harness.config import ValueConfig
-from harness.policy import ValueNet
-from harness.rollout import Batch, Sampler
-from harness.runner import resolve_config, train
-from harness.value import ValueFitter, fill_skip_columns
+from npgbench.harness.core.config import ValueConfig
+from npgbench.harness.core.policy import ValueNet
+from npgbench.harness.core.rollout import Batch, Sampler
+from npgbench.harness.core.value import ValueFitter, fill_skip_columns
+from npgbench.harness.runner import resolve_config, train
 
 
 def batch_of(obs: torch.Tensor, returns: torch.Tensor) -> Batch:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from algorithms import ALGORITHMS
-from harness.runner import resolve_config, train
-from harness.wandb_keys import METRIC_KEYS, SPS_KEY, STEP_KEY, naming, wandb_row
+from npgbench.algorithms import ALGORITHMS
+from npgbench.harness.runner import resolve_config, train
+from npgbench.harness.wandb_keys import METRIC_KEYS, SPS_KEY, STEP_KEY, naming, wandb_row
 
 NAMESPACES = ("charts/", "losses/", "update/", "fisher/", "time/")
 

@@ -8,11 +8,10 @@ import math
 
 import pandas as pd
 import pytest
-
-from harness.sweep import main
-from harness.tracking import atomic_write_json, read_json
-from harness.wandb_mirror import final_return, npg_bench_version, resolve_mode
-from harness.wandb_record import offline_records, read_offline_run
+from npgbench.harness.sweep import main
+from npgbench.harness.tracking import atomic_write_json, read_json
+from npgbench.harness.wandb_mirror import final_return, npg_bench_version, resolve_mode
+from npgbench.harness.wandb_record import offline_records, read_offline_run
 
 SUITE = """
 name = "wb"
@@ -114,12 +113,12 @@ def test_auto_follows_wandb_mode_then_credentials(monkeypatch, tmp_path):
 
 
 def test_run_and_sweep_default_to_the_same_mode():
-    from harness.cli import build_parser
-    from harness.config import RunConfig
-    from harness.grid import wandb_settings
-    from suites import load_suite
+    from npgbench.harness.cli import build_parser
+    from npgbench.harness.core.config import RunConfig
+    from npgbench.harness.grid import wandb_settings
+    from npgbench.harness.suite_checks import load_checked_suite
 
-    suite = load_suite("quickstart")
+    suite = load_checked_suite("quickstart")
     assert wandb_settings(suite, {}).mode == RunConfig().wandb.mode == "auto"
     run = build_parser().parse_args(["run", "--algo", "ppo", "--env", "Hopper-v5"])
     assert run.wandb is None  # falls back to wandb.mode, like the sweep
@@ -127,7 +126,7 @@ def test_run_and_sweep_default_to_the_same_mode():
 
 
 def test_npgbench_run_mirrors_with_the_same_names_and_a_fresh_id_per_attempt(tmp_path):
-    from harness.cli import main as cli
+    from npgbench.harness.cli import main as cli
 
     args = ["run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "256"]
     args += ["--out", str(tmp_path), "--wandb", "offline", "--quiet"]

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
-
-from harness.config import ConfigError
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 STEP_RULES = ("kl", "fixed")
 ESTIMATORS = ("sampled", "analytic")

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from algorithms.fisher import NaturalConfig
-from algorithms.fisher.products import FisherOperator
-from harness.config import ConfigError
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher.products import FisherOperator
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 
 @dataclass(frozen=True)

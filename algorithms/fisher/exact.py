@@ -20,12 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from algorithms.fisher import NaturalConfig
-from algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
-from harness.config import ConfigError
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 F64 = torch.float64
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
-
-from harness.policy import GaussianPolicy
-from harness.rollout import Batch
+from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.rollout import Batch
 
 
 class Identity:

@@ -16,9 +16,8 @@ Flat vectors [P] follow `policy.natural_params()` order: mean_net parameters, th
 from __future__ import annotations
 
 import torch
+from npgbench.harness.core.policy import GaussianPolicy, flat_grad, gaussian_kl, gaussian_log_prob
 from torch.func import functional_call, grad, jacrev, vmap
-
-from harness.policy import GaussianPolicy, flat_grad, gaussian_kl, gaussian_log_prob
 
 Params = dict  # {parameter name: tensor}, as torch.func.functional_call takes them
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from npgbench.algorithms.fisher import sample_actions
+from npgbench.harness.core.policy import GaussianPolicy, gaussian_log_prob
 from torch import nn
-
-from algorithms.fisher import sample_actions
-from harness.policy import GaussianPolicy, gaussian_log_prob
 
 
 @dataclass

@@ -12,11 +12,11 @@ import sys
 
 BENCHMARKS = {
     "throughput": (
-        "harness.bench.throughput",
+        "npgbench.harness.bench.throughput",
         "training steps/s of each algorithm vs the sampling ceiling",
     ),
     "fisher-cost": (
-        "harness.bench.fisher_cost",
+        "npgbench.harness.bench.fisher_cost",
         "fit + solve time of each Fisher approximation vs parameters",
     ),
 }
@@ -26,12 +26,12 @@ class BenchParser(argparse.ArgumentParser):
     """argparse with one-line errors (ConfigError: the CLI prints it and exits 2)."""
 
     def error(self, message: str):
-        from harness.config import ConfigError
+        from npgbench.harness.core.config import ConfigError
 
         raise ConfigError(f"{self.prog}: {message}")
 
 
-from harness.cli import positive_int as positive_int  # noqa: E402  (one definition)
+from npgbench.harness.cli import positive_int as positive_int  # noqa: E402  (one definition)
 
 
 def positive_int_csv(text: str) -> list[int]:
@@ -46,7 +46,7 @@ def positive_int_csv(text: str) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    from harness.config import ConfigError, closest
+    from npgbench.harness.core.config import ConfigError, closest
 
     if argv and argv[0] in ("-h", "--help"):
         print("usage: npgbench bench {" + ",".join(BENCHMARKS) + "} [options]")

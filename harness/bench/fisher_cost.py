@@ -32,10 +32,10 @@ COLUMNS = ("method", "n_params", "hidden", "batch", "seconds_fit", "seconds_solv
 
 def make_preconditioner(method: str, seed: int = 0):
     """A fresh preconditioner of `method` at the variants' default damping."""
-    from algorithms.fisher.cg import ConjugateGradient
-    from algorithms.fisher.diagonal import DiagonalFisher
-    from algorithms.fisher.exact import ExactFisher
-    from algorithms.fisher.kfac import KFAC
+    from npgbench.algorithms.fisher.cg import ConjugateGradient
+    from npgbench.algorithms.fisher.diagonal import DiagonalFisher
+    from npgbench.algorithms.fisher.exact import ExactFisher
+    from npgbench.algorithms.fisher.kfac import KFAC
 
     gen = torch.Generator().manual_seed(seed)
     if method.startswith("exact_"):
@@ -50,7 +50,7 @@ def make_preconditioner(method: str, seed: int = 0):
 
 def synthetic_batch(policy, batch: int, seed: int):
     """Random states (obs only matter for the curvature) with pi_old = the policy."""
-    from harness.rollout import Batch
+    from npgbench.harness.core.rollout import Batch
 
     gen = torch.Generator().manual_seed(seed)
     obs = torch.randn(batch, policy.mean_net[0].in_features, generator=gen)
@@ -104,8 +104,8 @@ def run(
     repeats: int,
     dense_max_params: int,
 ) -> list[dict]:
-    from harness.config import PolicyConfig
-    from harness.policy import GaussianPolicy
+    from npgbench.harness.core.config import PolicyConfig
+    from npgbench.harness.core.policy import GaussianPolicy
 
     rows = []
     for h in hidden:
@@ -165,10 +165,10 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from harness.bench import BenchParser, positive_int, positive_int_csv
-    from harness.cli import HelpFormatter
-    from harness.config import ConfigError
-    from harness.tracking import check_output_dir
+    from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
+    from npgbench.harness.cli import HelpFormatter
+    from npgbench.harness.core.config import ConfigError
+    from npgbench.harness.tracking import check_output_dir
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
         """The module docstring as written, and every option's default."""

@@ -12,8 +12,7 @@ import time
 
 import numpy as np
 import torch
-
-from harness.bench import BenchParser, positive_int
+from npgbench.harness.bench import BenchParser, positive_int
 
 TARGETS = {"ppo": 0.4, "vanilla": 0.7}
 MAX_STEPS = 10**8
@@ -22,9 +21,9 @@ MAX_STEPS = 10**8
 
 def ceiling(env_id: str, num_envs: int, steps: int) -> float:
     """Steps/s of vector-env stepping with a 64x64 policy forward and no learning."""
-    from harness.config import PolicyConfig
-    from harness.envs import make_vector_env
-    from harness.policy import GaussianPolicy
+    from npgbench.harness.core.config import PolicyConfig
+    from npgbench.harness.core.envs import make_vector_env
+    from npgbench.harness.core.policy import GaussianPolicy
 
     envs = make_vector_env(env_id, num_envs)
     obs, _ = envs.reset(seed=0)
@@ -44,14 +43,14 @@ def ceiling(env_id: str, num_envs: int, steps: int) -> float:
 
 def bench_config(algo: str, env_id: str, num_envs: int, steps: int):
     """The run config one measurement trains (ConfigError on impossible settings)."""
-    from harness.runner import resolve_config
+    from npgbench.harness.runner import resolve_config
 
     return resolve_config(algo, env_id, 0, steps, {"sampler.num_envs": num_envs, "eval.every": 0})
 
 
 def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[float, dict]:
     """Training steps/s of `algo` over `steps` (after construction) and its mean time split."""
-    from harness.runner import Trainer
+    from npgbench.harness.runner import Trainer
 
     cfg = bench_config(algo, env_id, num_envs, steps)
     trainer = Trainer(cfg)
@@ -68,9 +67,9 @@ def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[
 
 
 def main(argv: list[str]) -> int:
-    from algorithms import ALGORITHMS
-    from harness.cli import HelpFormatter
-    from harness.config import ConfigError, closest
+    from npgbench.algorithms.registry import lookup, registry
+    from npgbench.harness.cli import HelpFormatter
+    from npgbench.harness.core.config import ConfigError
 
     parser = BenchParser(
         prog="npgbench bench throughput",
@@ -80,14 +79,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--env", default="HalfCheetah-v5", help="gymnasium env id")
     parser.add_argument("--num-envs", type=positive_int, default=16, help="parallel environments")
     parser.add_argument("--steps", type=positive_int, default=20480, help="steps per measurement")
-    parser.add_argument("--algos", default=",".join(ALGORITHMS), help="comma-separated")
+    parser.add_argument("--algos", default=",".join(registry()), help="comma-separated")
     args = parser.parse_args(argv)
     algos = [a for a in args.algos.split(",") if a]
     if not algos:
-        raise ConfigError(f"--algos is empty: valid: {', '.join(ALGORITHMS)}")
+        raise ConfigError(f"--algos is empty: valid: {', '.join(registry())}")
     for a in algos:
-        if a not in ALGORITHMS:
-            raise ConfigError(f"unknown algorithm {a!r}: {closest(a, ALGORITHMS)}")
+        lookup(a)
     if not args.num_envs <= args.steps <= MAX_STEPS:
         raise ConfigError(
             f"--steps {args.steps}: expected --num-envs ({args.num_envs}) to {MAX_STEPS:,d}"

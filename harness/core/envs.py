@@ -17,8 +17,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import torch
-
-from harness.config import ConfigError
+from npgbench.harness.core.config import ConfigError
 
 _log = logging.getLogger("npgbench.mujoco")
 _seen_warnings: set[str] = set()

@@ -15,9 +15,8 @@ import math
 
 import numpy as np
 import torch
+from npgbench.harness.core.config import PolicyConfig, ValueConfig
 from torch import nn
-
-from harness.config import PolicyConfig, ValueConfig
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 

@@ -6,10 +6,9 @@ import copy
 
 import numpy as np
 import torch
-
-from harness.config import ValueConfig
-from harness.policy import ValueNet
-from harness.rollout import Batch
+from npgbench.harness.core.config import ValueConfig
+from npgbench.harness.core.policy import ValueNet
+from npgbench.harness.core.rollout import Batch
 
 
 class ValueFitter:

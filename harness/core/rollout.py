@@ -12,9 +12,8 @@ import dataclasses
 
 import numpy as np
 import torch
-
-from harness.config import SamplerConfig
-from harness.envs import (
+from npgbench.harness.core.config import SamplerConfig
+from npgbench.harness.core.envs import (
     IdentityNorm,
     RewardScaler,
     RunningNorm,
@@ -22,7 +21,7 @@ from harness.envs import (
     make_vector_env,
     vector_env_state,
 )
-from harness.policy import GaussianPolicy, ValueNet
+from npgbench.harness.core.policy import GaussianPolicy, ValueNet
 
 
 @dataclasses.dataclass
@@ -202,7 +201,7 @@ class Sampler:
     def state_dict(self) -> dict:
         """What the next `collect` depends on: every env's state, the pending observation
         [N, O], the returns and lengths of the episodes in flight, both normalisers.
-        Raises harness.envs.StateUnsupported for an env whose state cannot be captured."""
+        Raises harness.core.envs.StateUnsupported for an env whose state cannot be captured."""
         scaler = self.reward_scaler
         return {
             "envs": vector_env_state(self.envs),

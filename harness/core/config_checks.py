@@ -1,6 +1,6 @@
 """Numeric sanity of a resolved RunConfig, beyond each field's own range checks.
 
-`validate()` in harness/config.py calls `check_numbers` first, so a config that would divide
+`validate()` in harness/core/config.py calls `check_numbers` first, so a config that would divide
 by zero, train for 10^18 steps or step with an infinite learning rate is refused with one
 line before anything is written. `check_policy_size` needs the env's dimensions and is called
 by the command-line layer once the env is known (before a run directory exists).
@@ -12,7 +12,7 @@ import dataclasses
 import math
 import typing
 
-from harness.config import ConfigError
+from npgbench.harness.core.config import ConfigError
 
 MAX_TOTAL_STEPS = 10**10
 """Largest step budget accepted: 10,000x the 1M-step budget of the published MuJoCo results
@@ -72,7 +72,7 @@ def check_numbers(cfg: typing.Any) -> None:
 
 
 def policy_num_params(cfg: typing.Any, obs_dim: int, act_dim: int) -> int:
-    """Parameters of harness.policy.GaussianPolicy: the mean MLP's weights and biases over
+    """Parameters of harness.core.policy.GaussianPolicy: the mean MLP's weights and biases over
     [obs_dim, *hidden, act_dim] plus one std parameter per action dimension."""
     sizes = [obs_dim, *cfg.policy.hidden_sizes, act_dim]
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) + act_dim

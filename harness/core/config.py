@@ -228,7 +228,7 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, typing.Any]) -> RunConf
 
 def validate(cfg: RunConfig) -> None:
     """Reject impossible hyperparameters before anything is written."""
-    from harness.config_checks import check_numbers  # imports this module
+    from npgbench.harness.core.config_checks import check_numbers  # imports this module
 
     check_numbers(cfg)
     s = cfg.sampler

@@ -1,0 +1,78 @@
+"""Suites checked against the registries: algorithm names (built-ins and plugins) and envs.
+
+The suites package parses and validates a file on its own (core only, no torch); the commands
+that run a suite (sweep, list) check its names here, in the orchestration layer, which is the
+one that knows the algorithm registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from npgbench.algorithms import ALGORITHMS
+from npgbench.algorithms.registry import registry
+from npgbench.harness.core.config import ConfigError, closest
+from npgbench.harness.core.envs import check_env_id
+from npgbench.suites import Suite, load_suite
+
+
+def load_checked_suite(name_or_path: str | Path) -> Suite:
+    """load_suite, then check_suite: what `npgbench sweep` runs."""
+    return check_suite(load_suite(name_or_path))
+
+
+def check_suite(suite: Suite) -> Suite:
+    """Check algorithm and env names against the registries (imports torch and gymnasium).
+
+    Expands algos = "all" to every built-in variant (plugins are named explicitly, so
+    installing one never changes what a shipped suite runs). References, thresholds and per-env
+    tables must name envs of the suite; algo tables must name algorithms the suite runs.
+    """
+
+    variants = registry()
+
+    def known_algo(name: str, where: str) -> None:
+        if name not in variants:
+            raise ConfigError(
+                f"{suite.path}: {where}: unknown algorithm {name!r}: {closest(name, variants)}"
+            )
+
+    algos = tuple(ALGORITHMS) if suite.algos == ("all",) else suite.algos
+    for name in algos:
+        known_algo(name, "algos")
+    for label, spec in suite.variants.items():
+        known_algo(spec["algo"], f"variants.{label}.algo")
+    for env in suite.envs:
+        try:
+            check_env_id(env)
+        except ConfigError as exc:
+            raise ConfigError(f"{suite.path}: envs: {exc}") from None
+    used = set(algos) | {spec["algo"] for spec in suite.variants.values()}
+    for where, keys in [("algo_overrides", suite.algo_overrides), ("grid", suite.algo_grid)]:
+        for name in keys:
+            known_algo(name, f"{where}.{name}")
+            if name not in used:
+                raise ConfigError(
+                    f"{suite.path}: {where}.{name}: {name} is not run by this suite "
+                    f"(valid: {', '.join(sorted(used))})"
+                )
+    labels = {*algos, *suite.variants}
+    for ref in suite.references:
+        if ref["label"] is not None and ref["label"] not in labels:
+            raise ConfigError(
+                f"{suite.path}: references.label: {ref['label']!r} is not run by this suite: "
+                f"{closest(ref['label'], labels)}"
+            )
+        known_algo(ref["algo"], "references.algo")
+    envs_used = [
+        *suite.env_overrides,
+        *suite.thresholds,
+        *suite.score_ranges,
+        *(ref["env"] for ref in suite.references),
+    ]
+    for env in envs_used:
+        if env not in suite.envs:
+            raise ConfigError(
+                f"{suite.path}: env {env!r} is not in this suite's envs: {closest(env, suite.envs)}"
+            )
+    return Suite(**{**suite.__dict__, "algos": algos})
