@@ -28,6 +28,9 @@ import math
 
 import numpy as np
 import pandas as pd
+
+# One definition of the final return for the report, the sweep and the W&B summary.
+from npgbench.harness.core.returns import ffill, final_return, tail_count  # noqa: F401
 from scipy import stats
 
 TIME_PARTS = [
@@ -42,23 +45,6 @@ TIME_PARTS = [
 """Components of one iteration's wall-clock, in stacking order."""
 UPDATE_PARTS = ["time_grad", "time_fisher_fit", "time_solve", "time_line_search"]
 KNOWN_TIMERS = {*TIME_PARTS, "time_update"}
-
-
-def ffill(values_T: np.ndarray) -> np.ndarray:
-    """Forward-fill NaN (leading NaN stay NaN)."""
-    return pd.Series(np.asarray(values_T, dtype=float)).ffill().to_numpy()
-
-
-def tail_count(n: int, frac: float = 0.1) -> int:
-    """How many final iterations make up the last `frac` of n (at least 1)."""
-    return max(1, math.ceil(frac * n))
-
-
-def final_return(returns_T: np.ndarray, frac: float = 0.1) -> float:
-    """Mean of the forward-filled return over the last `frac` of iterations (NaN if none)."""
-    filled_T = ffill(returns_T)
-    tail = filled_T[-tail_count(len(filled_T), frac) :] if len(filled_T) else filled_T
-    return float(np.nanmean(tail)) if np.isfinite(tail).any() else math.nan
 
 
 def best_return(returns_T: np.ndarray) -> float:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from npgbench.harness.core.config import ConfigError, run_id
+from npgbench.harness.core.returns import run_final_return
 
 DASK_TIMEOUT_S = 10
 """Seconds to wait for a --scheduler to answer before a one-line error (exit 2)."""
@@ -67,7 +68,7 @@ def run_task(job: dict) -> dict:
             result["status"] = "complete"
         except Exception as exc:  # recorded in meta.json by train; the sweep goes on
             result["error"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
-        result["final_return"] = _final_return(run_dir)
+        result["final_return"] = run_final_return(run_dir)
     finally:
         if mirror is not None:
             mirror.finish(
@@ -93,17 +94,6 @@ def _thread_lock_for_tqdm() -> None:
 
     if not isinstance(getattr(tqdm, "_lock", None), type(threading.RLock())):
         tqdm.set_lock(threading.RLock())
-
-
-def _final_return(run_dir: Path) -> float:
-    """Mean training return over the last 10% of iterations (DESIGN.md section 5)."""
-    try:
-        import pandas as pd
-
-        values = pd.read_parquet(run_dir / "metrics.parquet")["return_mean"].dropna()
-        return float(values.tail(max(1, len(values) // 10)).mean()) if len(values) else math.nan
-    except Exception:
-        return math.nan
 
 
 def dask_client(scheduler: str | None, jobs: int):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from npgbench.harness.core.config import WANDB_MODES as MODES
+from npgbench.harness.core.returns import run_final_return
 from npgbench.harness.wandb_keys import SPS_KEY, STEP_KEY, naming, npg_bench_version, wandb_row
 from npgbench.harness.wandb_record import read_offline_run
 
@@ -96,18 +97,6 @@ def identity() -> dict:
     from npgbench.harness.tracking import git_sha, versions
 
     return {"git_sha": git_sha(), "versions": versions(), "npg_bench_version": npg_bench_version()}
-
-
-def final_return(run_dir: Path) -> float:
-    """The run's final return for the W&B summary, by the project's one definition.
-
-    NOTE: issue 11 moves the single definition into harness.schema.final_return; until it
-    lands this delegates to harness.dispatch's, the value the sweep prints per run. Swap this
-    body when it lands, not its callers.
-    """
-    from npgbench.harness.dispatch import _final_return
-
-    return _final_return(Path(run_dir))
 
 
 class WandbMirror:
@@ -190,7 +179,7 @@ class WandbMirror:
         if run is None:
             return
         summary = {
-            "final_return": final_return(self.run_dir),
+            "final_return": run_final_return(self.run_dir),
             **({SPS_KEY: self.last[SPS_KEY]} if SPS_KEY in self.last else {}),
             **(summary or {}),
         }

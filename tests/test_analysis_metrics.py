@@ -23,6 +23,20 @@ def test_final_return_is_mean_of_last_tenth_and_forward_fills():
     assert math.isnan(metrics.final_return([NAN, NAN]))
 
 
+def test_the_sweep_the_wandb_summary_and_the_report_share_one_final_return(tmp_path):
+    """15 iterations, NaN where no episode ended: the last 10% is ceil(1.5) = 2 forward-filled
+    iterations (9, 9), where a floor of the non-NaN values would read only the 7. The value a
+    run directory yields (sweep line, W&B summary) equals the report's."""
+    from npgbench.harness import dispatch, wandb_mirror
+    from npgbench.harness.core.returns import run_final_return
+
+    returns = [float(i) for i in range(1, 13)] + [7.0, 9.0, NAN]
+    pd.DataFrame({"return_mean": returns}).to_parquet(tmp_path / "metrics.parquet")
+    assert run_final_return(tmp_path) == metrics.final_return(np.array(returns)) == 9.0
+    assert dispatch.run_final_return is wandb_mirror.run_final_return is run_final_return
+    assert math.isnan(run_final_return(tmp_path / "missing"))
+
+
 def test_best_return_is_max_over_training():
     assert metrics.best_return([1.0, 7.0, NAN, 3.0]) == 7.0
     assert math.isnan(metrics.best_return([NAN]))

@@ -8,9 +8,10 @@ import math
 
 import pandas as pd
 import pytest
+from npgbench.harness.core.returns import run_final_return as final_return
 from npgbench.harness.sweep import main
 from npgbench.harness.tracking import atomic_write_json, read_json
-from npgbench.harness.wandb_mirror import final_return, npg_bench_version, resolve_mode
+from npgbench.harness.wandb_mirror import npg_bench_version, resolve_mode
 from npgbench.harness.wandb_record import offline_records, read_offline_run
 
 SUITE = """
