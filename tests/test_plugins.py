@@ -1,0 +1,105 @@
+"""Variants from other packages, through the `npgbench.algorithms` entry-point group.
+
+Each test installs a throwaway distribution the way pip leaves one on disk (a module and a
+`*.dist-info` folder with METADATA and entry_points.txt) in a temporary folder put on the
+path, so importlib.metadata finds it exactly as it finds an installed plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from npgbench.algorithms import registry as reg
+
+GOOD = """
+from npgbench.algorithms import Variant
+from npgbench.algorithms.fisher.cg import CGConfig
+from npgbench.algorithms.natural import make_natural
+
+VARIANT = Variant("test plugin: npg_cg with 3 CG iterations", CGConfig, make_natural,
+                  {"update.cg_iters": 3})
+"""
+
+
+def install(root: Path, name: str, entry: str, module: str, source: str) -> Path:
+    """A distribution `name` whose entry point `entry` = `module:VARIANT`; returns root."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[npgbench.algorithms]\n{entry} = {module}:VARIANT\n")
+    return root
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """Put a folder on sys.path (this process) and PYTHONPATH (subprocesses, loky workers)."""
+
+    def add(root: Path) -> dict:
+        monkeypatch.syspath_prepend(str(root))
+        monkeypatch.setenv("PYTHONPATH", str(root))
+        reg.plugins.cache_clear()
+        return dict(os.environ)
+
+    yield add
+    reg.plugins.cache_clear()
+
+
+def cli(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "npgbench.harness.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_plugin_is_listed_resolved_and_swept_on_loky_workers(tmp_path, on_path):
+    env = on_path(install(tmp_path / "site", "tplug", "npg_tplug", "tplug", GOOD))
+    assert "npg_tplug" in reg.registry() and reg.is_natural(reg.lookup("npg_tplug"))
+    assert reg.natural_config("npg_tplug").cg_iters == 3
+    assert "npg_tplug" not in reg.ALGORITHMS  # built-ins ("all" in a suite) are unchanged
+    listed = cli("list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and "npg_tplug" in listed.stdout and "[plugin]" in listed.stdout
+    suite = tmp_path / "p.toml"
+    suite.write_text(
+        'name = "p"\nenvs = ["InvertedPendulum-v5"]\nalgos = ["npg_tplug"]\nsteps = 512\n'
+        '[overrides]\n"sampler.num_envs" = 2\n"sampler.steps_per_update" = 256\n'
+        '"eval.every" = 0\n'
+    )
+    out = tmp_path / "out"
+    swept = cli("sweep", "--suite", str(suite), "--out", str(out), "--jobs", "1", "--quiet",
+                "--wandb", "disabled", env=env, cwd=tmp_path)  # fmt: skip
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    (run,) = out.glob("npg_tplug__*")
+    frame = pd.read_parquet(run / "metrics.parquet")
+    assert len(frame) == 2 and not frame["skipped"].any()
+
+
+@pytest.mark.parametrize(
+    "entry,source,words",
+    [
+        ("ppo", GOOD, "clashes with the built-in variant 'ppo'"),
+        ("npg_broken", "import no_such_module_here\n", "failed to load: ModuleNotFoundError"),
+        ("npg_wrong", "VARIANT = 42\n", "is a int, not an npgbench.algorithms.Variant"),
+    ],
+)
+def test_a_bad_plugin_is_one_line_naming_its_entry_point(tmp_path, on_path, entry, source, words):
+    env = on_path(install(tmp_path / "site", "badplug", entry, "badplug", source))
+    with pytest.raises(reg.PluginError, match=words):
+        reg.registry()
+    done = cli("list", env=env, cwd=tmp_path)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, done.stderr
+    assert (
+        f"entry point npgbench.algorithms:{entry} = badplug:VARIANT" in err[0] and words in err[0]
+    )
