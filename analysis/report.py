@@ -32,17 +32,10 @@ class ReportError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise ReportError(f"{self.prog}: {message}")
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = _Parser(
-        prog="npgbench report",
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    from npgbench.harness.core.command import OneLineParser  # stdlib only: no torch
+
+    p = OneLineParser(prog="npgbench report", description=__doc__.splitlines()[0])
     p.add_argument("results", help="folder holding run directories (searched recursively)")
     p.add_argument("--out", help="output folder (default: RESULTS/report)")
     p.add_argument("--suite", help="suite name or TOML path (default: from the runs)")

@@ -11,34 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-# One BLAS/OpenMP thread per process: set before numpy/torch are imported (joblib#834).
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from npgbench.harness.core.command import OneLineParser, one_thread_per_process, positive_int
+
+one_thread_per_process()  # before numpy or torch load
 
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
-
-
-class UsageError(Exception):
-    """Raised by the parser instead of printing usage and exiting (one-line errors)."""
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's default in --help: argparse's "(default: X)", except where the default
-    is decided later (None) or is off (a flag); those options say their default in words."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message}")
 
 
 def one_line(exc: BaseException) -> str:
@@ -66,16 +43,6 @@ def rounding_note(requested: int, per_update: int) -> str | None:
 def overrides_from(pairs: list[str] | None) -> dict[str, str]:
     """`--set key=value` pairs -> dict (ConfigError on a malformed one)."""
     return dict(parse_override(p) for p in pairs or [])
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def cmd_run(args) -> int:
@@ -224,8 +191,8 @@ WANDB_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="npgbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="npgbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="train one run into a run directory")
     run.add_argument("--algo", required=True, help="registered algorithm (npgbench list)")
@@ -291,7 +258,7 @@ def _main(argv: list[str]) -> int:
             return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (ConfigError, UsageError) as exc:
+    except ConfigError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -124,10 +124,11 @@ def write_manifest(dataset: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from npgbench.harness.cli import UsageError, _Parser
+    from npgbench.harness.core.command import OneLineParser
+    from npgbench.harness.core.config import ConfigError
 
-    parser = _Parser(prog="npgbench dataset", description="the committed results dataset")
-    sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="npgbench dataset", description="the committed results dataset")
+    sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     add = sub.add_parser("add", help="copy complete runs from sweep folders into the dataset")
     add.add_argument("sources", nargs="+", help="sweep output folders or run directories")
     add.add_argument("--into", default="docs/data", help="dataset folder (default docs/data)")
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     man.add_argument("--into", default="docs/data", help="dataset folder (default docs/data)")
     try:
         args = parser.parse_args(argv)
-    except UsageError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.action == "manifest":

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
+from npgbench.harness.core.command import THREAD_VARIABLES
 from npgbench.harness.dispatch import run_task
 
 BROKEN_POOL_WAIT_S = 30
@@ -122,7 +123,7 @@ def _new_pool(n_jobs: int, scratch: Path):
     from joblib.externals.loky import ProcessPoolExecutor
 
     env = {"TMPDIR": str(scratch), "JOBLIB_TEMP_FOLDER": str(scratch)}
-    env.update({k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    env.update({k: "1" for k in THREAD_VARIABLES})
     return ProcessPoolExecutor(max_workers=n_jobs, env=env)
 
 

@@ -23,25 +23,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
-# One BLAS/OpenMP thread per worker; must be set before numpy/torch load (joblib#834).
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from npgbench.harness.core.command import (
+    HelpFormatter,
+    OneLineParser,
+    one_thread_per_process,
+    positive_int,
+)
+
+one_thread_per_process()  # before numpy or torch load (joblib#834)
 
 from npgbench.harness.cli import (  # noqa: E402
     WANDB_HELP,
-    HelpFormatter,
-    positive_int,
     rounding_note,
     show_progress,
 )
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
 from npgbench.harness.pool import execute  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and exit 2, never a usage dump
-        raise ConfigError(f"{self.prog}: {message}")
 
 
 def _csv(text: str) -> list[str]:
@@ -59,7 +57,7 @@ def _int_csv(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="npgbench sweep",
         description="Run a suite's grid of runs, resumably.",
         formatter_class=HelpFormatter,

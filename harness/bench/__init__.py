@@ -22,16 +22,9 @@ BENCHMARKS = {
 }
 
 
-class BenchParser(argparse.ArgumentParser):
-    """argparse with one-line errors (ConfigError: the CLI prints it and exits 2)."""
-
-    def error(self, message: str):
-        from npgbench.harness.core.config import ConfigError
-
-        raise ConfigError(f"{self.prog}: {message}")
-
-
-from npgbench.harness.cli import positive_int as positive_int  # noqa: E402  (one definition)
+# One parser and one positive-int type for every command (npgbench.harness.core.command).
+from npgbench.harness.core.command import OneLineParser as BenchParser  # noqa: E402, F401
+from npgbench.harness.core.command import positive_int as positive_int  # noqa: E402
 
 
 def positive_int_csv(text: str) -> list[int]:

@@ -166,7 +166,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
-    from npgbench.harness.cli import HelpFormatter
+    from npgbench.harness.core.command import HelpFormatter
     from npgbench.harness.core.config import ConfigError
     from npgbench.harness.tracking import check_output_dir
 

@@ -68,7 +68,7 @@ def algo_throughput(algo: str, env_id: str, num_envs: int, steps: int) -> tuple[
 
 def main(argv: list[str]) -> int:
     from npgbench.algorithms.registry import lookup, registry
-    from npgbench.harness.cli import HelpFormatter
+    from npgbench.harness.core.command import HelpFormatter
     from npgbench.harness.core.config import ConfigError
 
     parser = BenchParser(

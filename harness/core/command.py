@@ -1,0 +1,57 @@
+"""What every npgbench command shares (run, sweep, list, eval, bench, dataset, report): one
+argument parser, whose bad flags are one line and exit 2 (the caller prints the ConfigError),
+never a usage dump, with every option's default shown once in --help; and one BLAS/OpenMP
+thread per process.
+
+In the core, standard library only, so analysis/ (report) uses it without importing torch or
+the orchestration layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from npgbench.harness.core.config import ConfigError
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def one_thread_per_process() -> None:
+    """One BLAS/OpenMP thread per process unless the user set otherwise: one run per core is
+    faster than threads fighting over them, and the variables must be set before numpy or
+    torch load (joblib/joblib#834)."""
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help: argparse's "(default: X)", except where the default
+    is decided later (None), is off (a flag), or the help already says it in words."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors raise ConfigError("PROG: message") instead of exiting."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (underscores allowed: 1_000_000)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
