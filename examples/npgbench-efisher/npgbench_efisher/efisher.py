@@ -1,0 +1,225 @@
+"""npg_efisher: NPG preconditioned by the empirical Fisher of the buffer actions' scores.
+
+    x = (F_emp + lambda I)^-1 g,   F_emp = (1/N) sum_i s_i s_i^T = S^T S,
+    s_i = grad_theta log pi_theta(a_i | s_i) at theta_old,   S = [s_1; ...; s_N] / sqrt(N)  [N, P]
+
+with a_i the actions *of the batch* (the ones the sampler took), where npg_exact's sampled
+estimator draws fresh a_i ~ pi_theta_old. Kunstner, Balles & Hennig (2019), "Limitations of
+the empirical Fisher approximation for natural gradient descent" (NeurIPS): F_emp is the
+Fisher only in expectation over labels drawn from the model itself. On-policy buffer actions
+are such draws, so here F_emp is an unbiased one-sample-per-state estimate of F, but built
+from the same samples as g; for actions from any other policy (replayed or off-policy data,
+or a policy that has moved since sampling) it is a different matrix at any N (tests/).
+Because the surrogate gradient at theta_old is g = (1/N) sum_i A_i s_i = S^T A / sqrt(N),
+    x = argmin_w |S w - A / sqrt(N)|^2 + lambda |w|^2,
+the ridge regression of the advantages on the scores: the least-squares fit of compatible
+function approximation (Sutton et al. 2000; Kakade 2001, "A Natural Policy Gradient").
+
+Solved exactly in float64 by Cholesky, in the smaller of two forms (N rows, P parameters):
+    Gram   N < P   (S^T S + lambda I)^-1 g = (g - S^T (S S^T + lambda I)^-1 S g) / lambda
+                   (Woodbury); S S^T [N, N] by the layer-factored rows, S never formed
+    dense  N >= P  S^T S + lambda I [P, P];  x = L^-T L^-1 g
+A failed factorisation or non-finite scores raise FloatingPointError, which the natural
+skeleton records as a skipped update (skip_reason "preconditioner failed: ...").
+
+Diagnostics: fisher_cond = cond(F_emp + lambda I), as npg_exact records that of its own
+estimate (power iteration for the top eigenvalue; the bottom one is lambda in the Gram form,
+where F_emp has a null space, else inverse iteration: an estimate from below), and
+efisher_rows = N.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher.exact import plan
+from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.policy import GaussianPolicy, gaussian_log_prob
+from npgbench.harness.core.rollout import Batch
+
+F64 = torch.float64
+FORMS = ("auto", "gram", "dense")
+
+
+@dataclass(frozen=True)
+class EFisherConfig(NaturalConfig):
+    damping: float = 1e-2
+    """lambda in (F_emp + lambda I). Must be > 0: F_emp has rank <= N (batch rows), below P
+    for most policies, and the Gram form divides by it. 1e-2 as npg_exact (the Tikhonov
+    damping of K-FAC/ACKTR for a directly inverted Fisher), so the two differ only in F."""
+    efisher_max_memory_mb: float = 2048.0
+    """Refuse when the estimated float64 memory of the solve exceeds this (as npg_exact's
+    exact_max_memory_mb): the Gram form needs ~16 N^2 bytes, the dense form ~16 P^2."""
+
+    def validate(self) -> None:
+        # before the shared checks, so a negative damping gets this message too
+        if not self.damping > 0:
+            raise ConfigError(
+                f"update.damping must be > 0 for npg_efisher, got {self.damping} "
+                "(F_emp has rank <= batch rows and the Gram form divides by it)"
+            )
+        super().validate()
+        if not self.efisher_max_memory_mb > 0:
+            raise ConfigError("update.efisher_max_memory_mb must be > 0")
+
+    def preconditioner(self, seed: int) -> EmpiricalFisher:
+        # `seed` is unused: the rows are the buffer's own actions, nothing is sampled
+        return EmpiricalFisher(self.damping, self.efisher_max_memory_mb)
+
+
+def buffer_rows(policy: GaussianPolicy, obs: torch.Tensor, actions: torch.Tensor) -> ScoreRows:
+    """Rows S_i = grad_theta log pi(a_i | s_i) / sqrt(N) at the given (buffer) actions.
+
+    obs [N, O], actions [N, A] -> ScoreRows of N rows over P = policy.num_params(), stored
+    layer-factored (npgbench.algorithms.fisher.rows): per Linear layer the input with a ones
+    column [N, d_in + 1] and the gradient at its pre-activation [N, d_out]; std rows [N, A].
+    """
+    act_dim = policy.std_w.numel()
+    if obs.ndim != 2 or actions.shape != (obs.shape[0], act_dim):
+        raise ValueError(
+            f"buffer_rows needs obs [N, O] and actions [N, {act_dim}], got "
+            f"{tuple(obs.shape)} and {tuple(actions.shape)}"
+        )
+    n = obs.shape[0]
+    inputs, outputs = [], []
+
+    def record(module, args, out):
+        inputs.append(args[0].detach())
+        outputs.append(out)
+
+    handles = [m.register_forward_hook(record) for m in linear_layers(policy)]
+    try:
+        mean = policy.mean_net(obs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    sigma = policy.std()
+    # One backward pass of the summed log-likelihood gives every row: the samples are
+    # independent terms, so row i of each pre-activation gradient is sample i's alone.
+    log_prob = gaussian_log_prob(mean, sigma.detach(), actions).sum()
+    deltas = torch.autograd.grad(log_prob, outputs)
+    # std block: d log N(a; mu, sigma) / d sigma_a = (z_a^2 - 1) / sigma_a, then through
+    # sigma = f(w), elementwise in w, so the gradient of sum(sigma) is d sigma_a / d w_a.
+    (dsigma_dw,) = torch.autograd.grad(sigma.sum(), policy.std_w)
+    sigma = sigma.detach()
+    z = (actions - mean.detach()) / sigma
+    std_rows = (z**2 - 1) / sigma * dsigma_dw
+    scale = n**-0.5
+    abar = [torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], dim=1) for x in inputs]
+    return ScoreRows(abar, [d * scale for d in deltas], std_rows * scale, n)
+
+
+class EmpiricalFisher:
+    """(F_emp + lambda I)^-1 by float64 Cholesky, Gram form when N < P, dense otherwise."""
+
+    def __init__(
+        self,
+        damping: float,
+        max_memory_mb: float = 2048.0,
+        cond_iters: int = 30,
+        form: str = "auto",
+    ):
+        if not damping > 0:
+            raise ValueError(f"EmpiricalFisher needs damping > 0, got {damping}")
+        if form not in FORMS:
+            raise ValueError(f"form {form!r}: valid: {', '.join(FORMS)}")
+        self.damping, self.max_memory_mb, self.cond_iters = damping, max_memory_mb, cond_iters
+        self.requested_form = form  # 'gram' or 'dense' forced: tests compare the two
+        self.form, self.rows, self.matrix, self.chol = "", None, None, None
+        self._cond = math.nan
+
+    def state_dict(self) -> dict:
+        """Stateless between updates (refitted from each batch): nothing to checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
+        """Score rows of the batch's own actions at theta_old; factor the damped matrix."""
+        self.rows, self.matrix, self.chol, self._cond = None, None, None, math.nan
+        num_rows, num_params = len(batch), policy.num_params()
+        form = self.requested_form
+        self.form = ("gram" if num_rows < num_params else "dense") if form == "auto" else form
+        width = sum(m.in_features + 1 + m.out_features for m in linear_layers(policy))
+        _, need = plan(num_rows, num_params, width + policy.std_w.numel(), self.form)
+        if need > self.max_memory_mb * 2**20:
+            raise ConfigError(
+                f"npg_efisher ({self.form} form) needs ~{need / 2**20:.0f} MB for {num_rows} "
+                f"rows x {num_params} parameters, above update.efisher_max_memory_mb="
+                f"{self.max_memory_mb:.0f}; use a smaller batch or policy, or raise the limit"
+            )
+        rows = buffer_rows(policy, batch.obs, batch.actions).to(F64)
+        matrix = rows.gram() if self.form == "gram" else rows.fisher()
+        # checked here, not left to the Cholesky: a NaN score must never pass as a direction
+        if not torch.isfinite(matrix).all():
+            raise FloatingPointError(f"non-finite scores of the buffer actions ({self.form} form)")
+        damped = matrix.clone()
+        damped.diagonal().add_(self.damping)
+        chol, info = torch.linalg.cholesky_ex(damped)
+        if info.item() != 0:
+            raise FloatingPointError(
+                f"Cholesky of the damped empirical Fisher failed ({self.form} form, "
+                f"minor {info.item()})"
+            )
+        self.rows, self.matrix, self.chol = rows, matrix, chol
+
+    def _chol_solve(self, b: torch.Tensor) -> torch.Tensor:
+        # two triangular solves: faster than cholesky_solve for one right-hand side
+        y = torch.linalg.solve_triangular(self.chol, b[:, None], upper=False)
+        return torch.linalg.solve_triangular(self.chol.T, y, upper=True)[:, 0]
+
+    def _check(self, v: torch.Tensor) -> None:
+        if self.chol is None:
+            raise RuntimeError("EmpiricalFisher: call fit(policy, batch) first")
+        if v.shape != (self.rows.num_params,):
+            raise ValueError(f"expected a vector [{self.rows.num_params}], got {tuple(v.shape)}")
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor:
+        """x = (F_emp + lambda I)^-1 g: g [P] -> x [P], in float64, returned in g's dtype."""
+        self._check(g)
+        return self._solve64(g.to(F64)).to(g.dtype)
+
+    def _solve64(self, g: torch.Tensor) -> torch.Tensor:
+        if self.form == "dense":
+            return self._chol_solve(g)
+        rows = self.rows
+        return (g - rows.rmatvec(self._chol_solve(rows.matvec(g)))) / self.damping
+
+    def fisher_matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """F_emp v (undamped): v [P] -> [P], float64."""
+        self._check(v)
+        v = v.to(F64)
+        return self.matrix @ v if self.form == "dense" else self.rows.rmatvec(self.rows.matvec(v))
+
+    def condition_number(self) -> float:
+        """cond(F_emp + lambda I) = (lambda_max(F_emp) + lambda) / lambda_min(F_emp + lambda I).
+
+        lambda_max by power iteration on the stored matrix (S S^T has F_emp's nonzero
+        spectrum); lambda_min = lambda in the Gram form (N < P leaves F_emp a null space),
+        else by inverse iteration through the Cholesky solve. Rayleigh quotients throughout.
+        """
+        gen = torch.Generator().manual_seed(0)
+        v = torch.randn(self.matrix.shape[0], generator=gen, dtype=F64)
+        for _ in range(self.cond_iters):
+            v = self.matrix @ v
+            v /= v.norm()
+        top = float(v @ self.matrix @ v) + self.damping
+        if self.form == "gram" and self.rows.num_rows < self.rows.num_params:
+            return top / self.damping
+        u = torch.randn(self.rows.num_params, generator=gen, dtype=F64)
+        for _ in range(self.cond_iters):
+            u = self._solve64(u)
+            u /= u.norm()
+        return top * float(u @ self._solve64(u))
+
+    def diagnostics(self) -> dict[str, float]:
+        if self.chol is None:
+            return {}
+        if math.isnan(self._cond):  # lazily: called after the skeleton's solve timer stops
+            self._cond = self.condition_number()
+        return {"fisher_cond": self._cond, "efisher_rows": float(self.rows.num_rows)}
