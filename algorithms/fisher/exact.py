@@ -79,6 +79,36 @@ def plan(num_rows: int, num_params: int, width: int, form: str = "auto") -> tupl
     return "dense", rows_bytes + 8.0 * (2 * num_params**2 + 2 * chunk * num_params)
 
 
+def damped_condition_number(
+    matrix: torch.Tensor,
+    solve64,
+    damping: float,
+    num_params: int,
+    null_space: bool,
+    iters: int = 30,
+) -> float:
+    """cond(F + lambda I) of a Fisher stored as `matrix` (F [P, P], or the Gram S S^T [R, R],
+    which shares F's nonzero spectrum), float64.
+
+    lambda_max by power iteration on `matrix`; lambda_min = lambda when F has a null space
+    (`null_space`: the Gram form with R < P), else by inverse iteration through
+    `solve64(u [P]) = (F + lambda I)^-1 u`. Rayleigh quotients, seeded (deterministic).
+    """
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(matrix.shape[0], generator=gen, dtype=F64)
+    for _ in range(iters):
+        v = matrix @ v
+        v /= v.norm()
+    top = float(v @ matrix @ v) + damping
+    if null_space:
+        return top / damping
+    u = torch.randn(num_params, generator=gen, dtype=F64)
+    for _ in range(iters):
+        u = solve64(u)
+        u /= u.norm()
+    return top * float(u @ solve64(u))
+
+
 class ExactFisher:
     """Dense (F + lambda I)^-1 by Cholesky in float64, dense or Gram form."""
 
@@ -164,19 +194,11 @@ class ExactFisher:
         lambda_min = lambda when the Gram form has fewer rows than parameters (F then has a
         null space), else by inverse iteration through the Cholesky solve. Rayleigh quotients.
         """
-        gen = torch.Generator().manual_seed(0)
-        v = torch.randn(self.matrix.shape[0], generator=gen, dtype=F64)
-        for _ in range(self.cond_iters):
-            v = self.matrix @ v
-            v /= v.norm()
-        top = float(v @ self.matrix @ v) + self.damping
-        if self.form == "gram" and self.rows.num_rows < self.rows.num_params:
-            return top / self.damping
-        u = torch.randn(self.rows.num_params, generator=gen, dtype=F64)
-        for _ in range(self.cond_iters):
-            u = self._solve64(u)
-            u /= u.norm()
-        return top * float(u @ self._solve64(u))
+        null_space = self.form == "gram" and self.rows.num_rows < self.rows.num_params
+        return damped_condition_number(
+            self.matrix, self._solve64, self.damping, self.rows.num_params, null_space,
+            self.cond_iters,
+        )  # fmt: skip
 
     def diagnostics(self) -> dict[str, float]:
         if self.chol is not None and self._cond != self._cond:  # lazily, outside the timers

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 from npgbench.algorithms.fisher import NaturalConfig
-from npgbench.algorithms.fisher.exact import plan
+from npgbench.algorithms.fisher.exact import damped_condition_number, plan
 from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy, gaussian_log_prob
@@ -203,19 +203,11 @@ class EmpiricalFisher:
         spectrum); lambda_min = lambda in the Gram form (N < P leaves F_emp a null space),
         else by inverse iteration through the Cholesky solve. Rayleigh quotients throughout.
         """
-        gen = torch.Generator().manual_seed(0)
-        v = torch.randn(self.matrix.shape[0], generator=gen, dtype=F64)
-        for _ in range(self.cond_iters):
-            v = self.matrix @ v
-            v /= v.norm()
-        top = float(v @ self.matrix @ v) + self.damping
-        if self.form == "gram" and self.rows.num_rows < self.rows.num_params:
-            return top / self.damping
-        u = torch.randn(self.rows.num_params, generator=gen, dtype=F64)
-        for _ in range(self.cond_iters):
-            u = self._solve64(u)
-            u /= u.norm()
-        return top * float(u @ self._solve64(u))
+        null_space = self.form == "gram" and self.rows.num_rows < self.rows.num_params
+        return damped_condition_number(
+            self.matrix, self._solve64, self.damping, self.rows.num_params, null_space,
+            self.cond_iters,
+        )  # fmt: skip
 
     def diagnostics(self) -> dict[str, float]:
         if self.chol is None:
