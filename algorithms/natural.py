@@ -47,11 +47,12 @@ import time
 
 import torch
 from npgbench.algorithms.common import policy_stats, surrogate
-from npgbench.algorithms.fisher import NaturalConfig, Preconditioner
+from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.trpo import backtracking_line_search
-from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
+from npgbench.harness.core.config import DiagnosticsConfig
+from npgbench.harness.core.config_checks import check_fidelity_size
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
 from npgbench.harness.core.rollout import Batch
 
@@ -71,12 +72,7 @@ class Fidelity:
     ) -> Fidelity | None:
         if diagnostics is None or diagnostics.fidelity_every <= 0:
             return None
-        if policy.num_params() > diagnostics.fidelity_max_params:
-            raise ConfigError(
-                f"diagnostics.fidelity_every needs the dense analytic Fisher, but the policy has "
-                f"{policy.num_params()} parameters > diagnostics.fidelity_max_params="
-                f"{diagnostics.fidelity_max_params}; use a smaller policy or set fidelity_every=0"
-            )
+        check_fidelity_size(diagnostics, policy.num_params())
         return cls(diagnostics.fidelity_every, damping if damping > 0 else FIDELITY_DEFAULT_DAMPING)
 
     def measure(
@@ -234,7 +230,10 @@ class NaturalUpdater:
 
 
 def make_natural(
-    policy: GaussianPolicy, cfg, seed: int, diagnostics: DiagnosticsConfig | None = None
+    policy: GaussianPolicy,
+    cfg: PreconditionerConfig,
+    seed: int,
+    diagnostics: DiagnosticsConfig | None = None,
 ) -> NaturalUpdater:
     """Registry `make` of the NPG family: cfg builds its own preconditioner (seeded)."""
     fidelity = Fidelity.build(policy, diagnostics, cfg.damping)

@@ -11,8 +11,9 @@ whichever process asks (the CLI, a loky worker, a dask worker), so a plugin inst
 workers' environment runs there with no edit of npg-bench (importlib.metadata entry points,
 https://packaging.python.org/en/latest/specifications/entry-points/).
 
-A plugin that fails to import, is not a Variant, or takes a built-in's name (or another
-plugin's) is refused with one PluginError line naming the entry point.
+A plugin that fails to import, is not a Variant, takes a built-in's name (or another
+plugin's), or runs `make_natural` with a config that is not a `PreconditionerConfig`, is
+refused with one PluginError line naming the entry point.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import functools
 from importlib import metadata
 
 from npgbench.algorithms import ALGORITHMS, Variant
+from npgbench.algorithms.fisher import PreconditionerConfig
 from npgbench.harness.core.config import ConfigError, closest
 
 ENTRY_POINT_GROUP = "npgbench.algorithms"
@@ -44,6 +46,11 @@ def _load(ep: metadata.EntryPoint) -> Variant:
     if not isinstance(variant, Variant):
         raise PluginError(
             f"{_describe(ep)} is a {type(variant).__name__}, not an npgbench.algorithms.Variant"
+        )
+    if is_natural(variant) and not issubclass(variant.config, PreconditionerConfig):
+        raise PluginError(
+            f"{_describe(ep)} uses make_natural, so its config must subclass "
+            f"npgbench.algorithms.fisher.PreconditionerConfig (got {variant.config.__name__})"
         )
     return variant
 

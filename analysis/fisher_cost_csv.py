@@ -24,11 +24,13 @@ def _pick(columns, exact: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> st
 
 
 def read_fisher_cost(path: Path) -> pd.DataFrame:
-    """Fisher-cost CSV -> columns label, num_params, seconds, batch, source.
+    """Fisher-cost CSV -> columns label, num_params, seconds, batch, claim, expected_exponent,
+    source.
 
     harness/bench/fisher_cost.py writes method, n_params, hidden, batch, seconds_fit,
-    seconds_solve, seconds_total (default path results/bench/fisher_cost.csv); seconds is its
-    seconds_total (fit + solve). Other CSVs are matched by common names (a parameter count, a
+    seconds_solve, seconds_total, claim, expected_exponent (default path
+    results/bench/fisher_cost.csv); seconds is its seconds_total (fit + solve), and claim and
+    expected_exponent are the cost each preconditioner's config declares ("" when absent). Other CSVs are matched by common names (a parameter count, a
     time in seconds or ms, a preconditioner/variant label). ValueError when none match."""
     df = pd.read_csv(path)
     cols = list(df.columns)
@@ -49,6 +51,15 @@ def read_fisher_cost(path: Path) -> pd.DataFrame:
             "num_params": df[params].astype(float),
             "seconds": seconds,
             "batch": df["batch"].astype(float) if "batch" in cols else np.nan,
+            "claim": _text(df, "claim"),
+            "expected_exponent": _text(df, "expected_exponent"),
             "source": "fisher-cost benchmark",
         }
     )
+
+
+def _text(df: pd.DataFrame, column: str) -> pd.Series:
+    """A text column as str, "" where absent or empty (CSVs written before it existed)."""
+    if column not in df:
+        return pd.Series("", index=df.index)
+    return df[column].fillna("").astype(str)

@@ -185,36 +185,8 @@ def fidelity(frame: pd.DataFrame) -> Table | None:
     )
 
 
-CLAIMS = {
-    "exact_dense": (
-        "O(n^3): dense Cholesky of the n x n Fisher (+ R n^2 to build it from R "
-        "samples; the build dominates while n < 3R)",
-        "2-3",
-    ),
-    "exact_gram": (
-        "Gram/Woodbury form: O(R^2 W + R^3) for R rows, W the summed layer widths (per-layer Gram factors): nearly flat in n at a fixed batch (not n^3)",
-        "0-0.5",
-    ),
-    "diagonal": ("O(n): squared scores", "1"),
-    "kfac": (
-        "per layer O(d^3) for layer width d (eigendecompositions) + O(R n) statistics; "
-        "d ~ sqrt(n), so between O(n) and O(n^1.5)",
-        "1-1.5",
-    ),
-    "cg": ("O(n k), k = cg_iters Fisher-vector products (the benchmark: k = 10)", "1"),
-}
-ALIASES = {
-    "exact": "exact_dense",
-    "dense": "exact_dense",
-    "gram": "exact_gram",
-    "woodbury": "exact_gram",
-    "diag": "diagonal",
-    "npg_diag": "diagonal",
-    "npg_kfac": "kfac",
-    "k-fac": "kfac",
-    "npg_cg": "cg",
-    "conjugate_gradient": "cg",
-}
+def _first_text(values: pd.Series) -> str:
+    return next((v for v in values.astype(str) if v and v != "nan"), "")
 
 
 def cost_scaling(points: pd.DataFrame | None) -> Table | None:
@@ -227,7 +199,9 @@ def cost_scaling(points: pd.DataFrame | None) -> Table | None:
     for label, df in bench.groupby("label", sort=True):
         pts = df.groupby("num_params", sort=True)["seconds"].median()
         fit, tail = loglog_fit(pts.index, pts), loglog_fit(pts.index[-3:], pts.iloc[-3:])
-        claim, expected = CLAIMS.get(ALIASES.get(label.lower(), label.lower()), ("", ""))
+        # the claim the preconditioner's config declares, written by the benchmark beside
+        # its timings (harness/bench/fisher_cost.py); "" for CSVs without one
+        claim, expected = (_first_text(df[c]) for c in ("claim", "expected_exponent"))
         rows.append(
             {
                 "method": label,

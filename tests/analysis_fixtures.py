@@ -159,9 +159,13 @@ def synthetic_results(
 
 def fisher_cost_csv(path: Path, sizes=(1000, 2000, 4000, 8000)) -> Path:
     """A fisher-cost benchmark CSV with harness/bench/fisher_cost.py's columns: exact_dense
-    time ~ n^3, cg ~ n, diagonal ~ n (seconds_total = fit + solve; seconds_fit differs)."""
-    rows = []
+    time ~ n^3, cg ~ n, diagonal ~ n (seconds_total = fit + solve; seconds_fit differs), with
+    the claims the preconditioners' configs declare."""
+    from npgbench.harness.bench.fisher_cost import cost_arms
+
+    arms, rows = cost_arms(), []
     for method, power in [("exact_dense", 3.0), ("cg", 1.0), ("diagonal", 1.0)]:
+        arm = arms[method][1]
         for n in sizes:
             total = 1e-3 * (n / 1000) ** power
             rows.append(
@@ -173,6 +177,8 @@ def fisher_cost_csv(path: Path, sizes=(1000, 2000, 4000, 8000)) -> Path:
                     "seconds_fit": 0.25 * total,
                     "seconds_solve": 0.75 * total,
                     "seconds_total": total,
+                    "claim": arm.claim,
+                    "expected_exponent": arm.expected_exponent,
                 }
             )
     path.parent.mkdir(parents=True, exist_ok=True)

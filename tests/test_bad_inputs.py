@@ -89,18 +89,16 @@ def test_run_out_that_is_a_file_under_a_file_or_unwritable(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_a_config_error_inside_the_run_exits_1_with_the_run_recorded(tmp_path):
-    # The dense-Fisher memory cap is only known once the batch is sampled: the run exists
-    # (meta.json says failed, with the reason), so this is a failed run, not bad input.
-    args = ["run", "--algo", "npg_exact", "--env", "InvertedPendulum-v5", "--steps", "256"]
+def test_npg_exact_memory_cap_is_refused_before_the_run_exists(tmp_path):
+    # The dense-Fisher memory model needs only the policy's sizes and the batch, known once the
+    # env is: bad input (exit 2, nothing written), never a failed run. 2 x 256 float64 Gram
+    # rows for InvertedPendulum's 4,546-parameter policy cannot fit in 1 kB.
+    args = ["--algo", "npg_exact", "--env", "InvertedPendulum-v5", "--steps", "256"]
     tiny = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
     cap = ["--set", "update.exact_max_memory_mb=0.001", "--quiet", "--out", "results"]
-    result = npgbench(*args, *tiny, *cap, cwd=tmp_path)
-    assert result.returncode == 1 and "run failed:" in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    (meta,) = (tmp_path / "results").glob("*/meta.json")
-    recorded = json.loads(meta.read_text())
-    assert recorded["status"] == "failed" and "exact_max_memory_mb" in recorded["error"]
+    result = npgbench("run", *args, *tiny, *cap, cwd=tmp_path)
+    assert_refused(result, "256 rows x 4546 parameters, above update.exact_max_memory_mb=0")
+    assert snapshot(tmp_path) == {}
 
 
 def test_sweep_refuses_a_suite_env_with_a_missing_dependency_and_huge_budgets(tmp_path):

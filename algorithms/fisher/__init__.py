@@ -15,16 +15,19 @@ pi_old detached, which for the Gaussian head is the Gauss-Newton form
 
 One file per approximation: identity (vanilla), exact (dense, direct solve), diagonal, kfac,
 cg (conjugate gradient on Fisher-vector products). The variant config of each lives in its
-file and extends `NaturalConfig`, the step settings every variant of the family shares.
+file and extends `PreconditionerConfig` (the step settings every variant of the family
+shares, plus `damping`), or `FisherEstimatorConfig` when it also picks the sampled or analytic
+estimator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 import torch
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.config_checks import PolicyShape
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -34,12 +37,20 @@ ESTIMATORS = ("sampled", "analytic")
 
 class Preconditioner(Protocol):
     damping: float
+    """lambda of the damped solve; the step rule's damped_quad option reads it."""
 
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None: ...
 
     def solve(self, g: torch.Tensor) -> torch.Tensor: ...
 
     def diagnostics(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to continue bit-identically (a sampling generator, K-FAC's
+        running factors); {} when everything is refitted every update."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,6 @@ class NaturalConfig:
     """Shrink factor of each backtrack (TRPO, spinningup, Tianshou: 0.8)."""
 
     def validate(self) -> None:
-        damping = getattr(self, "damping", 0.0)
         checks = [
             (self.kl_delta > 0, "update.kl_delta must be > 0"),
             (
@@ -73,15 +83,64 @@ class NaturalConfig:
             (self.fixed_step > 0, "update.fixed_step must be > 0"),
             (self.max_backtracks >= 0, "update.max_backtracks must be >= 0"),
             (0 < self.backtrack_coeff < 1, "update.backtrack_coeff must be in (0, 1)"),
-            (damping >= 0, f"update.damping must be >= 0, got {damping}"),
         ]
-        estimator = getattr(self, "estimator", "sampled")
-        checks.append(
-            (estimator in ESTIMATORS, f"update.estimator {estimator!r}: valid: analytic, sampled")
-        )
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class CostArm:
+    """One configuration `npgbench bench fisher-cost` times, and the cost claimed for it."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Config fields set for the benchmark (e.g. npg_exact's solve form)."""
+    claim: str = ""
+    """The claimed cost per update, in words (shown beside the fitted exponent)."""
+    expected_exponent: str = ""
+    """The claimed exponent k of seconds ~ n^k, or a range such as "1-1.5"."""
+    dense_matrix: bool = False
+    """Forms the dense n x n Fisher (n^2 memory): skipped above --dense-max-params."""
+
+
+@dataclass(frozen=True)
+class PreconditionerConfig(NaturalConfig):
+    """The config of a natural-gradient variant: the shared step settings, the damping every
+    Fisher variant has, and the preconditioner it builds. Subclass it (one file per
+    approximation) and register a Variant with `make=make_natural`."""
+
+    damping: float = 1e-2
+    """lambda in (F + lambda I); each variant sets its own default and documents why."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {}
+    """Arms of `npgbench bench fisher-cost` (label -> CostArm); empty: one arm named after the
+    variant, at its defaults, with no claimed cost."""
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.damping >= 0:
+            raise ConfigError(f"update.damping must be >= 0, got {self.damping}")
+
+    def preconditioner(self, seed: int) -> Preconditioner:
+        """A fresh preconditioner; `seed` seeds any sampling it does."""
+        raise NotImplementedError(f"{type(self).__name__} must define preconditioner(seed)")
+
+    def check_shape(self, shape: PolicyShape, batch_size: int) -> None:
+        """Refuse (ConfigError) a policy/batch size this preconditioner cannot handle; called
+        when the run is resolved, before anything is written. Default: every size is fine."""
+
+
+@dataclass(frozen=True)
+class FisherEstimatorConfig(PreconditionerConfig):
+    """A preconditioner built from score rows, sampled or analytic (algorithms/fisher/rows.py)."""
+
+    estimator: str = "sampled"
+    """sampled (scores of fresh actions from pi_theta_old) or analytic (J^T I J)."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"update.estimator {self.estimator!r}: valid: analytic, sampled")
 
 
 def sample_actions(

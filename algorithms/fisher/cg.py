@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher import CostArm, PreconditionerConfig
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
@@ -22,13 +23,21 @@ from npgbench.harness.core.rollout import Batch
 
 
 @dataclass(frozen=True)
-class CGConfig(NaturalConfig):
+class CGConfig(PreconditionerConfig):
     damping: float = 0.1
     """lambda in (F + lambda I) (baselines cg_damping, spinningup damping_coeff, Tianshou: 0.1)."""
     cg_iters: int = 10
     """CG iterations (baselines, spinningup, Tianshou: 10; sb3-contrib 15, rl-zoo 25)."""
     cg_tol: float = 1e-10
     """Stop early once the squared residual norm r^T r falls below this (Tianshou: 1e-10)."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {
+        "cg": CostArm(
+            {"cg_tol": 0.0},  # every one of the cg_iters iterations, never an early stop
+            "O(n k), k = cg_iters Fisher-vector products (the benchmark: k = 10)",
+            "1",
+        )
+    }
 
     def validate(self) -> None:
         super().validate()

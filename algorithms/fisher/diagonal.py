@@ -9,9 +9,10 @@ Both from the layer-factored rows (`rows.py`): per layer (Delta^2)^T (Abar^2), n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
 from npgbench.algorithms.fisher.rows import score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
@@ -19,7 +20,7 @@ from npgbench.harness.core.rollout import Batch
 
 
 @dataclass(frozen=True)
-class DiagonalConfig(NaturalConfig):
+class DiagonalConfig(FisherEstimatorConfig):
     damping: float = 1e-2
     """lambda added to the diagonal. No published diagonal-Fisher NPG exists (published-results
     section 11); 1e-2 is the Tikhonov damping of K-FAC/ACKTR, the other directly inverted
@@ -28,6 +29,10 @@ class DiagonalConfig(NaturalConfig):
     """sampled (squared scores of fresh actions from pi_theta_old) or analytic (diag J^T I J)."""
     fisher_samples_per_state: int = 1
     """Actions drawn per batch state for the sampled estimator."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {
+        "diagonal": CostArm(claim="O(n): squared scores", expected_exponent="1")
+    }
 
     def validate(self) -> None:
         super().validate()

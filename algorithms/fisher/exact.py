@@ -10,38 +10,59 @@ Two equivalent solves, whichever costs fewer flops (R rows, P parameters, W row 
     Gram   Woodbury: (lambda I + S^T S)^-1 g = (g - S^T (lambda I + S S^T)^-1 S g) / lambda,
            S S^T [R, R] by the layer-factored product, never forming S    ~ R^2 W + R^3 / 3
 For Hopper (P = 5.1k) and 2048 sampled rows the Gram form is a 2048 x 2048 Cholesky.
-Memory is estimated before anything is allocated; above `exact_max_memory_mb` the fit
-refuses and names npg_cg (matrix-free). `fisher_cond` = cond(F + lambda I) by power and
+Memory is estimated from the policy's sizes when the run is resolved (and again before the
+fit allocates anything); above `exact_max_memory_mb` the run is refused, naming npg_cg. `fisher_cond` = cond(F + lambda I) by power and
 inverse iteration: lambda_max from below, lambda_min from above, so an estimate from below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
 from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.config_checks import PolicyShape
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
 F64 = torch.float64
+FORMS = ("auto", "dense", "gram")
 
 
 @dataclass(frozen=True)
-class ExactConfig(NaturalConfig):
+class ExactConfig(FisherEstimatorConfig):
     damping: float = 1e-2
     """lambda in (F + lambda I). Must be > 0: the sampled F has rank <= batch rows < P. 1e-2 is
     the Tikhonov damping of K-FAC/ACKTR (baselines, ikostrikov), the published value for a
     Fisher inverted directly; 0.1 (CG) also regularises a 10-step truncated solve, and rllab's
     1e-5 / mjrl's 1e-4 rely on that truncation."""
-    estimator: str = "sampled"
-    """sampled (scores of fresh actions from pi_theta_old) or analytic (J^T I J)."""
     fisher_samples_per_state: int = 1
     """Actions drawn per batch state for the sampled estimator (rows = batch * this)."""
     exact_max_memory_mb: float = 2048.0
-    """Refuse (naming npg_cg) when the estimated float64 memory of the solve exceeds this."""
+    """Refuse (naming npg_cg) when the estimated float64 memory of the solve exceeds this;
+    checked when the run is resolved, before anything is written."""
+    exact_form: str = "auto"
+    """Solve form: auto (whichever costs fewer flops), dense (P x P Cholesky) or gram
+    (Woodbury, R x R); the same x up to rounding. `bench fisher-cost` times both."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {
+        "exact_dense": CostArm(
+            {"exact_form": "dense"},
+            "O(n^3): dense Cholesky of the n x n Fisher (+ R n^2 to build it from R samples; "
+            "the build dominates while n < 3R)",
+            "2-3",
+            dense_matrix=True,
+        ),
+        "exact_gram": CostArm(
+            {"exact_form": "gram"},
+            "Gram/Woodbury form: O(R^2 W + R^3) for R rows, W the summed layer widths "
+            "(per-layer Gram factors): nearly flat in n at a fixed batch (not n^3)",
+            "0-0.5",
+        ),
+    }
 
     def validate(self) -> None:
         super().validate()
@@ -54,6 +75,16 @@ class ExactConfig(NaturalConfig):
             raise ConfigError(
                 "update.fisher_samples_per_state >= 1 and update.exact_max_memory_mb > 0 required"
             )
+        if self.exact_form not in FORMS:
+            raise ConfigError(f"update.exact_form {self.exact_form!r}: valid: {', '.join(FORMS)}")
+
+    def check_shape(self, shape: PolicyShape, batch_size: int) -> None:
+        """The memory limit, from the policy's sizes alone (the fit checks it again)."""
+        rows = num_rows(self.estimator, batch_size, shape.act_dim, self.fisher_samples_per_state)
+        check_memory(
+            self.estimator, rows, shape.num_params, row_width(shape.layer_sizes),
+            self.exact_form, self.exact_max_memory_mb,
+        )  # fmt: skip
 
     def preconditioner(self, seed: int) -> ExactFisher:
         return ExactFisher(
@@ -62,7 +93,37 @@ class ExactConfig(NaturalConfig):
             torch.Generator().manual_seed(seed),
             self.fisher_samples_per_state,
             self.exact_max_memory_mb,
+            form=self.exact_form,
         )
+
+
+def row_width(layer_sizes: tuple[int, ...]) -> int:
+    """W: the summed widths (in + 1 + out) of the mean MLP's Linear layers over layer_sizes
+    [obs, *hidden, act], plus the std block's act columns."""
+    pairs = zip(layer_sizes[:-1], layer_sizes[1:])
+    return sum(n_in + 1 + n_out for n_in, n_out in pairs) + layer_sizes[-1]
+
+
+def num_rows(estimator: str, batch_size: int, act_dim: int, samples_per_state: int) -> int:
+    """R: rows of S, B * A + A analytic (mean and std blocks), B * k sampled."""
+    if estimator == "analytic":
+        return batch_size * act_dim + act_dim
+    return batch_size * samples_per_state
+
+
+def check_memory(
+    estimator: str, rows: int, num_params: int, width: int, form: str, max_memory_mb: float
+) -> str:
+    """The solve form `plan` picks; ConfigError naming npg_cg when it needs > max_memory_mb."""
+    chosen, need = plan(rows, num_params, width, form)
+    if need > max_memory_mb * 2**20:
+        raise ConfigError(
+            f"npg_exact ({estimator}, {chosen} form) needs ~{need / 2**20:.0f} MB for "
+            f"{rows} rows x {num_params} parameters, above update.exact_max_memory_mb="
+            f"{max_memory_mb:.0f}; use npg_cg (matrix-free Fisher-vector products) or "
+            f"raise the limit"
+        )
+    return chosen
 
 
 def plan(num_rows: int, num_params: int, width: int, form: str = "auto") -> tuple[str, float]:
@@ -138,24 +199,14 @@ class ExactFisher:
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
 
-    def _num_rows(self, policy: GaussianPolicy, batch_size: int) -> int:
-        act_dim = policy.std_w.numel()
-        if self.estimator == "analytic":
-            return batch_size * act_dim + act_dim
-        return batch_size * self.samples_per_state
-
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         layers = linear_layers(policy)
-        width = sum(m.in_features + 1 + m.out_features for m in layers) + policy.std_w.numel()
-        num_rows, num_params = self._num_rows(policy, len(batch)), policy.num_params()
-        self.form, need = plan(num_rows, num_params, width, self.requested_form)
-        if need > self.max_memory_mb * 2**20:
-            raise ConfigError(
-                f"npg_exact ({self.estimator}, {self.form} form) needs ~{need / 2**20:.0f} MB for "
-                f"{num_rows} rows x {num_params} parameters, above update.exact_max_memory_mb="
-                f"{self.max_memory_mb:.0f}; use npg_cg (matrix-free Fisher-vector products) or "
-                f"raise the limit"
-            )
+        sizes = (layers[0].in_features, *(m.out_features for m in layers))
+        n_rows = num_rows(self.estimator, len(batch), sizes[-1], self.samples_per_state)
+        self.form = check_memory(
+            self.estimator, n_rows, policy.num_params(), row_width(sizes),
+            self.requested_form, self.max_memory_mb,
+        )  # fmt: skip
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
         self.rows = rows.to(F64)
         self.matrix = self.rows.gram() if self.form == "gram" else self.rows.fisher()

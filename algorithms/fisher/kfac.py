@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import NaturalConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
 from npgbench.algorithms.fisher.rows import ScoreRows, score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
@@ -33,7 +34,7 @@ F64 = torch.float64
 
 
 @dataclass(frozen=True)
-class KFACConfig(NaturalConfig):
+class KFACConfig(FisherEstimatorConfig):
     damping: float = 1e-2
     """lambda, split between the factors. 1e-2 is ACKTR's epsilon (baselines acktr_cont,
     ikostrikov KFACOptimizer damping)."""
@@ -43,6 +44,14 @@ class KFACConfig(NaturalConfig):
     """Running-average decay of A and G (0: current batch only). ACKTR's 0.99 averages over
     ~100 updates of ~320 samples (~32k); 0.95 keeps a similar sample window (~20 x 2048)
     with our batches, and is ACKTR's value-function decay."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {
+        "kfac": CostArm(
+            claim="per layer O(d^3) for layer width d (eigendecompositions) + O(R n) "
+            "statistics; d ~ sqrt(n), so between O(n) and O(n^1.5)",
+            expected_exponent="1-1.5",
+        )
+    }
 
     def validate(self) -> None:
         super().validate()

@@ -2,50 +2,82 @@
 
 For each hidden width h (two tanh layers h x h, Hopper-sized input/output by default) and a
 synthetic batch of states, times `fit` (curvature at theta_old) and `solve` (one direction)
-of every preconditioner in this process, back to back, with one torch thread:
+of every natural-gradient variant's preconditioner in this process, back to back, with one
+torch thread, at the variant's default config. The arms come from the registry: each config
+class declares its own (`COST_ARMS`, with the claimed cost), a plugin's variant is one arm
+named after it. The built-ins:
 
     exact_dense  sampled dense Fisher [P, P], float64 Cholesky      ~ R P^2 + P^3 / 3
     exact_gram   sampled Fisher in the Gram/Woodbury form [R, R]    ~ R^2 W + R^3 / 3
     diagonal     sampled squared scores                              ~ R W
     kfac         sampled K-FAC factors + eigh per layer              ~ R W h + h^3
     cg           10 CG iterations on Fisher-vector products          ~ 10 R P
-(R = batch rows, P = parameters, W = sum of layer widths.) exact_dense is skipped above
---dense-max-params. Prints a table and the log-log slope of total time against P per method,
-and writes a CSV (method, n_params, hidden, batch, seconds_fit, seconds_solve, seconds_total).
+(R = batch rows, P = parameters, W = sum of layer widths.) Arms that form the dense P x P
+matrix are skipped above --dense-max-params; a size a variant refuses (npg_exact's memory
+limit) is refused before anything is timed. Prints a table and the log-log slope of total
+time against P per arm, and writes a CSV (COLUMNS: method, n_params, hidden, batch,
+seconds_fit, seconds_solve, seconds_total, and the arm's claim and expected exponent).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-METHODS = ("exact_dense", "exact_gram", "diagonal", "kfac", "cg")
 MAX_HIDDEN = 4096
-MAX_GRAM_BATCH = 16_384
-COLUMNS = ("method", "n_params", "hidden", "batch", "seconds_fit", "seconds_solve", "seconds_total")
+COLUMNS = (
+    "method",
+    "n_params",
+    "hidden",
+    "batch",
+    "seconds_fit",
+    "seconds_solve",
+    "seconds_total",
+    "claim",
+    "expected_exponent",
+)
 
 
-def make_preconditioner(method: str, seed: int = 0):
-    """A fresh preconditioner of `method` at the variants' default damping."""
-    from npgbench.algorithms.fisher.cg import ConjugateGradient
-    from npgbench.algorithms.fisher.diagonal import DiagonalFisher
-    from npgbench.algorithms.fisher.exact import ExactFisher
-    from npgbench.algorithms.fisher.kfac import KFAC
+def cost_arms() -> dict[str, tuple[Any, Any]]:
+    """label -> (update config, CostArm) for every natural-gradient variant in the registry
+    (built-ins, then plugins), each config class once (trpo shares npg_cg's), from the arms
+    its config declares (`PreconditionerConfig.COST_ARMS`; none: one arm named after it)."""
+    from npgbench.algorithms.fisher import CostArm
+    from npgbench.algorithms.registry import is_natural, natural_config, registry
 
-    gen = torch.Generator().manual_seed(seed)
-    if method.startswith("exact_"):
-        form = method.removeprefix("exact_")
-        return ExactFisher(1e-2, "sampled", gen, max_memory_mb=math.inf, form=form)
-    if method == "diagonal":
-        return DiagonalFisher(1e-2, "sampled", gen)
-    if method == "kfac":
-        return KFAC(1e-2, "sampled", gen)
-    return ConjugateGradient(0.1, cg_iters=10, cg_tol=0.0)
+    arms, seen = {}, set()
+    for name, variant in registry().items():
+        if not is_natural(variant) or variant.config in seen:
+            continue
+        seen.add(variant.config)
+        for label, arm in (variant.config.COST_ARMS or {name: CostArm()}).items():
+            arms[label] = (dataclasses.replace(natural_config(name), **arm.overrides), arm)
+    return arms
+
+
+def check_arms(arms: dict, hidden: list[int], batch: int, obs: int, act: int, dense_max: int):
+    """Every size each arm will be timed at passes the arm config's own check_shape (e.g.
+    npg_exact's memory limit): ConfigError naming the arm before any timing starts."""
+    from npgbench.harness.core.config import ConfigError
+    from npgbench.harness.core.config_checks import PolicyShape
+
+    for label, (cfg, arm) in arms.items():
+        for h in hidden:
+            shape = PolicyShape((obs, h, h, act))
+            if arm.dense_matrix and shape.num_params > dense_max:
+                continue
+            try:
+                cfg.check_shape(shape, batch)
+            except ConfigError as exc:
+                msg = f"--methods {label} at --hidden {h}, --batch {batch}: {exc}"
+                raise ConfigError(msg) from None
 
 
 def synthetic_batch(policy, batch: int, seed: int):
@@ -71,12 +103,13 @@ def synthetic_batch(policy, batch: int, seed: int):
     )
 
 
-def time_method(method: str, policy, batch, repeats: int) -> tuple[float, float]:
-    """Median (seconds_fit, seconds_solve) over `repeats`, after one untimed warm-up."""
+def time_method(cfg, policy, batch, repeats: int) -> tuple[float, float]:
+    """Median (seconds_fit, seconds_solve) of cfg's preconditioner over `repeats`, after one
+    untimed warm-up; a fresh preconditioner (seeded i) each time."""
     g = torch.randn(policy.num_params(), generator=torch.Generator().manual_seed(1))
     fits, solves = [], []
     for i in range(repeats + 1):
-        precond = make_preconditioner(method, seed=i)
+        precond = cfg.preconditioner(seed=i)
         t0 = time.perf_counter()
         precond.fit(policy, batch)
         t1 = time.perf_counter()
@@ -97,7 +130,7 @@ def loglog_slope(n: list[float], seconds: list[float]) -> float:
 
 def run(
     hidden: list[int],
-    methods: list[str],
+    arms: dict[str, tuple[Any, Any]],
     batch: int,
     obs_dim: int,
     act_dim: int,
@@ -112,10 +145,10 @@ def run(
         torch.manual_seed(0)
         policy = GaussianPolicy(obs_dim, act_dim, PolicyConfig(hidden_sizes=(h, h)))
         data = synthetic_batch(policy, batch, seed=h)
-        for method in methods:
-            if method == "exact_dense" and policy.num_params() > dense_max_params:
+        for method, (cfg, arm) in arms.items():
+            if arm.dense_matrix and policy.num_params() > dense_max_params:
                 continue
-            fit, solve = time_method(method, policy, data, repeats)
+            fit, solve = time_method(cfg, policy, data, repeats)
             rows.append(
                 {
                     "method": method,
@@ -125,6 +158,8 @@ def run(
                     "seconds_fit": fit,
                     "seconds_solve": solve,
                     "seconds_total": fit + solve,
+                    "claim": arm.claim,
+                    "expected_exponent": arm.expected_exponent,
                 }
             )
             print(
@@ -182,9 +217,8 @@ def main(argv: list[str]) -> int:
         default="16,32,48,64,96,128,192,256",
         help="comma-separated hidden widths h (policy h x h)",
     )
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help="subset of " + ",".join(METHODS)
-    )
+    every = cost_arms()
+    parser.add_argument("--methods", default=",".join(every), help="subset of " + ",".join(every))
     parser.add_argument(
         "--batch", type=positive_int, default=2048, help="states per batch (rows R)"
     )
@@ -197,31 +231,29 @@ def main(argv: list[str]) -> int:
         "--dense-max-params",
         type=positive_int,
         default=6000,
-        help="skip exact_dense above this many parameters (P^3 time, P^2 memory)",
+        help="skip arms that form the dense P x P Fisher (exact_dense) above this many "
+        "parameters (P^3 time, P^2 memory)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("results/bench/fisher_cost.csv"), help="CSV written"
     )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(every))
     if unknown or not methods:
-        raise ConfigError(f"--methods: unknown {unknown or methods}: valid: {', '.join(METHODS)}")
+        raise ConfigError(f"--methods: unknown {unknown or methods}: valid: {', '.join(every)}")
     if max(args.hidden) > MAX_HIDDEN:
         raise ConfigError(f"--hidden: widths up to {MAX_HIDDEN}, got {max(args.hidden)}")
-    if "exact_gram" in methods and args.batch > MAX_GRAM_BATCH:
-        raise ConfigError(
-            f"--batch {args.batch}: exact_gram holds a float64 [batch, batch] matrix; at most "
-            f"{MAX_GRAM_BATCH} (2 GiB), or leave exact_gram out of --methods"
-        )
+    arms = {m: every[m] for m in methods}
+    check_arms(arms, args.hidden, args.batch, args.obs_dim, args.act_dim, args.dense_max_params)
     if args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; give a .csv file path")
     check_output_dir(args.out.parent)
     torch.set_num_threads(1)
-    hidden = args.hidden
     rows = run(
-        hidden, methods, args.batch, args.obs_dim, args.act_dim, args.repeats, args.dense_max_params
-    )
+        args.hidden, arms, args.batch, args.obs_dim, args.act_dim, args.repeats,
+        args.dense_max_params,
+    )  # fmt: skip
     report(rows, methods)
     write_csv(rows, args.out)
     print(f"wrote {args.out}")

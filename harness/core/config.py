@@ -290,6 +290,7 @@ def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
 # adding an option never renames existing runs; set to anything else, it is hashed as usual.
 HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
     "eval.sampled": False,
+    "update.exact_form": "auto",
 }
 
 

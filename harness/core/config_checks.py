@@ -3,7 +3,7 @@
 `validate()` in harness/core/config.py calls `check_numbers` first, so a config that would divide
 by zero, train for 10^18 steps or step with an infinite learning rate is refused with one
 line before anything is written. `check_policy_size` needs the env's dimensions and is called
-by the command-line layer once the env is known (before a run directory exists).
+by `npgbench run` and `npgbench sweep` once the env is known (before a run directory exists).
 """
 
 from __future__ import annotations
@@ -71,24 +71,46 @@ def check_numbers(cfg: typing.Any) -> None:
             raise ConfigError(f"{key} is empty: give at least one hidden width, e.g. 64,64")
 
 
-def policy_num_params(cfg: typing.Any, obs_dim: int, act_dim: int) -> int:
-    """Parameters of harness.core.policy.GaussianPolicy: the mean MLP's weights and biases over
-    [obs_dim, *hidden, act_dim] plus one std parameter per action dimension."""
-    sizes = [obs_dim, *cfg.policy.hidden_sizes, act_dim]
-    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) + act_dim
+@dataclasses.dataclass(frozen=True)
+class PolicyShape:
+    """Sizes of the harness.core.policy.GaussianPolicy a config builds for an env, known
+    before any tensor exists: the mean MLP over layer_sizes [obs_dim, *hidden, act_dim] plus
+    one std parameter per action dimension."""
+
+    layer_sizes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, cfg: typing.Any, obs_dim: int, act_dim: int) -> PolicyShape:
+        return cls((obs_dim, *cfg.policy.hidden_sizes, act_dim))
+
+    @property
+    def act_dim(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def num_params(self) -> int:
+        pairs = zip(self.layer_sizes[:-1], self.layer_sizes[1:])
+        return sum(n_in * n_out + n_out for n_in, n_out in pairs) + self.act_dim
+
+
+def check_fidelity_size(diagnostics: typing.Any, num_params: int) -> None:
+    """Refuse fidelity diagnostics on a policy too large for the dense analytic Fisher."""
+    every, limit = diagnostics.fidelity_every, diagnostics.fidelity_max_params
+    if every > 0 and num_params > limit:
+        raise ConfigError(
+            f"diagnostics.fidelity_every needs the dense analytic Fisher, but the policy has "
+            f"{num_params} parameters > diagnostics.fidelity_max_params={limit}; use a smaller "
+            "policy or set fidelity_every=0"
+        )
 
 
 def check_policy_size(cfg: typing.Any, obs_dim: int, act_dim: int) -> None:
-    """Refuse fidelity diagnostics on a policy too large for the dense analytic Fisher.
-
-    The same test algorithms/natural.py `Fidelity.build` makes when the updater is built, done
-    here from the env's dimensions so that it fails before config.json and meta.json exist.
-    """
-    every, limit = cfg.diagnostics.fidelity_every, cfg.diagnostics.fidelity_max_params
-    n = policy_num_params(cfg, obs_dim, act_dim)
-    if every > 0 and n > limit:
-        raise ConfigError(
-            f"diagnostics.fidelity_every needs the dense analytic Fisher, but the policy has "
-            f"{n} parameters > diagnostics.fidelity_max_params={limit}; use a smaller policy "
-            "or set fidelity_every=0"
-        )
+    """Checks that need the env's dimensions, made when the run is resolved so that they fail
+    before config.json and meta.json exist: the fidelity size limit (the same test
+    algorithms/natural.py `Fidelity.build` makes), and the update config's own
+    `check_shape(shape, batch_size)` where it has one (npg_exact's memory limit)."""
+    shape = PolicyShape.of(cfg, obs_dim, act_dim)
+    check_fidelity_size(cfg.diagnostics, shape.num_params)
+    check_shape = getattr(cfg.update, "check_shape", None)  # optional, like validate()
+    if check_shape is not None:
+        check_shape(shape, cfg.sampler.steps_per_update)
