@@ -15,7 +15,7 @@ from npgbench.algorithms.fisher.cg import CGConfig
 from npgbench.algorithms.fisher.diagonal import DiagonalConfig
 from npgbench.algorithms.fisher.exact import ExactConfig
 from npgbench.algorithms.fisher.identity import Identity
-from npgbench.algorithms.fisher.products import FisherOperator, mean_jacobian
+from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.natural import NaturalUpdater, make_natural
 from npgbench.algorithms.registry import is_natural, natural_config, registry
 from npgbench.algorithms.trpo import backtracking_line_search
@@ -23,6 +23,7 @@ from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
 from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
 from npgbench.harness.core.policy import flat_grad, flat_params, gaussian_kl, set_flat_params
 from npgbench.harness.runner import resolve_config, train
+from oracles import mean_jacobian
 from torch.distributions import Normal, kl_divergence
 
 # Every variant of the natural skeleton, built-in or plugin: a new preconditioner is covered

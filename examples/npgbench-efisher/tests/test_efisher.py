@@ -19,7 +19,6 @@ import torch
 from efisher_fixtures import F64, make_batch, small_policy
 from npgbench.algorithms.common import surrogate
 from npgbench.algorithms.fisher.exact import ExactFisher
-from npgbench.algorithms.fisher.products import per_sample_scores
 from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.registry import ENTRY_POINT_GROUP, is_natural, registry
 from npgbench.harness.core.config import ConfigError
@@ -59,8 +58,8 @@ def fitted(policy, batch, form: str = "auto", damping: float = DAMPING) -> Empir
 def test_solve_equals_a_dense_solve_of_the_explicit_damped_matrix(rows, form):
     policy = small_policy((5, 4), std_param="softplus")
     batch = make_batch(policy, rows)
-    # S by torch.func (vmap of grad): a path independent of the plugin's layer-factored rows
-    s = per_sample_scores(policy, batch.obs, batch.actions) / math.sqrt(rows)
+    # S by autograd, one sample at a time: a path independent of the layer-factored rows
+    s = explicit_scores(policy, batch) / math.sqrt(rows)
     p = s.shape[1]
     assert p == 56 and (rows < p) == (form == "gram")
     damped = s.T @ s + DAMPING * torch.eye(p, dtype=F64)
