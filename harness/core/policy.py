@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from npgbench.harness.core.config import PolicyConfig, ValueConfig
 from torch import nn
@@ -78,10 +77,6 @@ class GaussianPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """obs [B, O] -> (mean [B, A], std [A])."""
         return self.mean_net(obs), self.std()
-
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean, std = self(obs)
-        return torch.distributions.Normal(mean, std.expand_as(mean))
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """log pi(a|s) summed over action dims: [B]."""
@@ -154,7 +149,3 @@ def flat_grad(output: torch.Tensor, params: list[torch.Tensor], **kwargs) -> tor
     return torch.cat(
         [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
     )
-
-
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(x, dtype=torch.float32)
