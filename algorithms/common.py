@@ -35,13 +35,13 @@ def restore_if_invalid(policy: GaussianPolicy, theta_old: torch.Tensor) -> str:
     (recorded as skip_reason; a NaN is never carried on or zeroed). '' when the step stands."""
     reason = policy.invalid_reason()
     if reason:
-        set_flat_params(policy.natural_params(), theta_old)
+        set_flat_params(policy.all_params(), theta_old)
     return reason
 
 
 def snapshot(policy: GaussianPolicy) -> torch.Tensor:
     """theta_old [P], to restore with restore_if_invalid."""
-    return flat_params(policy.natural_params())
+    return flat_params(policy.all_params())
 
 
 @torch.no_grad()

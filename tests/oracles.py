@@ -10,7 +10,7 @@
 
 Each takes another path than the production code it checks (torch.func instead of layer
 hooks, double backprop instead of the Gauss-Newton form). Flat vectors [P] follow
-`policy.natural_params()` order: mean_net parameters, then std_w.
+`policy.all_params()` order: mean_net parameters, then std_w.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 
 def param_names(policy: GaussianPolicy) -> list[str]:
-    """Names of `policy.natural_params()`, in the same order."""
+    """Names of `policy.all_params()`, in the same order."""
     return [f"mean_net.{n}" for n, _ in policy.mean_net.named_parameters()] + ["std_w"]
 
 
@@ -41,7 +41,7 @@ def kl_hessian_vector(
     v: torch.Tensor,
 ) -> torch.Tensor:
     """H v by double backprop of mean KL(pi_old || pi_theta), (old_mean, old_std) detached."""
-    params = policy.natural_params()
+    params = policy.all_params()
     mean, std = policy(obs)
     kl = gaussian_kl(old_mean.detach(), old_std.detach(), mean, std).mean()
     g = flat_grad(kl, params, create_graph=True)

@@ -9,7 +9,7 @@ Fisher I(s) = diag(1/sigma^2) on mu, diag(2/sigma^2) on sigma (no mu-sigma cross
 The tests check it against independent oracles (tests/oracles.py: the double-backprop KL
 Hessian, torch.func per-sample scores and Jacobians, a dense analytic F).
 
-Flat vectors [P] follow `policy.natural_params()` order: mean_net parameters, then std_w.
+Flat vectors [P] follow `policy.all_params()` order: mean_net parameters, then std_w.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FisherOperator:
     """
 
     def __init__(self, policy: GaussianPolicy, obs: torch.Tensor):
-        self.params = policy.natural_params()
+        self.params = policy.all_params()
         self.outputs = policy(obs)  # (mean [B, A], sigma [A])
         self.dummy = tuple(torch.zeros_like(o, requires_grad=True) for o in self.outputs)
         self.jt_dummy = torch.autograd.grad(

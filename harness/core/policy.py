@@ -6,7 +6,7 @@ The std vector is one parameter `w` [A]; sigma = f(w) with f chosen by `std_para
     identity: sigma = w             d sigma/dw = 1
 The Fisher of N(mu, diag sigma^2) is Sigma^-1 for mu and 2/sigma^2 for sigma, so in w it is
 2 (d sigma/dw)^2 / sigma^2 (`std_fisher`). Every parameter, w included, is in
-`natural_params()`, the explicit list every update acts on.
+`all_params()`, the explicit list every update acts on.
 """
 
 from __future__ import annotations
@@ -86,18 +86,18 @@ class GaussianPolicy(nn.Module):
     def invalid_reason(self) -> str:
         """'' when every parameter is finite and sigma > 0, else why not (identity std can step
         below zero; a diverged step can leave NaN)."""
-        if not all(bool(torch.isfinite(p).all()) for p in self.natural_params()):
+        if not all(bool(torch.isfinite(p).all()) for p in self.all_params()):
             return "non-finite parameters after the step"
         if not bool((self.std() > 0).all()):
             return "sigma <= 0 after the step"
         return ""
 
-    def natural_params(self) -> list[nn.Parameter]:
+    def all_params(self) -> list[nn.Parameter]:
         """Every parameter the policy step moves, the std vector included (pitfall: baselines#262)."""
         return [*self.mean_net.parameters(), self.std_w]
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.natural_params())
+        return sum(p.numel() for p in self.all_params())
 
 
 def gaussian_log_prob(mean: torch.Tensor, std: torch.Tensor, act: torch.Tensor) -> torch.Tensor:

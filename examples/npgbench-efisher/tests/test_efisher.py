@@ -38,7 +38,7 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def explicit_scores(policy, batch) -> torch.Tensor:
     """[N, P]: grad log pi(a_i|s_i) of the batch actions, one sample and one backward at a time."""
-    params = policy.natural_params()
+    params = policy.all_params()
     return torch.stack(
         [
             flat_grad(policy.log_prob(batch.obs[i : i + 1], batch.actions[i : i + 1]).sum(), params)
@@ -93,7 +93,7 @@ def test_implicit_fisher_equals_the_mean_of_per_sample_score_outer_products(std_
         torch.testing.assert_close(precond.fisher_matvec(v), f_emp @ v, rtol=1e-10, atol=1e-12)
     rows = buffer_rows(policy, batch.obs, batch.actions)
     torch.testing.assert_close(rows.gram(), scores @ scores.T / n, rtol=1e-10, atol=1e-12)
-    g = flat_grad(surrogate(policy, batch), policy.natural_params())
+    g = flat_grad(surrogate(policy, batch), policy.all_params())
     torch.testing.assert_close(g, scores.T @ batch.advantages / n, rtol=1e-10, atol=1e-12)
     x = precond.solve(g)
     torch.testing.assert_close(
@@ -106,7 +106,7 @@ def test_direction_is_not_the_exact_natural_gradient_on_a_fixed_policy():
     analytic one at the same damping (measured cosine 0.83; seeds 0-7 give 0.83-0.96)."""
     policy = small_policy((6, 5))
     batch = make_batch(policy, 128)
-    g = flat_grad(surrogate(policy, batch), policy.natural_params())
+    g = flat_grad(surrogate(policy, batch), policy.all_params())
     exact = ExactFisher(DAMPING, "analytic")
     exact.fit(policy, batch)
     c = cosine(fitted(policy, batch).solve(g), exact.solve(g))
@@ -207,12 +207,12 @@ def _failed_cholesky(matrix):
 def test_a_failed_fit_is_recorded_as_a_skipped_update(monkeypatch, target, replacement, reason):
     policy = small_policy((4,))
     batch = make_batch(policy, 32)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     monkeypatch.setattr(*target, replacement)
     stats = make_natural(policy, EFisherConfig(), seed=0).update(batch)
     assert stats["skipped"] and "preconditioner failed" in stats["skip_reason"], stats
     assert reason in stats["skip_reason"], stats
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_shapes_are_checked_at_the_entry():

@@ -1,4 +1,4 @@
-"""TRPO (Schulman et al. 2015) = the npg_cg direction + a backtracking line search.
+"""Backtracking line search: TRPO (Schulman et al. 2015) = the npg_cg direction + this search.
 
 The registry entry `trpo` is npg_cg's config with `max_backtracks=10`; with 0 it is TNPG
 (rllab: TNPG = TRPO without the search). The natural skeleton computes the full step
