@@ -16,7 +16,7 @@ from npgbench.algorithms.fisher.diagonal import DiagonalFisher
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.kfac import KFAC, KroneckerBlock, split_damping
 from npgbench.algorithms.fisher.products import FisherOperator
-from npgbench.algorithms.fisher.rows import analytic_rows, sampled_rows, score_rows
+from npgbench.algorithms.fisher.rows import analytic_rows, rows_at, sampled_rows, score_rows
 from npgbench.harness.core.config import ConfigError
 from oracles import (
     analytic_fisher,
@@ -132,6 +132,20 @@ def test_sampled_rows_are_per_sample_scores_of_fresh_actions():
     assert not torch.allclose(actions, batch.actions)  # not the buffer's (empirical Fisher)
     scores = per_sample_scores(policy, batch.obs, actions.detach()) / math.sqrt(30)
     torch.testing.assert_close(rows.dense_rows(0, 30), scores, rtol=1e-10, atol=1e-12)
+    # sampled_rows = fresh actions + rows_at, bit for bit
+    at = rows_at(policy, batch.obs, actions.detach())
+    assert all(torch.equal(x, y) for x, y in zip(rows.inputs + rows.grads, at.inputs + at.grads))
+    assert torch.equal(rows.std, at.std) and rows.state_rows == at.state_rows == 30
+
+
+def test_rows_at_are_the_per_sample_scores_of_the_given_actions():
+    policy = small_policy(OBS, ACT, hidden=(4,), std_param="log")
+    batch = make_batch(policy, 30)
+    rows = rows_at(policy, batch.obs, batch.actions)  # the buffer's: the empirical Fisher's rows
+    scores = per_sample_scores(policy, batch.obs, batch.actions) / math.sqrt(30)
+    torch.testing.assert_close(rows.dense_rows(0, 30), scores, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"actions \[N, 2\]"):
+        rows_at(policy, batch.obs, batch.actions[:, :1])
 
 
 def test_cg_with_n_iterations_equals_the_direct_solve_and_lowers_the_objective():

@@ -19,6 +19,7 @@ import torch
 from efisher_fixtures import F64, make_batch, small_policy
 from npgbench.algorithms.common import surrogate
 from npgbench.algorithms.fisher.exact import ExactFisher
+from npgbench.algorithms.fisher.rows import rows_at
 from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.registry import ENTRY_POINT_GROUP, is_natural, registry
 from npgbench.harness.core.config import ConfigError
@@ -26,7 +27,7 @@ from npgbench.harness.core.policy import flat_grad, flat_params
 from npgbench.harness.runner import resolve_config, train
 
 import npgbench_efisher
-from npgbench_efisher import VARIANT, EFisherConfig, EmpiricalFisher, buffer_rows
+from npgbench_efisher import VARIANT, EFisherConfig, EmpiricalFisher
 from npgbench_efisher import efisher as efisher_module
 
 DAMPING = 1e-2
@@ -91,7 +92,7 @@ def test_implicit_fisher_equals_the_mean_of_per_sample_score_outer_products(std_
     for _ in range(3):
         v = torch.randn(p, dtype=F64, generator=gen)
         torch.testing.assert_close(precond.fisher_matvec(v), f_emp @ v, rtol=1e-10, atol=1e-12)
-    rows = buffer_rows(policy, batch.obs, batch.actions)
+    rows = rows_at(policy, batch.obs, batch.actions)
     torch.testing.assert_close(rows.gram(), scores @ scores.T / n, rtol=1e-10, atol=1e-12)
     g = flat_grad(surrogate(policy, batch), policy.all_params())
     torch.testing.assert_close(g, scores.T @ batch.advantages / n, rtol=1e-10, atol=1e-12)
@@ -187,7 +188,7 @@ def test_non_positive_damping_is_refused_in_one_line(damping):
 
 
 def _nan_rows(policy, obs, actions):
-    rows = buffer_rows(policy, obs, actions)
+    rows = rows_at(policy, obs, actions)
     rows.std[0, 0] = math.nan
     return rows
 
@@ -200,7 +201,7 @@ def _failed_cholesky(matrix):
 @pytest.mark.parametrize(
     "target, replacement, reason",
     [
-        ((efisher_module, "buffer_rows"), _nan_rows, "non-finite scores"),
+        ((efisher_module, "rows_at"), _nan_rows, "non-finite scores"),
         ((torch.linalg, "cholesky_ex"), _failed_cholesky, "Cholesky of the damped"),
     ],
 )
@@ -219,7 +220,7 @@ def test_shapes_are_checked_at_the_entry():
     policy = small_policy((4,))
     batch = make_batch(policy, 8)
     with pytest.raises(ValueError, match="actions"):
-        buffer_rows(policy, batch.obs, batch.actions[:, :1])
+        rows_at(policy, batch.obs, batch.actions[:, :1])
     precond = EmpiricalFisher(DAMPING)
     with pytest.raises(RuntimeError, match="fit"):
         precond.solve(torch.zeros(policy.num_params(), dtype=F64))
