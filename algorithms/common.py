@@ -2,7 +2,8 @@
 
 All functions take the `Batch` of harness.core.rollout; pi_old is the batch's detached
 (old_mean, old_std), so KL(pi_old || pi_theta) is exactly zero at theta_old and its Hessian
-there is the Fisher (pitfalls.md: the KL of the live policy with itself has zero Hessian).
+there is the Fisher (ikostrikov/pytorch-trpo#8; dongminlee94/deep_rl#5: the KL of the live
+policy with itself has zero gradient and Hessian).
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ class FisherOperator:
     u -> J^T u (linear in a dummy cotangent u) are built once; then
         J v = d/du <J^T u, v>,   cotangent c = (dmu / sigma^2 / B, 2 dsigma / sigma^2),
         F v = J^T c.
-    PSD by construction (pitfalls.md: the KL Hessian can lose that away from theta_old).
+    PSD by construction (rll/rllab#24: a KL Hessian taken where pi_old != pi_theta gave a
+    negative s^T H s and a NaN step).
     """
 
     def __init__(self, policy: GaussianPolicy, obs: torch.Tensor):

@@ -93,7 +93,8 @@ class GaussianPolicy(nn.Module):
         return ""
 
     def all_params(self) -> list[nn.Parameter]:
-        """Every parameter the policy step moves, the std vector included (pitfall: baselines#262)."""
+        """Every parameter the policy step moves, the std vector included (openai/baselines#262:
+        TRPO's var_list left out logstd)."""
         return [*self.mean_net.parameters(), self.std_w]
 
     def num_params(self) -> int:
