@@ -1,7 +1,7 @@
 """ALGORITHMS: the registry of variants (name -> Variant). Greppable, no import-time magic.
 
 Adding a variant = one file with a config dataclass and an updater, plus one line here.
-An updater is any object with `update(batch) -> dict` that moves `policy.natural_params()`
+An updater is any object with `update(batch) -> dict` that moves `policy.all_params()`
 in place; the runner fits the value function and logs the rest. The natural-gradient family
 shares one update (algorithms/natural.py); each entry only picks its preconditioner's config
 (algorithms/fisher/). Fidelity diagnostics apply to updates through that skeleton; ppo and

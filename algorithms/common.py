@@ -2,7 +2,8 @@
 
 All functions take the `Batch` of harness.core.rollout; pi_old is the batch's detached
 (old_mean, old_std), so KL(pi_old || pi_theta) is exactly zero at theta_old and its Hessian
-there is the Fisher (pitfalls.md: the KL of the live policy with itself has zero Hessian).
+there is the Fisher (ikostrikov/pytorch-trpo#8; dongminlee94/deep_rl#5: the KL of the live
+policy with itself has zero gradient and Hessian).
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ def restore_if_invalid(policy: GaussianPolicy, theta_old: torch.Tensor) -> str:
     (recorded as skip_reason; a NaN is never carried on or zeroed). '' when the step stands."""
     reason = policy.invalid_reason()
     if reason:
-        set_flat_params(policy.natural_params(), theta_old)
+        set_flat_params(policy.all_params(), theta_old)
     return reason
 
 
 def snapshot(policy: GaussianPolicy) -> torch.Tensor:
     """theta_old [P], to restore with restore_if_invalid."""
-    return flat_params(policy.natural_params())
+    return flat_params(policy.all_params())
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ Straight line, mjrl style; the variants differ only in the preconditioner P (alg
     beta = sqrt(2 kl_delta / quad)     step rule kl: every variant takes a step of equal
                                        predicted KL and they differ only in direction
          = fixed_step                  step rule fixed (Tianshou NPG's actor-step-size)
-    theta = theta_old + beta x         or a backtracking line search on top (trpo.py)
+    theta = theta_old + beta x         or a backtracking line search on top (line_search.py)
 
 F = mean_s J(s)^T I(s) J(s) is the Hessian of mean KL(pi_old || pi_theta) at theta_old with
 pi_old detached; I(s) is the closed-form Fisher of the Gaussian head in the policy's std
@@ -50,7 +50,7 @@ from npgbench.algorithms.common import policy_stats, surrogate
 from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.products import FisherOperator
-from npgbench.algorithms.trpo import backtracking_line_search
+from npgbench.algorithms.line_search import backtracking_line_search
 from npgbench.harness.core.config import DiagnosticsConfig
 from npgbench.harness.core.config_checks import check_fidelity_size
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
@@ -93,7 +93,7 @@ class Fidelity:
 
 
 class NaturalUpdater:
-    """update(batch) -> metrics row; moves `policy.natural_params()` in place."""
+    """update(batch) -> metrics row; moves `policy.all_params()` in place."""
 
     def __init__(
         self,
@@ -150,7 +150,7 @@ class NaturalUpdater:
         return self.cfg.max_backtracks > 0
 
     def _skip(self, row: dict, reason: str, theta_old: torch.Tensor, batch: Batch) -> dict:
-        set_flat_params(self.policy.natural_params(), theta_old)
+        set_flat_params(self.policy.all_params(), theta_old)
         row.update(skipped=True, skip_reason=reason)
         if self._has_line_search():
             row["accepted"] = False
@@ -158,7 +158,7 @@ class NaturalUpdater:
 
     def update(self, batch: Batch) -> dict:
         policy, cfg, row = self.policy, self.cfg, self._empty_row()
-        params = policy.natural_params()
+        params = policy.all_params()
         theta_old = flat_params(params)
         fidelity_due = self.fidelity is not None and self.updates % self.fidelity.every == 0
         self.updates += 1

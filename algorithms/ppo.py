@@ -51,7 +51,7 @@ class PPOConfig:
 class PPOUpdater:
     def __init__(self, policy: GaussianPolicy, cfg: PPOConfig, seed: int = 0):
         self.policy, self.cfg = policy, cfg
-        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
+        self.optimizer = torch.optim.Adam(policy.all_params(), lr=cfg.lr, eps=1e-5, fused=True)
         self.rng = np.random.default_rng(seed)
 
     def state_dict(self) -> dict:
@@ -93,7 +93,7 @@ class PPOUpdater:
 
     def update(self, batch: Batch) -> dict:
         theta_old = snapshot(self.policy)
-        params = self.policy.natural_params()
+        params = self.policy.all_params()
         # log pi_old(a|s) + (A/2) log 2 pi: the ratio then needs only the z^2 and log sigma terms
         old_log_probs = batch.log_probs + 0.5 * math.log(2 * math.pi) * batch.actions.shape[1]
         epochs_done, stopped = 0, False

@@ -65,7 +65,7 @@ class VanillaUpdater:
 
     def __init__(self, policy: GaussianPolicy, cfg: VanillaConfig):
         self.policy, self.cfg = policy, cfg
-        self.optimizer = torch.optim.Adam(policy.natural_params(), lr=cfg.lr, eps=1e-5, fused=True)
+        self.optimizer = torch.optim.Adam(policy.all_params(), lr=cfg.lr, eps=1e-5, fused=True)
 
     def state_dict(self) -> dict:
         """Adam's moments and step count."""
@@ -79,9 +79,7 @@ class VanillaUpdater:
         loss = -surrogate(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            self.policy.natural_params(), self.cfg.max_grad_norm
-        )
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.all_params(), self.cfg.max_grad_norm)
         if not torch.isfinite(grad_norm):
             return {
                 "skipped": True,

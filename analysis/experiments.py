@@ -22,7 +22,8 @@ from npgbench.analysis.variants import comparisons, per_value
 STD_KEY = "policy.std_param"
 STEP_KEYS = ("update.lr", "update.kl_delta", "update.clip", "update.fixed_step")
 NEAR = 0.1
-"""Near-best tolerance: 10% of |best| (the evidence issue's "within 10% of its best")."""
+"""Near-best tolerance: 10% of |best| ("within 10% of best" in the step-size table below and in
+claims.py)."""
 
 
 # ----------------------------------------------------------------------------- pure functions

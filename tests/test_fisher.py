@@ -15,15 +15,17 @@ from npgbench.algorithms.fisher.cg import ConjugateGradient, conjugate_gradient
 from npgbench.algorithms.fisher.diagonal import DiagonalFisher
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.kfac import KFAC, KroneckerBlock, split_damping
-from npgbench.algorithms.fisher.products import (
-    FisherOperator,
+from npgbench.algorithms.fisher.products import FisherOperator
+from npgbench.algorithms.fisher.rows import analytic_rows, rows_at, sampled_rows, score_rows
+from npgbench.harness.core.config import ConfigError
+from oracles import (
     analytic_fisher,
+    kfac_dense,
     kl_hessian_vector,
     mean_jacobian,
     per_sample_scores,
+    to_parameter_order,
 )
-from npgbench.algorithms.fisher.rows import analytic_rows, sampled_rows, score_rows
-from npgbench.harness.core.config import ConfigError
 
 STD_PARAMS = ["log", "softplus", "identity"]
 OBS, ACT = 3, 2
@@ -130,6 +132,20 @@ def test_sampled_rows_are_per_sample_scores_of_fresh_actions():
     assert not torch.allclose(actions, batch.actions)  # not the buffer's (empirical Fisher)
     scores = per_sample_scores(policy, batch.obs, actions.detach()) / math.sqrt(30)
     torch.testing.assert_close(rows.dense_rows(0, 30), scores, rtol=1e-10, atol=1e-12)
+    # sampled_rows = fresh actions + rows_at, bit for bit
+    at = rows_at(policy, batch.obs, actions.detach())
+    assert all(torch.equal(x, y) for x, y in zip(rows.inputs + rows.grads, at.inputs + at.grads))
+    assert torch.equal(rows.std, at.std) and rows.state_rows == at.state_rows == 30
+
+
+def test_rows_at_are_the_per_sample_scores_of_the_given_actions():
+    policy = small_policy(OBS, ACT, hidden=(4,), std_param="log")
+    batch = make_batch(policy, 30)
+    rows = rows_at(policy, batch.obs, batch.actions)  # the buffer's: the empirical Fisher's rows
+    scores = per_sample_scores(policy, batch.obs, batch.actions) / math.sqrt(30)
+    torch.testing.assert_close(rows.dense_rows(0, 30), scores, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"actions \[N, 2\]"):
+        rows_at(policy, batch.obs, batch.actions[:, :1])
 
 
 def test_cg_with_n_iterations_equals_the_direct_solve_and_lowers_the_objective():
@@ -208,7 +224,7 @@ def test_kfac_is_exact_for_a_single_linear_layer_and_its_factors_are_analytic():
     batch = make_batch(policy, 64)
     kfac = KFAC(1e-2, "analytic")
     kfac.fit(policy, batch)
-    torch.testing.assert_close(kfac.dense(), closed_form_fisher(policy, batch.obs))
+    torch.testing.assert_close(kfac_dense(kfac), closed_form_fisher(policy, batch.obs))
     ((a, g),) = kfac.factors
     sbar = torch.cat([batch.obs, torch.ones(64, 1, dtype=torch.float64)], 1)
     torch.testing.assert_close(a, sbar.T @ sbar / 64)  # A = E[sbar sbar^T]
@@ -218,10 +234,8 @@ def test_kfac_is_exact_for_a_single_linear_layer_and_its_factors_are_analytic():
     eye_a, eye_g = torch.eye(a.shape[0], dtype=a.dtype), torch.eye(g.shape[0], dtype=g.dtype)
     assert blk.gamma_a * blk.gamma_g == pytest.approx(1e-2)
     damped = torch.kron(g + blk.gamma_g * eye_g, a + blk.gamma_a * eye_a)
-    from npgbench.algorithms.fisher.kfac import _to_parameter_order
-
     damped = torch.block_diag(
-        _to_parameter_order(damped, a.shape[0]), torch.diag(kfac.std_fisher + 1e-2)
+        to_parameter_order(damped, a.shape[0]), torch.diag(kfac.std_fisher + 1e-2)
     )
     v = torch.randn(policy.num_params(), dtype=torch.float64)
     torch.testing.assert_close(kfac.solve(v), torch.linalg.solve(damped, v))
@@ -265,7 +279,7 @@ def test_split_damping_balances_the_factors_by_their_mean_traces():
 def test_kronecker_block_solve_inverts_the_damped_kronecker_product():
     """Non-diagonal SPD G [3, 3] and A [4, 4], distinct gammas. The block acts on the layer's
     gradient V = [W | b] [d_out, d_in + 1] vectorised row-major, where the block is G (x) A
-    (torch.kron(G, A), as KFAC.dense): vec(X) = ((G + gamma_G I) (x) (A + gamma_A I))^-1 vec(V)."""
+    (torch.kron(G, A), as oracles.kfac_dense): vec(X) = ((G + gamma_G I) (x) (A + gamma_A I))^-1 vec(V)."""
     gen = torch.Generator().manual_seed(11)
 
     def spd(n: int) -> torch.Tensor:
@@ -290,7 +304,7 @@ def test_kfac_on_an_mlp_is_block_diagonal_and_differs_from_exact():
     batch = make_batch(policy, 64)
     kfac = KFAC(1e-2, "analytic")
     kfac.fit(policy, batch)
-    approx, exact = kfac.dense(), analytic_fisher(policy, batch.obs)
+    approx, exact = kfac_dense(kfac), analytic_fisher(policy, batch.obs)
     first_layer = 5 * (OBS + 1)
     assert torch.count_nonzero(approx[:first_layer, first_layer:]) == 0
     assert float((approx - exact).norm() / exact.norm()) > 1e-3

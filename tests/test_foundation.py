@@ -111,13 +111,13 @@ def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides, algo):
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_every_policy_parameter_moves_in_one_update(tiny_overrides, algo):
     trainer = Trainer(resolve_config(algo, "Hopper-v5", 0, 256, tiny_overrides))
-    before = [p.detach().clone() for p in trainer.policy.natural_params()]
+    before = [p.detach().clone() for p in trainer.policy.all_params()]
     batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
     stats = trainer.updater.update(batch)
     assert not stats.get("skipped", False), stats
     names = [f"mean_net.{n}" for n, _ in trainer.policy.mean_net.named_parameters()] + ["std_w"]
     assert sorted(names) == sorted(n for n, _ in trainer.policy.named_parameters())
-    for name, old, new in zip(names, before, trainer.policy.natural_params()):
+    for name, old, new in zip(names, before, trainer.policy.all_params()):
         assert not torch.equal(old, new.detach()), f"{algo}: {name} did not move"
 
 
@@ -168,7 +168,7 @@ def test_std_fisher_matches_autograd_hessian_of_kl():
 
 def test_flat_params_round_trip():
     policy = GaussianPolicy(4, 2, PolicyConfig())
-    flat = flat_params(policy.natural_params())
+    flat = flat_params(policy.all_params())
     assert flat.numel() == policy.num_params() and math.isfinite(float(flat.sum()))
 
 
@@ -183,7 +183,7 @@ def test_ppo_loss_gradient_at_theta_old_is_the_policy_gradient(tiny_overrides):
     trainer = Trainer(resolve_config("ppo", "Hopper-v5", 0, 256, tiny_overrides))
     batch = trainer.sampler.collect(trainer.policy, trainer.value_fn, trainer.gen)
     batch = dataclasses.replace(batch, advantages_normalized=False)
-    params = trainer.policy.natural_params()
+    params = trainer.policy.all_params()
     g = flat_grad(surrogate(trainer.policy, batch), params)
     shifted = batch.log_probs + 0.5 * math.log(2 * math.pi) * batch.actions.shape[1]
     loss, approx_kl = trainer.updater._minibatch_loss(

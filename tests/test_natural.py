@@ -15,14 +15,15 @@ from npgbench.algorithms.fisher.cg import CGConfig
 from npgbench.algorithms.fisher.diagonal import DiagonalConfig
 from npgbench.algorithms.fisher.exact import ExactConfig
 from npgbench.algorithms.fisher.identity import Identity
-from npgbench.algorithms.fisher.products import FisherOperator, mean_jacobian
+from npgbench.algorithms.fisher.products import FisherOperator
+from npgbench.algorithms.line_search import backtracking_line_search
 from npgbench.algorithms.natural import NaturalUpdater, make_natural
 from npgbench.algorithms.registry import is_natural, natural_config, registry
-from npgbench.algorithms.trpo import backtracking_line_search
 from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
 from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
 from npgbench.harness.core.policy import flat_grad, flat_params, gaussian_kl, set_flat_params
 from npgbench.harness.runner import resolve_config, train
+from oracles import mean_jacobian
 from torch.distributions import Normal, kl_divergence
 
 # Every variant of the natural skeleton, built-in or plugin: a new preconditioner is covered
@@ -100,21 +101,21 @@ def test_kl_step_rule_gives_every_variant_the_same_predicted_kl(algo):
 def test_fixed_step_rule_uses_the_given_beta():
     policy = small_policy(3, 2, hidden=(4,))
     batch = make_batch(policy, 64)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     updater = make_natural(policy, CGConfig(step_rule="fixed", fixed_step=0.05), seed=0)
     stats = updater.update(batch)
     assert stats["beta"] == 0.05
     assert stats["predicted_kl"] == pytest.approx(0.5 * 0.05**2 * stats["x_fisher_x"])
-    assert not torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert not torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_damped_quad_normalises_by_the_damped_fisher():
     policy = small_policy(3, 2, hidden=(4,))
     batch = make_batch(policy, 64)
     updater = make_natural(policy, CGConfig(damped_quad=True, kl_delta=1e-3), seed=0)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     stats = updater.update(batch)
-    x = (flat_params(policy.natural_params()) - theta_old) / stats["beta"]
+    x = (flat_params(policy.all_params()) - theta_old) / stats["beta"]
     damped = stats["x_fisher_x"] + 0.1 * float(x @ x)
     assert stats["beta"] == pytest.approx(math.sqrt(2e-3 / damped), rel=1e-6)
     assert stats["predicted_kl"] < 1e-3
@@ -151,12 +152,12 @@ def test_line_search_requires_improvement_too_and_restores_on_failure():
 def test_trpo_restores_theta_old_and_records_a_failed_line_search():
     policy = small_policy(3, 2, hidden=(4,))
     batch = make_batch(policy, 64)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     # a fixed step this large overshoots the KL budget even after 3 backtracks
     cfg = CGConfig(step_rule="fixed", fixed_step=1e3, max_backtracks=3)
     stats = make_natural(policy, cfg, seed=0).update(batch)
     assert stats["accepted"] is False and stats["backtracks"] == 3 and not stats["skipped"]
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
     assert stats["kl"] == 0.0
 
 
@@ -193,26 +194,26 @@ class _Fixed:
 def test_bad_directions_are_skipped_with_a_reason_and_never_zeroed(value, reason):
     policy = small_policy(3, 2, hidden=(4,))
     batch = make_batch(policy, 32)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     stats = NaturalUpdater(policy, _Fixed(value), NaturalConfig()).update(batch)
     assert stats["skipped"] and reason in stats["skip_reason"]
     assert "accepted" not in stats  # no line search configured: n/a, not False
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
     searched = NaturalUpdater(policy, _Fixed(value), NaturalConfig(max_backtracks=3))
     stats = searched.update(batch)
     assert stats["skipped"] and reason in stats["skip_reason"] and stats["accepted"] is False
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_a_step_that_makes_sigma_non_positive_is_restored():
     policy = small_policy(3, 2, hidden=(4,), std_param="identity")
     batch = make_batch(policy, 32)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     stats = NaturalUpdater(
         policy, _Fixed(-1.0), NaturalConfig(step_rule="fixed", fixed_step=10.0)
     ).update(batch)
     assert stats["skipped"] and stats["skip_reason"] == "sigma <= 0 after the step"
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_vanilla_kl_rule_takes_the_gradient_direction_with_the_kl_budget():
@@ -310,7 +311,7 @@ def test_sampled_estimators_are_reproducible_from_the_seed(algo):
     for seed in (0, 0, 1):
         policy = small_policy(3, 2, hidden=(5,))
         make_natural(policy, CONFIGS[algo], seed).update(batch)
-        thetas.append(flat_params(policy.natural_params()))
+        thetas.append(flat_params(policy.all_params()))
     assert torch.equal(thetas[0], thetas[1]) and not torch.equal(thetas[0], thetas[2])
 
 
@@ -335,14 +336,14 @@ def test_a_nan_fisher_vector_product_in_cg_is_skipped_not_converged(monkeypatch,
     zero direction)."""
     policy = small_policy(3, 2, hidden=(4,))
     batch = make_batch(policy, 32)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     monkeypatch.setattr(FisherOperator, "__call__", lambda self, v: torch.full_like(v, math.nan))
     stats = make_natural(policy, CONFIGS[algo], seed=0).update(batch)
     assert stats["skipped"] and "non-finite curvature" in stats["skip_reason"], stats
     assert ("accepted" in stats) == (CONFIGS[algo].max_backtracks > 0) and not stats.get(
         "accepted", False
     )
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def _normal(mean: torch.Tensor, std: torch.Tensor) -> Normal:
@@ -363,7 +364,7 @@ def test_gaussian_kl_is_kl_of_the_first_argument_from_the_second():
 
 
 def _std_unit(policy) -> torch.Tensor:
-    """1 on std_w (log sigma, the last block of natural_params), 0 on the mean net."""
+    """1 on std_w (log sigma, the last block of all_params), 0 on the mean net."""
     unit = torch.zeros(policy.num_params(), dtype=torch.float64)
     unit[-2:] = 1.0
     return unit
@@ -384,7 +385,7 @@ def _std_step_updater(sign: float, kl_delta: float) -> tuple:
     )
     precond = _Fixed(0.0)
     precond.solve = lambda g: direction.clone()
-    return policy, batch, NaturalUpdater(policy, precond, cfg), flat_params(policy.natural_params())
+    return policy, batch, NaturalUpdater(policy, precond, cfg), flat_params(policy.all_params())
 
 
 def _kl_log_sigma_shift(d: float) -> float:
@@ -402,9 +403,9 @@ def test_mean_kl_and_the_line_search_use_kl_old_to_new(sign):
     policy, batch, updater, theta_old = _std_step_updater(sign, 0.5 * (forward + reverse))
     with torch.no_grad():  # the step improves L, so only the KL can reject it
         before = float(surrogate(policy, batch))
-        set_flat_params(policy.natural_params(), theta_old + 0.3 * sign * _std_unit(policy))
+        set_flat_params(policy.all_params(), theta_old + 0.3 * sign * _std_unit(policy))
         improvement = float(surrogate(policy, batch)) - before
-        set_flat_params(policy.natural_params(), theta_old)
+        set_flat_params(policy.all_params(), theta_old)
     assert improvement > 1e-3, improvement
     stats = updater.update(batch)
     assert not stats["skipped"], stats
@@ -419,7 +420,7 @@ def test_mean_kl_and_the_line_search_use_kl_old_to_new(sign):
         assert float(expected) == pytest.approx(forward, rel=1e-9)
     else:  # reverse < kl_delta < forward = KL(old || new): rejected, theta_old restored
         assert stats["accepted"] is False and stats["backtracks"] == 1, stats
-        assert torch.equal(theta_old, flat_params(policy.natural_params()))
+        assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_fidelity_kl_ratio_of_the_diagonal_direction_matches_a_hand_computation():
@@ -429,7 +430,7 @@ def test_fidelity_kl_ratio_of_the_diagonal_direction_matches_a_hand_computation(
         fidelity_kl_ratio = x^T F x / x*^T F x*,  fidelity_cosine = cos(x, x*)."""
     policy = small_policy(3, 2, hidden=(6, 5))
     batch = make_batch(policy, 128)
-    g = flat_grad(surrogate(policy, batch), policy.natural_params()).detach()
+    g = flat_grad(surrogate(policy, batch), policy.all_params()).detach()
     j = mean_jacobian(policy, batch.obs)
     sigma = policy.std().detach()
     f = torch.einsum("bap,a,baq->pq", j, sigma**-2, j) / j.shape[0]

@@ -22,8 +22,9 @@ from npgbench.harness.core.rollout import Batch
 @dataclass(frozen=True)
 class DiagonalConfig(FisherEstimatorConfig):
     damping: float = 1e-2
-    """lambda added to the diagonal. No published diagonal-Fisher NPG exists (published-results
-    section 11); 1e-2 is the Tikhonov damping of K-FAC/ACKTR, the other directly inverted
+    """lambda added to the diagonal. No published diagonal-Fisher NPG setting is known to us
+    (Tianshou's examples/mujoco README, the one multi-seed MuJoCo NPG benchmark, uses CG);
+    1e-2 is the Tikhonov damping of K-FAC/ACKTR, the other directly inverted
     structured approximation. It bounds the step of parameters the samples barely touch."""
     estimator: str = "sampled"
     """sampled (squared scores of fresh actions from pi_theta_old) or analytic (diag J^T I J)."""

@@ -163,21 +163,5 @@ class KFAC:
         x_std = g_std / (self.std_fisher + self.damping)
         return ScoreRows.join(x, x_std).to(g.dtype)
 
-    def dense(self) -> torch.Tensor:
-        """The undamped approximation, block-diagonal [P, P] (tests and small policies)."""
-        mats = [torch.kron(g, a) for a, g in self.factors]
-        mats = [
-            _to_parameter_order(m, a.shape[0]) for m, (a, _) in zip(mats, self.factors, strict=True)
-        ]
-        return torch.block_diag(*mats, torch.diag(self.std_fisher))
-
     def diagnostics(self) -> dict[str, float]:
         return {}
-
-
-def _to_parameter_order(block: torch.Tensor, d_in1: int) -> torch.Tensor:
-    """Reorder a [Wbar row-major] block to the parameter order (W row-major, then b)."""
-    n = block.shape[0]
-    index = torch.arange(n).view(-1, d_in1)
-    order = torch.cat([index[:, :-1].reshape(-1), index[:, -1]])
-    return block[order][:, order]

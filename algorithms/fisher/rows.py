@@ -14,6 +14,7 @@ layer instead of S costs R * sum(widths) numbers instead of R * P, and gives
 Two estimators (`score_rows`):
     sampled   rows grad log pi(a_i|s_i) / sqrt(N), a_i ~ pi_theta_old(.|s_i) drawn fresh
               (the true Fisher, as ACKTR does; buffer actions would give the empirical Fisher)
+              = fresh actions + `rows_at`, the rows at given actions
     analytic  rows I^1/2 J: for each state and action dim a, the gradient of mu_a / sigma_a,
               over sqrt(B); plus A rows sqrt(std_fisher_a) e_a for the std block. S^T S = F exactly.
 """
@@ -172,13 +173,22 @@ def _dsigma_dw(policy: GaussianPolicy) -> torch.Tensor:
     return d
 
 
-def sampled_rows(
-    policy: GaussianPolicy, obs: torch.Tensor, gen: torch.Generator, samples_per_state: int = 1
-) -> ScoreRows:
-    """Rows grad log pi(a|s) / sqrt(N) with a ~ pi_theta(.|s) fresh, N = B * samples_per_state."""
-    obs_k, actions = sample_actions(policy, obs, gen, samples_per_state)
-    n = obs_k.shape[0]
-    mean, inputs, outputs = _forward(policy, obs_k)
+def rows_at(policy: GaussianPolicy, obs: torch.Tensor, actions: torch.Tensor) -> ScoreRows:
+    """Rows grad log pi(a_i|s_i) / sqrt(N) at the given actions: obs [N, O], actions [N, A].
+
+    S^T S is the Fisher only for actions drawn from pi_theta itself (`sampled_rows`); for the
+    buffer's actions it is the empirical Fisher (Kunstner et al. 2019), e.g. the
+    npgbench-efisher example. One backward pass of the summed log-likelihood gives every row:
+    the samples are independent terms, so row i of each pre-activation gradient is sample i's.
+    """
+    act_dim = policy.std_w.numel()
+    if obs.ndim != 2 or actions.shape != (obs.shape[0], act_dim):
+        raise ValueError(
+            f"rows_at needs obs [N, O] and actions [N, {act_dim}], got "
+            f"{tuple(obs.shape)} and {tuple(actions.shape)}"
+        )
+    n = obs.shape[0]
+    mean, inputs, outputs = _forward(policy, obs)
     sigma = policy.std().detach()
     log_prob = gaussian_log_prob(mean, sigma, actions).sum()  # rows are independent terms
     deltas = torch.autograd.grad(log_prob, outputs)
@@ -189,6 +199,14 @@ def sampled_rows(
     return ScoreRows(
         [_with_bias(x) for x in inputs], [d * scale for d in deltas], std_rows * scale, n
     )
+
+
+def sampled_rows(
+    policy: GaussianPolicy, obs: torch.Tensor, gen: torch.Generator, samples_per_state: int = 1
+) -> ScoreRows:
+    """Rows grad log pi(a|s) / sqrt(N) with a ~ pi_theta(.|s) fresh, N = B * samples_per_state."""
+    obs_k, actions = sample_actions(policy, obs, gen, samples_per_state)
+    return rows_at(policy, obs_k, actions)
 
 
 def analytic_rows(policy: GaussianPolicy, obs: torch.Tensor) -> ScoreRows:

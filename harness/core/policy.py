@@ -6,14 +6,13 @@ The std vector is one parameter `w` [A]; sigma = f(w) with f chosen by `std_para
     identity: sigma = w             d sigma/dw = 1
 The Fisher of N(mu, diag sigma^2) is Sigma^-1 for mu and 2/sigma^2 for sigma, so in w it is
 2 (d sigma/dw)^2 / sigma^2 (`std_fisher`). Every parameter, w included, is in
-`natural_params()`, the explicit list every update acts on.
+`all_params()`, the explicit list every update acts on.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from npgbench.harness.core.config import PolicyConfig, ValueConfig
 from torch import nn
@@ -79,10 +78,6 @@ class GaussianPolicy(nn.Module):
         """obs [B, O] -> (mean [B, A], std [A])."""
         return self.mean_net(obs), self.std()
 
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean, std = self(obs)
-        return torch.distributions.Normal(mean, std.expand_as(mean))
-
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """log pi(a|s) summed over action dims: [B]."""
         mean, std = self(obs)
@@ -91,18 +86,19 @@ class GaussianPolicy(nn.Module):
     def invalid_reason(self) -> str:
         """'' when every parameter is finite and sigma > 0, else why not (identity std can step
         below zero; a diverged step can leave NaN)."""
-        if not all(bool(torch.isfinite(p).all()) for p in self.natural_params()):
+        if not all(bool(torch.isfinite(p).all()) for p in self.all_params()):
             return "non-finite parameters after the step"
         if not bool((self.std() > 0).all()):
             return "sigma <= 0 after the step"
         return ""
 
-    def natural_params(self) -> list[nn.Parameter]:
-        """Every parameter the policy step moves, the std vector included (pitfall: baselines#262)."""
+    def all_params(self) -> list[nn.Parameter]:
+        """Every parameter the policy step moves, the std vector included (openai/baselines#262:
+        TRPO's var_list left out logstd)."""
         return [*self.mean_net.parameters(), self.std_w]
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.natural_params())
+        return sum(p.numel() for p in self.all_params())
 
 
 def gaussian_log_prob(mean: torch.Tensor, std: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -154,7 +150,3 @@ def flat_grad(output: torch.Tensor, params: list[torch.Tensor], **kwargs) -> tor
     return torch.cat(
         [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
     )
-
-
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(x, dtype=torch.float32)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from npgbench.algorithms import Variant
 from npgbench.algorithms.natural import make_natural
 
-from npgbench_efisher.efisher import EFisherConfig, EmpiricalFisher, buffer_rows
+from npgbench_efisher.efisher import EFisherConfig, EmpiricalFisher
 
-__all__ = ["VARIANT", "EFisherConfig", "EmpiricalFisher", "buffer_rows"]
+__all__ = ["VARIANT", "EFisherConfig", "EmpiricalFisher"]
 
 VARIANT = Variant(
     "NPG, empirical Fisher of the buffer actions' scores (Kunstner et al. 2019), "

@@ -15,6 +15,8 @@ Because the surrogate gradient at theta_old is g = (1/N) sum_i A_i s_i = S^T A /
 the ridge regression of the advantages on the scores: the least-squares fit of compatible
 function approximation (Sutton et al. 2000; Kakade 2001, "A Natural Policy Gradient").
 
+S: npg-bench's layer-factored `rows_at` (npgbench.algorithms.fisher.rows) at the batch's actions.
+
 Solved exactly in float64 by Cholesky, in the smaller of two forms (N rows, P parameters):
     Gram   N < P   (S^T S + lambda I)^-1 g = (g - S^T (S S^T + lambda I)^-1 S g) / lambda
                    (Woodbury); S S^T [N, N] by the layer-factored rows, S never formed
@@ -36,9 +38,9 @@ from dataclasses import dataclass
 import torch
 from npgbench.algorithms.fisher import NaturalConfig
 from npgbench.algorithms.fisher.exact import damped_condition_number, plan
-from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers
+from npgbench.algorithms.fisher.rows import linear_layers, rows_at
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.core.policy import GaussianPolicy, gaussian_log_prob
+from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
 F64 = torch.float64
@@ -69,48 +71,6 @@ class EFisherConfig(NaturalConfig):
     def preconditioner(self, seed: int) -> EmpiricalFisher:
         # `seed` is unused: the rows are the buffer's own actions, nothing is sampled
         return EmpiricalFisher(self.damping, self.efisher_max_memory_mb)
-
-
-def buffer_rows(policy: GaussianPolicy, obs: torch.Tensor, actions: torch.Tensor) -> ScoreRows:
-    """Rows S_i = grad_theta log pi(a_i | s_i) / sqrt(N) at the given (buffer) actions.
-
-    obs [N, O], actions [N, A] -> ScoreRows of N rows over P = policy.num_params(), stored
-    layer-factored (npgbench.algorithms.fisher.rows): per Linear layer the input with a ones
-    column [N, d_in + 1] and the gradient at its pre-activation [N, d_out]; std rows [N, A].
-    """
-    act_dim = policy.std_w.numel()
-    if obs.ndim != 2 or actions.shape != (obs.shape[0], act_dim):
-        raise ValueError(
-            f"buffer_rows needs obs [N, O] and actions [N, {act_dim}], got "
-            f"{tuple(obs.shape)} and {tuple(actions.shape)}"
-        )
-    n = obs.shape[0]
-    inputs, outputs = [], []
-
-    def record(module, args, out):
-        inputs.append(args[0].detach())
-        outputs.append(out)
-
-    handles = [m.register_forward_hook(record) for m in linear_layers(policy)]
-    try:
-        mean = policy.mean_net(obs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    sigma = policy.std()
-    # One backward pass of the summed log-likelihood gives every row: the samples are
-    # independent terms, so row i of each pre-activation gradient is sample i's alone.
-    log_prob = gaussian_log_prob(mean, sigma.detach(), actions).sum()
-    deltas = torch.autograd.grad(log_prob, outputs)
-    # std block: d log N(a; mu, sigma) / d sigma_a = (z_a^2 - 1) / sigma_a, then through
-    # sigma = f(w), elementwise in w, so the gradient of sum(sigma) is d sigma_a / d w_a.
-    (dsigma_dw,) = torch.autograd.grad(sigma.sum(), policy.std_w)
-    sigma = sigma.detach()
-    z = (actions - mean.detach()) / sigma
-    std_rows = (z**2 - 1) / sigma * dsigma_dw
-    scale = n**-0.5
-    abar = [torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], dim=1) for x in inputs]
-    return ScoreRows(abar, [d * scale for d in deltas], std_rows * scale, n)
 
 
 class EmpiricalFisher:
@@ -153,7 +113,7 @@ class EmpiricalFisher:
                 f"rows x {num_params} parameters, above update.efisher_max_memory_mb="
                 f"{self.max_memory_mb:.0f}; use a smaller batch or policy, or raise the limit"
             )
-        rows = buffer_rows(policy, batch.obs, batch.actions).to(F64)
+        rows = rows_at(policy, batch.obs, batch.actions).to(F64)  # the buffer's own actions
         matrix = rows.gram() if self.form == "gram" else rows.fisher()
         # checked here, not left to the Cholesky: a NaN score must never pass as a direction
         if not torch.isfinite(matrix).all():

@@ -19,7 +19,7 @@ import torch
 from efisher_fixtures import F64, make_batch, small_policy
 from npgbench.algorithms.common import surrogate
 from npgbench.algorithms.fisher.exact import ExactFisher
-from npgbench.algorithms.fisher.products import per_sample_scores
+from npgbench.algorithms.fisher.rows import rows_at
 from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.registry import ENTRY_POINT_GROUP, is_natural, registry
 from npgbench.harness.core.config import ConfigError
@@ -27,7 +27,7 @@ from npgbench.harness.core.policy import flat_grad, flat_params
 from npgbench.harness.runner import resolve_config, train
 
 import npgbench_efisher
-from npgbench_efisher import VARIANT, EFisherConfig, EmpiricalFisher, buffer_rows
+from npgbench_efisher import VARIANT, EFisherConfig, EmpiricalFisher
 from npgbench_efisher import efisher as efisher_module
 
 DAMPING = 1e-2
@@ -39,7 +39,7 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def explicit_scores(policy, batch) -> torch.Tensor:
     """[N, P]: grad log pi(a_i|s_i) of the batch actions, one sample and one backward at a time."""
-    params = policy.natural_params()
+    params = policy.all_params()
     return torch.stack(
         [
             flat_grad(policy.log_prob(batch.obs[i : i + 1], batch.actions[i : i + 1]).sum(), params)
@@ -59,8 +59,8 @@ def fitted(policy, batch, form: str = "auto", damping: float = DAMPING) -> Empir
 def test_solve_equals_a_dense_solve_of_the_explicit_damped_matrix(rows, form):
     policy = small_policy((5, 4), std_param="softplus")
     batch = make_batch(policy, rows)
-    # S by torch.func (vmap of grad): a path independent of the plugin's layer-factored rows
-    s = per_sample_scores(policy, batch.obs, batch.actions) / math.sqrt(rows)
+    # S by autograd, one sample at a time: a path independent of the layer-factored rows
+    s = explicit_scores(policy, batch) / math.sqrt(rows)
     p = s.shape[1]
     assert p == 56 and (rows < p) == (form == "gram")
     damped = s.T @ s + DAMPING * torch.eye(p, dtype=F64)
@@ -92,9 +92,9 @@ def test_implicit_fisher_equals_the_mean_of_per_sample_score_outer_products(std_
     for _ in range(3):
         v = torch.randn(p, dtype=F64, generator=gen)
         torch.testing.assert_close(precond.fisher_matvec(v), f_emp @ v, rtol=1e-10, atol=1e-12)
-    rows = buffer_rows(policy, batch.obs, batch.actions)
+    rows = rows_at(policy, batch.obs, batch.actions)
     torch.testing.assert_close(rows.gram(), scores @ scores.T / n, rtol=1e-10, atol=1e-12)
-    g = flat_grad(surrogate(policy, batch), policy.natural_params())
+    g = flat_grad(surrogate(policy, batch), policy.all_params())
     torch.testing.assert_close(g, scores.T @ batch.advantages / n, rtol=1e-10, atol=1e-12)
     x = precond.solve(g)
     torch.testing.assert_close(
@@ -107,7 +107,7 @@ def test_direction_is_not_the_exact_natural_gradient_on_a_fixed_policy():
     analytic one at the same damping (measured cosine 0.83; seeds 0-7 give 0.83-0.96)."""
     policy = small_policy((6, 5))
     batch = make_batch(policy, 128)
-    g = flat_grad(surrogate(policy, batch), policy.natural_params())
+    g = flat_grad(surrogate(policy, batch), policy.all_params())
     exact = ExactFisher(DAMPING, "analytic")
     exact.fit(policy, batch)
     c = cosine(fitted(policy, batch).solve(g), exact.solve(g))
@@ -188,7 +188,7 @@ def test_non_positive_damping_is_refused_in_one_line(damping):
 
 
 def _nan_rows(policy, obs, actions):
-    rows = buffer_rows(policy, obs, actions)
+    rows = rows_at(policy, obs, actions)
     rows.std[0, 0] = math.nan
     return rows
 
@@ -201,26 +201,26 @@ def _failed_cholesky(matrix):
 @pytest.mark.parametrize(
     "target, replacement, reason",
     [
-        ((efisher_module, "buffer_rows"), _nan_rows, "non-finite scores"),
+        ((efisher_module, "rows_at"), _nan_rows, "non-finite scores"),
         ((torch.linalg, "cholesky_ex"), _failed_cholesky, "Cholesky of the damped"),
     ],
 )
 def test_a_failed_fit_is_recorded_as_a_skipped_update(monkeypatch, target, replacement, reason):
     policy = small_policy((4,))
     batch = make_batch(policy, 32)
-    theta_old = flat_params(policy.natural_params())
+    theta_old = flat_params(policy.all_params())
     monkeypatch.setattr(*target, replacement)
     stats = make_natural(policy, EFisherConfig(), seed=0).update(batch)
     assert stats["skipped"] and "preconditioner failed" in stats["skip_reason"], stats
     assert reason in stats["skip_reason"], stats
-    assert torch.equal(theta_old, flat_params(policy.natural_params()))
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
 def test_shapes_are_checked_at_the_entry():
     policy = small_policy((4,))
     batch = make_batch(policy, 8)
     with pytest.raises(ValueError, match="actions"):
-        buffer_rows(policy, batch.obs, batch.actions[:, :1])
+        rows_at(policy, batch.obs, batch.actions[:, :1])
     precond = EmpiricalFisher(DAMPING)
     with pytest.raises(RuntimeError, match="fit"):
         precond.solve(torch.zeros(policy.num_params(), dtype=F64))

@@ -1,4 +1,4 @@
-"""TRPO (Schulman et al. 2015) = the npg_cg direction + a backtracking line search.
+"""Backtracking line search: TRPO (Schulman et al. 2015) = the npg_cg direction + this search.
 
 The registry entry `trpo` is npg_cg's config with `max_backtracks=10`; with 0 it is TNPG
 (rllab: TNPG = TRPO without the search). The natural skeleton computes the full step
@@ -29,10 +29,6 @@ class LineSearchResult:
     """Shrinks before the accepted step (max_backtracks on failure)."""
     fraction: float
     """backtrack_coeff^backtracks of the accepted step, 0 on failure."""
-    kl: float
-    """Mean KL(old || new) of the last trial."""
-    improvement: float
-    """L(theta) - L(theta_old) of the last trial."""
 
 
 def backtracking_line_search(
@@ -47,11 +43,10 @@ def backtracking_line_search(
     try_step(fraction) sets theta = theta_old + fraction * full_step and returns
     (kl, improvement) there; restore() puts theta_old back.
     """
-    kl, improvement = math.nan, math.nan
     for k in range(max_backtracks):
         fraction = coeff**k
         kl, improvement = try_step(fraction)
         if math.isfinite(kl) and math.isfinite(improvement) and kl <= kl_delta and improvement > 0:
-            return LineSearchResult(True, k, fraction, kl, improvement)
+            return LineSearchResult(True, k, fraction)
     restore()
-    return LineSearchResult(False, max_backtracks, 0.0, kl, improvement)
+    return LineSearchResult(False, max_backtracks, 0.0)
