@@ -11,8 +11,9 @@ whichever process asks (the CLI, a loky worker, a dask worker), so a plugin inst
 workers' environment runs there with no edit of npg-bench (importlib.metadata entry points,
 https://packaging.python.org/en/latest/specifications/entry-points/).
 
-A plugin that fails to import, is not a Variant, or takes a built-in's name (or another
-plugin's) is refused with one PluginError line naming the entry point.
+A plugin that fails to import, is not a Variant, takes a built-in's name (or another
+plugin's), or declares a metrics column (Variant.metrics) whose name or W&B key the core
+schema already has is refused with one PluginError line naming the entry point.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib import metadata
 
 from npgbench.algorithms import ALGORITHMS, Variant
 from npgbench.harness.core.config import ConfigError, closest
+from npgbench.harness.core.metrics import with_extra
 
 ENTRY_POINT_GROUP = "npgbench.algorithms"
 
@@ -45,6 +47,10 @@ def _load(ep: metadata.EntryPoint) -> Variant:
         raise PluginError(
             f"{_describe(ep)} is a {type(variant).__name__}, not an npgbench.algorithms.Variant"
         )
+    try:
+        with_extra(variant.metrics)
+    except ValueError as exc:
+        raise PluginError(f"{_describe(ep)}: Variant.metrics: {exc}") from None
     return variant
 
 
