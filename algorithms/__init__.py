@@ -21,6 +21,7 @@ from npgbench.algorithms.fisher.kfac import KFACConfig
 from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
 from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
+from npgbench.harness.core.metrics import Metric
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Variant:
     diagnostics is RunConfig.diagnostics (harness.core.config.DiagnosticsConfig)."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Dotted RunConfig overrides this variant's protocol sets before the user's."""
+    metrics: tuple[Metric, ...] = ()
+    """metrics.parquet columns of this variant's own, beyond the core schema's
+    (harness/core/metrics.py: METRICS), e.g. a plugin preconditioner's diagnostics(): each
+    gets its documented meaning and W&B key instead of other/<column>. A name or W&B key the
+    core schema already declares is refused."""
 
 
 ALGORITHMS: dict[str, Variant] = {

@@ -30,11 +30,9 @@ lambda, or npg_exact's default 1e-2 for an undamped preconditioner):
 `fisher_cond` = cond(F + lambda I): npg_exact records its own estimate every update; the
 other variants record the analytic F's on fidelity updates (NaN otherwise).
 
-Row keys (NaN where a quantity was not reached): kl_delta, beta, g_dot_x, x_fisher_x,
-predicted_kl, grad_norm, cg_residual, backtracks, accepted, skipped, skip_reason, fisher_cond,
-fidelity_cosine, fidelity_kl_ratio, kl and entropy (after the step), and the timers
-time_grad (g), time_fisher_fit (P.fit), time_solve (P.solve), time_line_search (x^T F x,
-the step and any backtracking), time_fidelity. `accepted` is present only when a line search
+Row keys: the metrics.parquet columns harness/core/metrics.py declares with writer "natural"
+(NaN where a quantity was not reached), skipped, skip_reason, kl and entropy (after the
+step), and the preconditioner's diagnostics(). `accepted` is present only when a line search
 is configured (max_backtracks > 0): plain NPG rows have no such key (n/a in analysis, not a
 0% failure rate). A failed TRPO line search is accepted=False with skipped=False: the update
 ran and was rejected; `skipped` marks numerical failures (accepted=False there too).

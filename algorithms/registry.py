@@ -12,8 +12,9 @@ workers' environment runs there with no edit of npg-bench (importlib.metadata en
 https://packaging.python.org/en/latest/specifications/entry-points/).
 
 A plugin that fails to import, is not a Variant, takes a built-in's name (or another
-plugin's), or runs `make_natural` with a config that is not a `PreconditionerConfig`, is
-refused with one PluginError line naming the entry point.
+plugin's), runs `make_natural` with a config that is not a `PreconditionerConfig`, or
+declares a metrics column (Variant.metrics) whose name or W&B key the core schema already has
+is refused with one PluginError line naming the entry point.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from importlib import metadata
 from npgbench.algorithms import ALGORITHMS, Variant
 from npgbench.algorithms.fisher import PreconditionerConfig
 from npgbench.harness.core.config import ConfigError, closest
+from npgbench.harness.core.metrics import with_extra
 
 ENTRY_POINT_GROUP = "npgbench.algorithms"
 
@@ -52,6 +54,10 @@ def _load(ep: metadata.EntryPoint) -> Variant:
             f"{_describe(ep)} uses make_natural, so its config must subclass "
             f"npgbench.algorithms.fisher.PreconditionerConfig (got {variant.config.__name__})"
         )
+    try:
+        with_extra(variant.metrics)
+    except ValueError as exc:
+        raise PluginError(f"{_describe(ep)}: Variant.metrics: {exc}") from None
     return variant
 
 

@@ -21,37 +21,46 @@ from npgbench.analysis.curves import interpolate_curves as interpolate_curves
 from npgbench.analysis.curves import run_frames as run_frames
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
 from npgbench.analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
+from npgbench.harness.core.metrics import declared, names_of
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
-CORE_COLUMNS = [
-    "iteration",
-    "step",
-    "wall_time",
-    "return_mean",
-    "return_std",
-    "episodes",
-    "eval_return_mean",
-    "eval_return_std",
-    "kl",
-    "kl_delta",
-    "entropy",
-    "value_loss",
-    "explained_variance",
-    "skipped",
-    "accepted",
-    "backtracks",
-    "time_sample",
-    "time_update",
-    "time_value",
-    "time_grad",
-    "time_fisher_fit",
-    "time_solve",
-    "time_line_search",
-]
-"""Always present in the frame (NaN where a run did not log them: absent != zero)."""
-BOOL_COLUMNS = ["skipped", "accepted"]
-"""Stored as float 1/0/NaN so a missing flag stays missing instead of becoming False."""
+CORE_COLUMNS = declared(
+    [
+        "iteration",
+        "step",
+        "wall_time",
+        "return_mean",
+        "return_std",
+        "episodes",
+        "eval_return_mean",
+        "eval_return_std",
+        "kl",
+        "kl_delta",
+        "entropy",
+        "value_loss",
+        "explained_variance",
+        "skipped",
+        "accepted",
+        "backtracks",
+        "time_sample",
+        "time_update",
+        "time_value",
+        "time_grad",
+        "time_fisher_fit",
+        "time_solve",
+        "time_line_search",
+    ]
+)
+"""The columns analysis reads from every run: always present in the frame (NaN where a run did
+not log them: absent != zero). What each means: harness/core/metrics.py, which must declare
+them all (`declared` raises at import otherwise)."""
+BOOL_COLUMNS = names_of("bool")
+"""The schema's flags (skipped, accepted, value_skipped), read as float 1/0/NaN so a missing
+flag stays missing instead of becoming False."""
+TEXT_COLUMNS = names_of("str")
+"""The schema's text columns (skip_reason, value_skip_reason): kept as text; every other
+column of dtype object is read as numbers."""
 
 
 @dataclass
@@ -112,12 +121,12 @@ def _clean_metrics(df: pd.DataFrame) -> pd.DataFrame:
     for col in CORE_COLUMNS:
         if col not in df.columns:
             df[col] = np.nan
-    for col in BOOL_COLUMNS:
+    for col in (c for c in BOOL_COLUMNS if c in df.columns):
         df[col] = pd.to_numeric(
             df[col].map(lambda v: np.nan if v is None else v), errors="coerce"
         ).astype(float)
     for col in df.columns:
-        if col not in ("skip_reason",) and df[col].dtype == object:
+        if col not in TEXT_COLUMNS and df[col].dtype == object:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 

@@ -144,12 +144,36 @@ def print_fields(algo: str) -> None:
     walk(cfg, "")
 
 
+def print_metrics() -> None:
+    """Every metrics.parquet column (harness/core/metrics.py), then each variant's own."""
+    from npgbench.algorithms.registry import registry
+    from npgbench.harness.core.metrics import CONDITIONS, METRICS
+
+    def show(metrics) -> None:
+        for m in metrics:
+            when = f"; only {CONDITIONS.get(m.when, m.when)}" if m.when else ""
+            print(
+                f"  {m.name:<24} {m.unit:<9} {m.dtype:<7} {', '.join(m.writers):<16} "
+                f"{m.wandb or '-':<30} {m.meaning}{when}"
+            )
+
+    print("metrics.parquet columns: name, unit, dtype, writer, W&B key, meaning")
+    show(METRICS)
+    for name, variant in registry().items():
+        if variant.metrics:
+            print(f"columns of {name}:")
+            show(variant.metrics)
+
+
 def cmd_list(args) -> int:
     from npgbench.algorithms import ALGORITHMS
     from npgbench.algorithms.registry import registry
 
     if args.fields:
         print_fields(args.fields)
+        return 0
+    if args.metrics:
+        print_metrics()
         return 0
     print("algorithms:")
     try:
@@ -229,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ALGO",
         help="print every config field of ALGO with its default and doc (default: list the "
         "algorithms and suites)",
+    )
+    ls.add_argument(
+        "--metrics",
+        action="store_true",
+        help="print every metrics.parquet column: unit, dtype, writer, W&B key, meaning "
+        "(default: list the algorithms and suites)",
     )
     ls.set_defaults(func=cmd_list)
 

@@ -11,73 +11,44 @@ from __future__ import annotations
 import hashlib
 import math
 
-STEP_KEY = "global_step"
-"""The x axis of every W&B chart (CleanRL's name); it carries metrics.parquet's `step`."""
+from npgbench.harness.core.metrics import STEP_KEY, wandb_keys
 
-METRIC_KEYS: dict[str, str | None] = {
-    # the x axis and progress (RL-Zoo / SB3: time/iterations, time/time_elapsed)
-    "step": STEP_KEY,
-    "iteration": "time/iterations",
-    "wall_time": "time/time_elapsed",
-    # learning curves (CleanRL: charts/episodic_return)
-    "return_mean": "charts/episodic_return",
-    "return_std": "charts/episodic_return_std",
-    "episodes": "charts/episodes",
-    "eval_return_mean": "charts/eval_return",
-    "eval_return_std": "charts/eval_return_std",
-    "eval_sampled_return_mean": "charts/eval_sampled_return",
-    "eval_sampled_return_std": "charts/eval_sampled_return_std",
-    # policy and value fit (CleanRL: losses/entropy, losses/value_loss, ...); `kl` is the
-    # measured KL(old || new) of the Gaussians, not CleanRL's k3 approx_kl estimate
-    "kl": "losses/kl",
-    "entropy": "losses/entropy",
-    "value_loss": "losses/value_loss",
-    "explained_variance": "losses/explained_variance",
-    "grad_norm": "losses/grad_norm",
-    # the step taken (sb3-contrib TRPO logs its line search as train/is_line_search_success)
-    "kl_delta": "update/kl_delta",
-    "beta": "update/beta",
-    "predicted_kl": "update/predicted_kl",
-    "g_dot_x": "update/g_dot_x",
-    "x_fisher_x": "update/x_fisher_x",
-    "backtracks": "update/backtracks",
-    "accepted": "update/accepted",
-    "skipped": "update/skipped",
-    "skip_reason": None,  # text: stays in metrics.parquet (and the run's meta.json)
-    "epochs": "update/epochs",
-    # the preconditioner and its fidelity to the exact natural gradient
-    "cg_residual": "fisher/cg_residual",
-    "cg_iterations": "fisher/cg_iterations",
-    "fisher_cond": "fisher/cond",
-    "fidelity_cosine": "fisher/fidelity_cosine",
-    "fidelity_kl_ratio": "fisher/fidelity_kl_ratio",
-    # seconds per iteration, split as in metrics.parquet
-    "time_sample": "time/sample",
-    "time_update": "time/update",
-    "time_value": "time/value",
-    "time_grad": "time/grad",
-    "time_fisher_fit": "time/fisher_fit",
-    "time_solve": "time/solve",
-    "time_line_search": "time/line_search",
-    "time_fidelity": "time/fidelity",
-}
-"""metrics.parquet column -> W&B history key (None: not mirrored). A column missing here is
-logged as other/<column>; tests/test_wandb_keys.py checks that every variant's are here."""
+METRIC_KEYS: dict[str, str | None] = wandb_keys()
+"""metrics.parquet column -> W&B history key (None: not mirrored), as the core schema
+(harness/core/metrics.py) declares them. A run's variant may declare more (`metric_keys`);
+an undeclared column is logged as other/<column>."""
+
+
+def metric_keys(algo: str = "") -> dict[str, str | None]:
+    """METRIC_KEYS plus the columns the variant `algo` declares (Variant.metrics); just
+    METRIC_KEYS for an unknown name (the mirror never fails a run over a key)."""
+    from npgbench.algorithms.registry import lookup
+    from npgbench.harness.core.config import ConfigError
+
+    try:
+        extra = lookup(algo).metrics if algo else ()
+    except ConfigError:
+        return dict(METRIC_KEYS)
+    return wandb_keys(extra)
+
 
 SPS_KEY = "charts/SPS"
 """Environment steps per second since the run started (CleanRL's charts/SPS)."""
 
 
-def wandb_row(row: dict) -> dict:
+def wandb_row(row: dict, keys: dict[str, str | None] | None = None) -> dict:
     """One metrics row -> its W&B history row: namespaced keys, numbers only, plus SPS.
+
+    keys: column -> W&B key (default METRIC_KEYS; the mirror passes `metric_keys(algo)`).
 
     NaN entries are left out (an iteration without a finished episode or an evaluation has no
     point on that chart, rather than a NaN W&B must render); booleans become 0/1, so W&B can
     chart and smooth the skipped / accepted rates.
     """
+    keys = METRIC_KEYS if keys is None else keys
     out: dict[str, float | int] = {}
     for column, value in row.items():
-        key = METRIC_KEYS.get(column, f"other/{column}")
+        key = keys.get(column, f"other/{column}")
         if key is None or not isinstance(value, (int, float)):
             continue
         if isinstance(value, float) and math.isnan(value):
@@ -119,4 +90,4 @@ def naming(config: dict, group: str = "") -> dict:
     }
 
 
-__all__ = ["METRIC_KEYS", "SPS_KEY", "STEP_KEY", "naming", "wandb_row"]
+__all__ = ["METRIC_KEYS", "SPS_KEY", "STEP_KEY", "metric_keys", "naming", "wandb_row"]

@@ -5,8 +5,10 @@ itself, so W&B can never fail, block or slow the local results.
 `wandb.init` gets a timeout, and `finish` runs in a thread joined with a timeout.
 
 What a W&B workspace sees (CleanRL's and RL-Zoo's habits, so their dashboards carry over):
-  keys      metrics.parquet columns under namespaces (METRIC_KEYS), plus charts/SPS, against
-            global_step; the parquet keeps its own column names
+  keys      metrics.parquet columns under the W&B keys the schema declares (core columns in
+            harness/core/metrics.py, the variant's own in Variant.metrics; undeclared ones
+            under other/), plus charts/SPS, against global_step; the parquet keeps its own
+            column names
   group     suite__label__env: W&B's grouping then averages the seeds of one variant on one
             env (wandb.group overrides it)
   job_type  the variant label (trpo_lowdamp, npg_cg[update.kl_delta=0.02]); name
@@ -37,7 +39,14 @@ from typing import Any
 
 from npgbench.harness.core.config import WANDB_MODES as MODES
 from npgbench.harness.core.returns import run_final_return
-from npgbench.harness.wandb_keys import SPS_KEY, STEP_KEY, naming, npg_bench_version, wandb_row
+from npgbench.harness.wandb_keys import (
+    SPS_KEY,
+    STEP_KEY,
+    metric_keys,
+    naming,
+    npg_bench_version,
+    wandb_row,
+)
 from npgbench.harness.wandb_record import read_offline_run
 
 log = logging.getLogger("npgbench.wandb")
@@ -116,6 +125,7 @@ class WandbMirror:
         self.run: Any = None
         self.mode, self.run_dir = mode, Path(run_dir)
         self.last: dict = {}
+        self.keys = metric_keys(str(config.get("algo", "")))  # core + the variant's columns
         if mode == "disabled":
             return
         try:
@@ -164,7 +174,7 @@ class WandbMirror:
         if self.run is None:
             return
         try:
-            data = wandb_row(row)
+            data = wandb_row(row, self.keys)
             self.last = data
             self.run.log(data)
         except Exception as exc:

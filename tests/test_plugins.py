@@ -85,15 +85,48 @@ def test_a_plugin_is_listed_resolved_and_swept_on_loky_workers(tmp_path, on_path
     assert len(frame) == 2 and not frame["skipped"].any()
 
 
+WITH_METRICS = """
+from npgbench.algorithms import Variant
+from npgbench.algorithms.fisher.cg import CGConfig
+from npgbench.algorithms.natural import make_natural
+from npgbench.harness.core.metrics import Metric
+
+ROWS = Metric("mplug_rows", "rows of a preconditioner", "count", "npg_mplug", "fisher/mplug_rows")
+VARIANT = Variant("test plugin: npg_cg declaring a column", CGConfig, make_natural, metrics=(ROWS,))
+"""
+
+CLASHING = WITH_METRICS.replace('Metric("mplug_rows"', 'Metric("kl"')
+
+
+def test_a_plugin_declares_its_own_columns_for_w_and_b_and_list(tmp_path, on_path):
+    from npgbench.harness.wandb_keys import metric_keys, wandb_row
+    from npgbench.harness.wandb_mirror import WandbMirror
+
+    env = on_path(install(tmp_path / "site", "mplug", "npg_mplug", "mplug", WITH_METRICS))
+    assert metric_keys("npg_mplug")["mplug_rows"] == "fisher/mplug_rows"
+    assert "mplug_rows" not in metric_keys("npg_cg")  # declared for its own variant only
+    mirror = WandbMirror("r", tmp_path / "run", {"algo": "npg_mplug"}, "disabled", "p")
+    logged = wandb_row({"mplug_rows": 4.0, "kl": 0.01}, mirror.keys)
+    assert logged == {"fisher/mplug_rows": 4.0, "losses/kl": 0.01}  # not other/mplug_rows
+    listed = cli("list", "--metrics", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (own,) = listed.stdout.split("columns of npg_mplug:\n", 1)[1].splitlines()
+    assert own.split()[:5] == ["mplug_rows", "count", "float64", "npg_mplug", "fisher/mplug_rows"]
+
+
 @pytest.mark.parametrize(
     "entry,source,words",
     [
         ("ppo", GOOD, "clashes with the built-in variant 'ppo'"),
         ("npg_broken", "import no_such_module_here\n", "failed to load: ModuleNotFoundError"),
         ("npg_wrong", "VARIANT = 42\n", "is a int, not an npgbench.algorithms.Variant"),
+        ("npg_clash", CLASHING, "Variant.metrics: metric 'kl' is already declared"),
     ],
 )
-def test_a_bad_plugin_is_one_line_naming_its_entry_point(tmp_path, on_path, entry, source, words):
+def test_a_bad_plugin_is_one_line_naming_its_entry_point(
+    tmp_path, on_path, monkeypatch, entry, source, words
+):
+    monkeypatch.delitem(sys.modules, "badplug", raising=False)  # each case imports its own
     env = on_path(install(tmp_path / "site", "badplug", entry, "badplug", source))
     with pytest.raises(reg.PluginError, match=words):
         reg.registry()

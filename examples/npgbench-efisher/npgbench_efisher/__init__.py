@@ -10,12 +10,15 @@ solved exactly in float64 (efisher.py has the math). pyproject.toml declares
 so `npgbench list` shows it, `npgbench run --algo npg_efisher` runs it and a suite can name it
 in `algos`, with no edit of npg-bench. It runs the shared natural-gradient skeleton
 (`make_natural`): same g, step rule and line search as npg_exact; only the matrix differs.
+Its own metrics.parquet column, efisher_rows, is declared in `Variant.metrics`, so the W&B
+mirror logs it as fisher/efisher_rows and `npgbench list --metrics` documents it.
 """
 
 from __future__ import annotations
 
 from npgbench.algorithms import Variant
 from npgbench.algorithms.natural import make_natural
+from npgbench.harness.core.metrics import Metric
 
 from npgbench_efisher.efisher import EFisherConfig, EmpiricalFisher
 
@@ -26,5 +29,14 @@ VARIANT = Variant(
     "Gram-form damped solve",
     EFisherConfig,
     make_natural,
+    metrics=(
+        Metric(
+            "efisher_rows",
+            "score rows N of the empirical Fisher (the batch's transitions)",
+            "count",
+            "npg_efisher",
+            "fisher/efisher_rows",
+        ),
+    ),
 )
 """The entry point's target: what `npgbench.algorithms.registry` loads as `npg_efisher`."""
