@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import NaturalConfig
-from npgbench.algorithms.fisher.exact import damped_condition_number, plan
+from npgbench.algorithms.fisher import CostArm, PreconditionerConfig
+from npgbench.algorithms.fisher.exact import damped_condition_number, plan, row_width
 from npgbench.algorithms.fisher.rows import linear_layers, rows_at
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.config_checks import PolicyShape
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -48,14 +50,23 @@ FORMS = ("auto", "gram", "dense")
 
 
 @dataclass(frozen=True)
-class EFisherConfig(NaturalConfig):
+class EFisherConfig(PreconditionerConfig):
     damping: float = 1e-2
     """lambda in (F_emp + lambda I). Must be > 0: F_emp has rank <= N (batch rows), below P
     for most policies, and the Gram form divides by it. 1e-2 as npg_exact (the Tikhonov
     damping of K-FAC/ACKTR for a directly inverted Fisher), so the two differ only in F."""
     efisher_max_memory_mb: float = 2048.0
     """Refuse when the estimated float64 memory of the solve exceeds this (as npg_exact's
-    exact_max_memory_mb): the Gram form needs ~16 N^2 bytes, the dense form ~16 P^2."""
+    exact_max_memory_mb): the Gram form needs ~16 N^2 bytes, the dense form ~16 P^2.
+    Checked when the run is resolved, before anything is written."""
+
+    COST_ARMS: ClassVar[dict[str, CostArm]] = {
+        "npg_efisher": CostArm(
+            claim="Gram form of the N buffer rows while N < n: O(N^2 W + N^3), nearly flat in "
+            "n at a fixed batch; dense O(N n^2 + n^3) below that",
+            expected_exponent="0-0.5",
+        )
+    }
 
     def validate(self) -> None:
         # before the shared checks, so a negative damping gets this message too
@@ -68,9 +79,27 @@ class EFisherConfig(NaturalConfig):
         if not self.efisher_max_memory_mb > 0:
             raise ConfigError("update.efisher_max_memory_mb must be > 0")
 
+    def check_shape(self, shape: PolicyShape, batch_size: int) -> None:
+        """The memory limit from the policy's sizes alone (fit checks it again)."""
+        check_memory(batch_size, shape.num_params, row_width(shape.layer_sizes), "auto",
+                     self.efisher_max_memory_mb)  # fmt: skip
+
     def preconditioner(self, seed: int) -> EmpiricalFisher:
         # `seed` is unused: the rows are the buffer's own actions, nothing is sampled
         return EmpiricalFisher(self.damping, self.efisher_max_memory_mb)
+
+
+def check_memory(num_rows: int, num_params: int, width: int, form: str, limit_mb: float) -> str:
+    """The solve form (auto: Gram when N < P); ConfigError when it needs more than limit_mb."""
+    form = ("gram" if num_rows < num_params else "dense") if form == "auto" else form
+    _, need = plan(num_rows, num_params, width, form)
+    if need > limit_mb * 2**20:
+        raise ConfigError(
+            f"npg_efisher ({form} form) needs ~{need / 2**20:.0f} MB for {num_rows} "
+            f"rows x {num_params} parameters, above update.efisher_max_memory_mb="
+            f"{limit_mb:.0f}; use a smaller batch or policy, or raise the limit"
+        )
+    return form
 
 
 class EmpiricalFisher:
@@ -102,17 +131,12 @@ class EmpiricalFisher:
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         """Score rows of the batch's own actions at theta_old; factor the damped matrix."""
         self.rows, self.matrix, self.chol, self._cond = None, None, None, math.nan
-        num_rows, num_params = len(batch), policy.num_params()
-        form = self.requested_form
-        self.form = ("gram" if num_rows < num_params else "dense") if form == "auto" else form
-        width = sum(m.in_features + 1 + m.out_features for m in linear_layers(policy))
-        _, need = plan(num_rows, num_params, width + policy.std_w.numel(), self.form)
-        if need > self.max_memory_mb * 2**20:
-            raise ConfigError(
-                f"npg_efisher ({self.form} form) needs ~{need / 2**20:.0f} MB for {num_rows} "
-                f"rows x {num_params} parameters, above update.efisher_max_memory_mb="
-                f"{self.max_memory_mb:.0f}; use a smaller batch or policy, or raise the limit"
-            )
+        layers = linear_layers(policy)
+        sizes = (layers[0].in_features, *(m.out_features for m in layers))
+        self.form = check_memory(
+            len(batch), policy.num_params(), row_width(sizes), self.requested_form,
+            self.max_memory_mb,
+        )  # fmt: skip
         rows = rows_at(policy, batch.obs, batch.actions).to(F64)  # the buffer's own actions
         matrix = rows.gram() if self.form == "gram" else rows.fisher()
         # checked here, not left to the Cholesky: a NaN score must never pass as a direction
