@@ -41,6 +41,10 @@ class VanillaConfig:
             raise ConfigError(f"update.step_rule {self.step_rule!r}: valid: adam, kl, sgd")
         if not (self.lr > 0 and self.kl_delta > 0):
             raise ConfigError("update.lr and update.kl_delta must be positive")
+        if not self.max_grad_norm > 0:  # a clip to norm <= 0 would zero every step
+            raise ConfigError(
+                f"update.max_grad_norm must be > 0 (inf disables), got {self.max_grad_norm}"
+            )
 
 
 def make_vanilla(

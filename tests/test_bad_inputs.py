@@ -55,6 +55,10 @@ RUN_CASES = [
     (["--set", "policy.hidden_sizes="], "policy.hidden_sizes is empty"),
     (["--set", "eval.episodes=-1"], "eval.episodes must be a positive integer, got -1"),
     (
+        ["--algo", "vanilla", "--set", "update.max_grad_norm=0"],
+        "update.max_grad_norm must be > 0 (inf disables), got 0.0",
+    ),
+    (
         ["--set", "diagnostics.fidelity_every=1", "--set", "diagnostics.fidelity_max_params=10"],
         "4546 parameters > diagnostics.fidelity_max_params=10",
     ),
