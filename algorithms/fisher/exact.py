@@ -82,7 +82,7 @@ class ExactConfig(FisherEstimatorConfig):
         """The memory limit, from the policy's sizes alone (the fit checks it again)."""
         rows = num_rows(self.estimator, batch_size, shape.act_dim, self.fisher_samples_per_state)
         check_memory(
-            self.estimator, rows, shape.num_params, row_width(shape.layer_sizes),
+            f"npg_exact ({self.estimator}", rows, shape.num_params, row_width(shape.layer_sizes),
             self.exact_form, self.exact_max_memory_mb,
         )  # fmt: skip
 
@@ -112,16 +112,24 @@ def num_rows(estimator: str, batch_size: int, act_dim: int, samples_per_state: i
 
 
 def check_memory(
-    estimator: str, rows: int, num_params: int, width: int, form: str, max_memory_mb: float
+    label: str,
+    rows: int,
+    num_params: int,
+    width: int,
+    form: str,
+    max_memory_mb: float,
+    limit_key: str = "update.exact_max_memory_mb",
+    advice: str = "use npg_cg (matrix-free Fisher-vector products) or raise the limit",
 ) -> str:
-    """The solve form `plan` picks; ConfigError naming npg_cg when it needs > max_memory_mb."""
+    """The solve form `plan` picks; one-line ConfigError when it needs > max_memory_mb.
+
+    label names the solve in the message, e.g. "npg_exact (sampled" -> "npg_exact (sampled,
+    gram form) needs ~N MB ..."; limit_key and advice say which setting to change."""
     chosen, need = plan(rows, num_params, width, form)
     if need > max_memory_mb * 2**20:
         raise ConfigError(
-            f"npg_exact ({estimator}, {chosen} form) needs ~{need / 2**20:.0f} MB for "
-            f"{rows} rows x {num_params} parameters, above update.exact_max_memory_mb="
-            f"{max_memory_mb:.0f}; use npg_cg (matrix-free Fisher-vector products) or "
-            f"raise the limit"
+            f"{label}, {chosen} form) needs ~{need / 2**20:.0f} MB for {rows} rows x "
+            f"{num_params} parameters, above {limit_key}={max_memory_mb:.0f}; {advice}"
         )
     return chosen
 
@@ -204,7 +212,7 @@ class ExactFisher:
         sizes = (layers[0].in_features, *(m.out_features for m in layers))
         n_rows = num_rows(self.estimator, len(batch), sizes[-1], self.samples_per_state)
         self.form = check_memory(
-            self.estimator, n_rows, policy.num_params(), row_width(sizes),
+            f"npg_exact ({self.estimator}", n_rows, policy.num_params(), row_width(sizes),
             self.requested_form, self.max_memory_mb,
         )  # fmt: skip
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)

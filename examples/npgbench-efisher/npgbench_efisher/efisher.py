@@ -38,7 +38,8 @@ from typing import ClassVar
 
 import torch
 from npgbench.algorithms.fisher import CostArm, PreconditionerConfig
-from npgbench.algorithms.fisher.exact import damped_condition_number, plan, row_width
+from npgbench.algorithms.fisher.exact import check_memory as exact_memory
+from npgbench.algorithms.fisher.exact import damped_condition_number, row_width
 from npgbench.algorithms.fisher.rows import linear_layers, rows_at
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.config_checks import PolicyShape
@@ -92,14 +93,10 @@ class EFisherConfig(PreconditionerConfig):
 def check_memory(num_rows: int, num_params: int, width: int, form: str, limit_mb: float) -> str:
     """The solve form (auto: Gram when N < P); ConfigError when it needs more than limit_mb."""
     form = ("gram" if num_rows < num_params else "dense") if form == "auto" else form
-    _, need = plan(num_rows, num_params, width, form)
-    if need > limit_mb * 2**20:
-        raise ConfigError(
-            f"npg_efisher ({form} form) needs ~{need / 2**20:.0f} MB for {num_rows} "
-            f"rows x {num_params} parameters, above update.efisher_max_memory_mb="
-            f"{limit_mb:.0f}; use a smaller batch or policy, or raise the limit"
-        )
-    return form
+    return exact_memory(
+        "npg_efisher (buffer rows", num_rows, num_params, width, form, limit_mb,
+        "update.efisher_max_memory_mb", "use a smaller batch or policy, or raise the limit",
+    )  # fmt: skip
 
 
 class EmpiricalFisher:
