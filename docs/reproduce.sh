@@ -22,3 +22,4 @@ if [ "${1:-}" != "--report-only" ]; then
 fi
 rm -rf docs/figures docs/tables
 npgbench report docs/data --out docs --name results --preamble docs/preamble.md
+python -m npgbench.analysis.headline docs/tables --readme README.md

@@ -1,0 +1,128 @@
+"""The README's headline tables, built from the CSV tables `npgbench report` writes.
+
+    python -m npgbench.analysis.headline docs/tables             # print the block
+    python -m npgbench.analysis.headline docs/tables --readme README.md   # replace it there
+
+Three tables, each one row per task: ours beside the published numbers (a suite's
+`references` table: under the reference's protocol, with the ratio), the controlled
+comparison (a suite's `convergence` table: final return per variant, mean +- 95% CI and the
+seed count) and the claims (a suite's `claims` table). The README holds them between
+BEGIN/END markers and a test checks that they equal what this module builds from
+docs/tables, so the headline can never drift from the committed dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from npgbench.analysis.formatting import fmt, fmt_ci, fmt_pm
+
+BEGIN, END = (
+    "<!-- headline:begin (python -m npgbench.analysis.headline) -->",
+    "<!-- headline:end -->",
+)
+PUBLISHED_SUITE, CONTROLLED_SUITE = "tianshou-mujoco", "controlled-1m"
+NAMES = {"npg": "NPG", "trpo": "TRPO", "ppo": "PPO"}
+
+
+def _task(env: str) -> str:
+    return env.split("-v")[0]
+
+
+def published_table(references: pd.DataFrame) -> str:
+    """Ours vs theirs per (task, algorithm): references.csv -> markdown rows."""
+    lines = ["| task | algo | ours (seeds) | theirs | ours / theirs |", "|---|---|---|---|---|"]
+    ours = references[references["n"] > 0]  # a reference with no runs of ours (yet) is left out
+    for _, r in ours.sort_values(["group", "env"]).iterrows():
+        ratio = fmt_ci(r["ratio"], r["ratio_lo"], r["ratio_hi"])
+        lines.append(
+            f"| {_task(r['env'])} | {NAMES.get(r['group'], r['group'])} | "
+            f"{fmt_pm(r['ours'], r['ours_ci95'])} ({int(r['n'])}) | "
+            f"{fmt_pm(r['theirs'], r['theirs_std'])} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def controlled_table(convergence: pd.DataFrame, order: list[str] | None = None) -> str:
+    """Final return per task x variant (mean +- 95% CI, seeds in brackets when < 5)."""
+    groups = order or list(dict.fromkeys(convergence["group"]))
+    lines = ["| task | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
+    for env, rows in convergence.groupby("env", sort=True):
+        by = rows.set_index("group")
+        cells = []
+        for g in groups:
+            if g not in by.index:
+                cells.append("-")
+                continue
+            r = by.loc[g]
+            seeds = int(r["seeds"])
+            cells.append(fmt_pm(r["final_mean"], r["final_ci95"]) + (f" ({seeds})" * (seeds < 5)))
+        lines.append(f"| {_task(env)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def claims_table(claims: pd.DataFrame) -> str:
+    """Claim, comparison, statistic with its CI, verdict."""
+    lines = [
+        "| claim | comparison | statistic | value [95% CI] | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for _, r in claims.iterrows():
+        value = (
+            fmt_ci(r["value"], r["ci_lo"], r["ci_hi"]) if pd.notna(r["ci_lo"]) else fmt(r["value"])
+        )
+        lines.append(
+            f"| {r['claim']} | {r['comparison']} | {r['statistic']} | {value} | {r['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
+def headline(tables: Path) -> str:
+    """The block between the README's markers, from a report's tables/ folder."""
+    tables = Path(tables)
+    read = lambda suite, name: pd.read_csv(tables / f"{suite}__{name}.csv")  # noqa: E731
+    runs = pd.read_csv(tables / "runs.csv") if (tables / "runs.csv").exists() else None
+    counted = "" if runs is None else f" ({len(runs)} runs in docs/data)"
+    parts = [
+        f"Ours beside the published numbers{counted}, under the reference's protocol; ours: "
+        "mean ± 95% CI (seeds), theirs: mean ± std:",
+        published_table(read(PUBLISHED_SUITE, "references")),
+        "The controlled comparison: final return (mean of the last 10% of iterations), "
+        "mean ± 95% CI, seed count in brackets where below 5:",
+        controlled_table(read(CONTROLLED_SUITE, "convergence")),
+        "The method's claims, settled on these runs:",
+        claims_table(read(CONTROLLED_SUITE, "claims")),
+    ]
+    return "\n\n".join([BEGIN, *parts, END])
+
+
+def replace_block(text: str, block: str) -> str:
+    """text with the BEGIN..END block replaced (ValueError when the markers are missing)."""
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        raise ValueError(f"no {BEGIN!r} ... {END!r} block")
+    return text[:start] + block + text[stop + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m npgbench.analysis.headline")
+    parser.add_argument("tables", type=Path, help="a report's tables/ folder, e.g. docs/tables")
+    parser.add_argument("--readme", type=Path, help="replace the block in this file")
+    args = parser.parse_args(argv)
+    try:
+        block = headline(args.tables)
+        if args.readme is None:
+            print(block)
+            return 0
+        args.readme.write_text(replace_block(args.readme.read_text(), block))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The README's headline tables are exactly what analysis/headline.py builds from the
+committed report tables (docs/tables), so they cannot drift from the dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from npgbench.analysis import headline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_headline_equals_the_committed_tables():
+    text = (ROOT / "README.md").read_text()
+    block = headline.headline(ROOT / "docs" / "tables")
+    assert block in text, (
+        "README headline is stale: python -m npgbench.analysis.headline docs/tables --readme README.md"
+    )
+
+
+def test_published_rows_leave_out_references_without_runs_and_show_the_ratio():
+    refs = pd.DataFrame(
+        {
+            "env": ["Hopper-v5", "Hopper-v5"],
+            "group": ["trpo", None],
+            "n": [5, 0],
+            "ours": [3000.0, float("nan")],
+            "ours_ci95": [100.0, float("nan")],
+            "theirs": [2000.0, 400.0],
+            "theirs_std": [500.0, 60.0],
+            "ratio": [1.5, float("nan")],
+            "ratio_lo": [1.4, float("nan")],
+            "ratio_hi": [1.6, float("nan")],
+        }
+    )
+    rows = headline.published_table(refs).splitlines()[2:]
+    assert rows == ["| Hopper | TRPO | 3000 ± 100 (5) | 2000 ± 500 | 1.5 [1.4, 1.6] |"]
+
+
+def test_controlled_cells_mark_missing_variants_and_short_seed_counts():
+    conv = pd.DataFrame(
+        {
+            "env": ["Hopper-v5", "Hopper-v5", "Walker2d-v5"],
+            "group": ["vanilla", "npg_exact", "vanilla"],
+            "seeds": [5, 3, 5],
+            "final_mean": [2000.0, 1500.0, 1000.0],
+            "final_ci95": [200.0, 300.0, 100.0],
+        }
+    )
+    rows = headline.controlled_table(conv).splitlines()
+    assert rows[0] == "| task | vanilla | npg_exact |"
+    assert rows[2:] == ["| Hopper | 2000 ± 200 | 1500 ± 300 (3) |", "| Walker2d | 1000 ± 100 | - |"]
+
+
+def test_replace_block_needs_both_markers():
+    assert headline.replace_block(f"a {headline.BEGIN} old {headline.END} b", "NEW") == "a NEW b"
+    with pytest.raises(ValueError, match="block"):
+        headline.replace_block("no markers here", "NEW")
