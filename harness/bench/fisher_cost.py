@@ -164,11 +164,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(path, index=False)
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
     from npgbench.harness.core.command import HelpFormatter
-    from npgbench.harness.core.config import ConfigError
-    from npgbench.harness.tracking import check_output_dir
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
         """The module docstring as written, and every option's default."""
@@ -202,7 +200,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path("results/bench/fisher_cost.csv"), help="CSV written"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def checked_methods(args: argparse.Namespace) -> list[str]:
+    """The --methods to time, after refusing what cannot run (ConfigError, nothing written)."""
+    from npgbench.harness.core.config import ConfigError
+    from npgbench.harness.tracking import check_output_dir
+
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
@@ -217,6 +222,12 @@ def main(argv: list[str]) -> int:
     if args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; give a .csv file path")
     check_output_dir(args.out.parent)
+    return methods
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    methods = checked_methods(args)
     torch.set_num_threads(1)
     hidden = args.hidden
     rows = run(
