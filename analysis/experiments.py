@@ -95,6 +95,26 @@ def near_best_range(values_V, finals_V, tol: float) -> dict:
 # ----------------------------------------------------------------------------- builders
 
 
+INVARIANCE_NOTE = (
+    "Runs that differ only in policy.std_param (same algorithm and every other "
+    "setting). Curve spread: at each of the common step-grid points (where every "
+    "parameterisation has a value) take max - min over parameterisations of the "
+    "seed-averaged learning curves, average over the grid, divide by the env's score "
+    "range (0 = identical curves, 0.1 = 10% of the range apart on average). Final "
+    "range: max - min over parameterisations of the mean final return (normalised in "
+    "brackets). Seed std: mean over parameterisations of the across-seed std of the "
+    "final return, normalised; a spread below it is within seed noise."
+)
+STEP_SIZE_NOTE = (
+    "Runs that differ only in one step-size setting. Final return per value: mean over "
+    "seeds. Within 10% of best: the contiguous block of swept values around the best "
+    "whose mean final return is >= best - tol, with tol = 10% of |best| (so negative "
+    "returns work); orders = log10(hi/lo). ≤ / ≥: the block reaches the edge of the "
+    "sweep, so the true range may be wider. Swept through a grid or through suite variants "
+    "alike: any runs equal in every other setting."
+)
+
+
 def invariance(
     frame: pd.DataFrame,
     summary: pd.DataFrame,
@@ -114,57 +134,51 @@ def invariance(
         sub = frame[frame["run_id"].isin(param)]
         long = interpolate_curves(sub.assign(group=sub["run_id"].map(param)), value, "step", points)
         curves.append(long.assign(panel=f"{group} | {env}"))
-        wide = long.groupby(["group", "x"], sort=True)["value"].mean().unstack("x")
-        lo, hi = ranges[env][:2]
         by_param = c.assign(final=c["run_id"].map(finals)).groupby("value_text", sort=True)["final"]
-        means, stds = by_param.mean(), by_param.std()
-        span = float(means.max() - means.min())
-        rec = {
-            "env": env,
-            "group": group,
-            "algo": c["algo"].iloc[0],
-            "parameterisations": ", ".join(means.index),
-            "runs": len(c),
-            "curve_spread_norm": curve_spread(wide.to_numpy(float), lo, hi),
-            "final_range": span,
-            "final_range_norm": span / (hi - lo),
-            "seed_std_norm": float(stds.mean()) / (hi - lo),
-            **{f"final_{p}": float(m) for p, m in means.items()},
-        }
+        rec, shown = _invariance_row(env, group, c, long, by_param, ranges[env][:2])
         rows.append(rec)
-        view.append(
-            {
-                "env": env,
-                "variant": group,
-                "runs per std_param": ", ".join(f"{p} {n}" for p, n in by_param.count().items()),
-                "final return per std_param": ", ".join(f"{p} {fmt(m)}" for p, m in means.items()),
-                "final range (norm.)": f"{fmt(span)} ({fmt(rec['final_range_norm'])})",
-                "curve spread (norm.)": fmt(rec["curve_spread_norm"]),
-                "seed std (norm.)": fmt(rec["seed_std_norm"]),
-            }
-        )
+        view.append(shown)
     if not rows:
         return None, pd.DataFrame()
-    note = (
-        "Runs that differ only in policy.std_param (same algorithm and every other "
-        "setting). Curve spread: at each of the common step-grid points (where every "
-        "parameterisation has a value) take max - min over parameterisations of the "
-        "seed-averaged learning curves, average over the grid, divide by the env's score "
-        "range (0 = identical curves, 0.1 = 10% of the range apart on average). Final "
-        "range: max - min over parameterisations of the mean final return (normalised in "
-        "brackets). Seed std: mean over parameterisations of the across-seed std of the "
-        "final return, normalised; a spread below it is within seed noise."
+    table = Table(
+        "std_param_invariance",
+        "Parameterisation invariance",
+        pd.DataFrame(rows),
+        pd.DataFrame(view),
+        INVARIANCE_NOTE,
     )
-    return (
-        Table(
-            "std_param_invariance",
-            "Parameterisation invariance",
-            pd.DataFrame(rows),
-            pd.DataFrame(view),
-            note,
-        ),
-        pd.concat(curves, ignore_index=True),
-    )
+    return table, pd.concat(curves, ignore_index=True)
+
+
+def _invariance_row(env: str, group: str, c, long, by_param, lo_hi) -> tuple[dict, dict]:
+    """(record, shown row) of one (variant, env): c its comparison rows, long its curves
+    (group = std_param), by_param its finals grouped by std_param, lo_hi its score range."""
+    lo, hi = lo_hi
+    wide = long.groupby(["group", "x"], sort=True)["value"].mean().unstack("x")
+    means, stds = by_param.mean(), by_param.std()
+    span = float(means.max() - means.min())
+    rec = {
+        "env": env,
+        "group": group,
+        "algo": c["algo"].iloc[0],
+        "parameterisations": ", ".join(means.index),
+        "runs": len(c),
+        "curve_spread_norm": curve_spread(wide.to_numpy(float), lo, hi),
+        "final_range": span,
+        "final_range_norm": span / (hi - lo),
+        "seed_std_norm": float(stds.mean()) / (hi - lo),
+        **{f"final_{p}": float(m) for p, m in means.items()},
+    }
+    shown = {
+        "env": env,
+        "variant": group,
+        "runs per std_param": ", ".join(f"{p} {n}" for p, n in by_param.count().items()),
+        "final return per std_param": ", ".join(f"{p} {fmt(m)}" for p, m in means.items()),
+        "final range (norm.)": f"{fmt(span)} ({fmt(rec['final_range_norm'])})",
+        "curve spread (norm.)": fmt(rec["curve_spread_norm"]),
+        "seed std (norm.)": fmt(rec["seed_std_norm"]),
+    }
+    return rec, shown
 
 
 def step_size(
@@ -178,55 +192,49 @@ def step_size(
     long = pd.concat(parts, ignore_index=True)
     rows, view = [], []
     for (env, group, key), df in long.groupby(["env", "group", "key"], sort=True):
-        best = float(df["final_mean"].max())
-        tol, tol_text = tolerance(best)
-        r = near_best_range(df["value"], df["final_mean"], tol)
-        rows.append(
-            {
-                "env": env,
-                "group": group,
-                "algo": df["algo"].iloc[0],
-                "key": key,
-                "values": len(df),
-                "seeds": int(df["seeds"].min()),
-                **r,
-                "tolerance": tol,
-                "tolerance_basis": tol_text,
-            }
-        )
-        ge = "≥ " if r["lo_edge"] or r["hi_edge"] else ""
-        view.append(
-            {
-                "env": env,
-                "variant": group,
-                "key": key,
-                "final per value (mean ± std)": ", ".join(
-                    f"{t}: {fmt_pm(m, sd)}"
-                    for t, m, sd in zip(df["value_text"], df["final_mean"], df["final_std"])
-                ),
-                "best": f"{fmt(r['best_value'])} ({fmt(r['best_final'])})",
-                "within 10% of best": "n/a"
-                if not np.isfinite(r["lo"])
-                else f"[{'≤ ' if r['lo_edge'] else ''}{fmt(r['lo'])}, "
-                f"{'≥ ' if r['hi_edge'] else ''}{fmt(r['hi'])}]",
-                "hi/lo (orders)": f"{ge}{fmt(r['ratio'])} ({ge}{fmt(r['orders'], 2)})",
-            }
-        )
-    note = (
-        "Runs that differ only in one step-size setting. Final return per value: mean over "
-        "seeds. Within 10% of best: the contiguous block of swept values around the best "
-        "whose mean final return is >= best - tol, with tol = 10% of |best| (so negative "
-        "returns work); orders = log10(hi/lo). ≤ / ≥: the block reaches the edge of the "
-        "sweep, so the true range may be wider. Swept through a grid or through suite variants "
-        "alike: any runs equal in every other setting."
+        rec, shown = _step_size_row(env, group, key, df)
+        rows.append(rec)
+        view.append(shown)
+    table = Table(
+        "step_size_sensitivity",
+        "Step-size sensitivity",
+        pd.DataFrame(rows),
+        pd.DataFrame(view),
+        STEP_SIZE_NOTE,
     )
-    return (
-        Table(
-            "step_size_sensitivity",
-            "Step-size sensitivity",
-            pd.DataFrame(rows),
-            pd.DataFrame(view),
-            note,
+    return table, long
+
+
+def _step_size_row(env: str, group: str, key: str, df: pd.DataFrame) -> tuple[dict, dict]:
+    """(record, shown row) of one swept key: df holds its per-value finals (per_value)."""
+    best = float(df["final_mean"].max())
+    tol, tol_text = tolerance(best)
+    r = near_best_range(df["value"], df["final_mean"], tol)
+    rec = {
+        "env": env,
+        "group": group,
+        "algo": df["algo"].iloc[0],
+        "key": key,
+        "values": len(df),
+        "seeds": int(df["seeds"].min()),
+        **r,
+        "tolerance": tol,
+        "tolerance_basis": tol_text,
+    }
+    ge = "≥ " if r["lo_edge"] or r["hi_edge"] else ""
+    shown = {
+        "env": env,
+        "variant": group,
+        "key": key,
+        "final per value (mean ± std)": ", ".join(
+            f"{t}: {fmt_pm(m, sd)}"
+            for t, m, sd in zip(df["value_text"], df["final_mean"], df["final_std"])
         ),
-        long,
-    )
+        "best": f"{fmt(r['best_value'])} ({fmt(r['best_final'])})",
+        "within 10% of best": "n/a"
+        if not np.isfinite(r["lo"])
+        else f"[{'≤ ' if r['lo_edge'] else ''}{fmt(r['lo'])}, "
+        f"{'≥ ' if r['hi_edge'] else ''}{fmt(r['hi'])}]",
+        "hi/lo (orders)": f"{ge}{fmt(r['ratio'])} ({ge}{fmt(r['orders'], 2)})",
+    }
+    return rec, shown

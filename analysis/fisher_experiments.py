@@ -78,6 +78,21 @@ def loglog_fit(n, seconds) -> dict[str, float]:
 # ----------------------------------------------------------------------------- builders
 
 
+DAMPING_NOTE = (
+    "Runs that differ only in update.damping. Final: mean ± std over seeds. cond: "
+    "fisher_cond = cond(F + damping I) where recorded (npg_exact every update, other "
+    "variants on fidelity updates); mean = mean over seeds of each run's mean over "
+    "training, max = over all runs and iterations; n/a when not recorded. Skipped: mean "
+    "share of updates skipped for a numerical failure; top reason with its count."
+)
+FIDELITY_NOTE = (
+    "Every fidelity_every updates the direction x is compared with the exact natural "
+    "gradient x* = (F + damping I)^-1 g of the dense analytic Fisher: cos = cos(x, x*), "
+    "KL ratio = x^T F x / x*^T F x* (predicted KL of x over that of x*). Mean and final "
+    "(last recorded) per run, averaged over seeds; min over all runs."
+)
+
+
 def damping(frame: pd.DataFrame, summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
     """Per (env, variant, damping): final return, fisher_cond over training, skipped updates."""
     cmp = comparisons(runs, DAMPING_KEY)
@@ -89,46 +104,45 @@ def damping(frame: pd.DataFrame, summary: pd.DataFrame, runs: pd.DataFrame) -> T
     rows, view = [], []
     for (env, group, text), c in cmp.groupby(["env", "group", "value_text"], sort=False):
         sub = frame[frame["run_id"].isin(c["run_id"])]
-        cond = sub[cond_col].astype(float) if cond_col else pd.Series(dtype=float)
-        cond_runs = cond.groupby(sub["run_id"]).mean() if cond_col else cond
-        skipped = sub[sub["skipped"] == 1.0]
-        reason, count = top_reason(skipped.get("skip_reason", pd.Series(dtype=str)))
-        finals = per_run.loc[c["run_id"], "final"]
-        rec = {
-            "env": env,
-            "group": group,
-            "algo": c["algo"].iloc[0],
-            "damping": float(text),
-            "seeds": len(c),
-            "final_mean": float(finals.mean()),
-            "final_std": float(finals.std()),
-            "cond_mean": float(cond_runs.mean()),
-            "cond_max": float(cond.max()) if cond.notna().any() else math.nan,
-            "skipped_rate": float(per_run.loc[c["run_id"], "skipped"].mean()),
-            "top_skip_reason": reason,
-            "top_skip_count": count,
-        }
+        rec, shown = _damping_row(env, group, text, c, sub, per_run.loc[c["run_id"]], cond_col)
         rows.append(rec)
-        view.append(
-            {
-                "env": env,
-                "variant": group,
-                "damping": text,
-                "seeds": len(c),
-                "final": fmt_pm(rec["final_mean"], rec["final_std"]),
-                "cond mean / max": f"{fmt(rec['cond_mean'])} / {fmt(rec['cond_max'])}",
-                "skipped": fmt_pct(rec["skipped_rate"]),
-                "top skip reason": f"{reason[:70]} ({count})" if reason else "-",
-            }
-        )
-    note = (
-        "Runs that differ only in update.damping. Final: mean ± std over seeds. cond: "
-        "fisher_cond = cond(F + damping I) where recorded (npg_exact every update, other "
-        "variants on fidelity updates); mean = mean over seeds of each run's mean over "
-        "training, max = over all runs and iterations; n/a when not recorded. Skipped: mean "
-        "share of updates skipped for a numerical failure; top reason with its count."
-    )
-    return Table("damping", "Damping", pd.DataFrame(rows), pd.DataFrame(view), note)
+        view.append(shown)
+    return Table("damping", "Damping", pd.DataFrame(rows), pd.DataFrame(view), DAMPING_NOTE)
+
+
+def _damping_row(env, group, text: str, c, sub, per_run, cond_col) -> tuple[dict, dict]:
+    """(record, shown row) of one damping value: c its comparison rows, sub its runs' rows
+    of the frame, per_run their final and skipped share, cond_col fisher_cond or None."""
+    cond = sub[cond_col].astype(float) if cond_col else pd.Series(dtype=float)
+    cond_runs = cond.groupby(sub["run_id"]).mean() if cond_col else cond
+    skipped = sub[sub["skipped"] == 1.0]
+    reason, count = top_reason(skipped.get("skip_reason", pd.Series(dtype=str)))
+    finals = per_run["final"]
+    rec = {
+        "env": env,
+        "group": group,
+        "algo": c["algo"].iloc[0],
+        "damping": float(text),
+        "seeds": len(c),
+        "final_mean": float(finals.mean()),
+        "final_std": float(finals.std()),
+        "cond_mean": float(cond_runs.mean()),
+        "cond_max": float(cond.max()) if cond.notna().any() else math.nan,
+        "skipped_rate": float(per_run["skipped"].mean()),
+        "top_skip_reason": reason,
+        "top_skip_count": count,
+    }
+    shown = {
+        "env": env,
+        "variant": group,
+        "damping": text,
+        "seeds": len(c),
+        "final": fmt_pm(rec["final_mean"], rec["final_std"]),
+        "cond mean / max": f"{fmt(rec['cond_mean'])} / {fmt(rec['cond_max'])}",
+        "skipped": fmt_pct(rec["skipped_rate"]),
+        "top skip reason": f"{reason[:70]} ({count})" if reason else "-",
+    }
+    return rec, shown
 
 
 def fidelity(frame: pd.DataFrame) -> Table | None:
@@ -148,41 +162,46 @@ def fidelity(frame: pd.DataFrame) -> Table | None:
         per_run = per_run[per_run["points"] > 0]
         if per_run.empty:
             continue
-        rec = {
-            "env": env,
-            "group": group,
-            "algo": g["algo"].iloc[0],
-            "seeds": len(per_run),
-            "points": int(per_run["points"].sum()),
-            "cos_mean": per_run["cos_mean"].mean(),
-            "cos_min": per_run["cos_min"].min(),
-            "cos_final": per_run["cos_final"].mean(),
-            "kl_ratio_mean": per_run["kl_ratio_mean"].mean(),
-        }
+        rec, shown = _fidelity_row(env, group, g["algo"].iloc[0], per_run)
         rows.append(rec)
-        view.append(
-            {
-                "env": env,
-                "variant": group,
-                "seeds": rec["seeds"],
-                "points": rec["points"],
-                "cos mean": fmt(rec["cos_mean"]),
-                "cos min": fmt(rec["cos_min"]),
-                "cos final": fmt(rec["cos_final"]),
-                "KL ratio mean": fmt(rec["kl_ratio_mean"]),
-            }
-        )
-    note = (
-        "Every fidelity_every updates the direction x is compared with the exact natural "
-        "gradient x* = (F + damping I)^-1 g of the dense analytic Fisher: cos = cos(x, x*), "
-        "KL ratio = x^T F x / x*^T F x* (predicted KL of x over that of x*). Mean and final "
-        "(last recorded) per run, averaged over seeds; min over all runs."
-    )
+        view.append(shown)
     return (
-        Table("fisher_fidelity", "Fisher fidelity", pd.DataFrame(rows), pd.DataFrame(view), note)
+        Table(
+            "fisher_fidelity",
+            "Fisher fidelity",
+            pd.DataFrame(rows),
+            pd.DataFrame(view),
+            FIDELITY_NOTE,
+        )
         if rows
         else None
     )
+
+
+def _fidelity_row(env, group, algo: str, per_run: pd.DataFrame) -> tuple[dict, dict]:
+    """(record, shown row) of one (env, variant) from its runs' fidelity_stats (points > 0)."""
+    rec = {
+        "env": env,
+        "group": group,
+        "algo": algo,
+        "seeds": len(per_run),
+        "points": int(per_run["points"].sum()),
+        "cos_mean": per_run["cos_mean"].mean(),
+        "cos_min": per_run["cos_min"].min(),
+        "cos_final": per_run["cos_final"].mean(),
+        "kl_ratio_mean": per_run["kl_ratio_mean"].mean(),
+    }
+    shown = {
+        "env": env,
+        "variant": group,
+        "seeds": rec["seeds"],
+        "points": rec["points"],
+        "cos mean": fmt(rec["cos_mean"]),
+        "cos min": fmt(rec["cos_min"]),
+        "cos final": fmt(rec["cos_final"]),
+        "KL ratio mean": fmt(rec["kl_ratio_mean"]),
+    }
+    return rec, shown
 
 
 def _first_text(values: pd.Series) -> str:

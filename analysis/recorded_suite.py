@@ -1,6 +1,6 @@
 """Which suite describes a study's runs: a shipped suite by name, else the copy a sweep
-recorded beside its runs (harness/sweep.py writes <out>/suite.toml, or suite-<sha>.toml, and
-the file's sha256 into every run's meta.json as `suite_sha256`).
+recorded beside its runs (harness/sweep_run.py writes <out>/suite.toml, or suite-<sha>.toml,
+and the file's sha256 into every run's meta.json as `suite_sha256`).
 
 meta.json's `suite` field is only ever compared with the shipped names, never opened as a
 path (a results folder from elsewhere must not make the report read arbitrary files), and a

@@ -95,12 +95,23 @@ def analyse(
     )
     figures += [f for _, f in pairs if f is not None]
     chosen = [f for f in figures if selected is None or f.name in selected]
-    homes = {t.name for t, _ in pairs}
-    b, level = study.blocks, ("h3" if study.prefix else "h2")
-    b += intro_blocks(study, ranges)
+    study.blocks += intro_blocks(study, ranges)
+    study.blocks += section_blocks(study, [t for t, _ in pairs], chosen, figdir)
     for table, _ in pairs:
+        table.name = study.prefix + table.name
+    return [t for t, _ in pairs] + [Table(study.prefix + "per_run", "", summary, summary)]
+
+
+def section_blocks(
+    study: Study, built: list[Table], chosen: list[Figure], figdir: Path
+) -> list[tuple]:
+    """Every table with its figures after it (saved as they are placed), then a "Figures"
+    section for the chosen figures whose table is absent."""
+    homes = {t.name for t in built}
+    b, level = [], ("h3" if study.prefix else "h2")
+    for table in built:
         b += table_blocks(table, level, study.prefix)
-        if table.name == "convergence" and not any(t.name == "aggregate" for t, _ in pairs):
+        if table.name == "convergence" and not any(t.name == "aggregate" for t in built):
             b.append(
                 (
                     "p",
@@ -115,9 +126,7 @@ def analyse(
     if orphans:
         b.append((level, "Figures"))
         b += [fig_block(f, study.prefix, figdir) for f in orphans]
-    for table, _ in pairs:
-        table.name = study.prefix + table.name
-    return [t for t, _ in pairs] + [Table(study.prefix + "per_run", "", summary, summary)]
+    return b
 
 
 def claims_table(study: Study, summary, ranges, opts: Options) -> Table | None:

@@ -37,8 +37,18 @@ class Figure:
 
 def curve_figures(study: Study, summary, ranges, opts: Options) -> list[Figure]:
     """Learning curves against steps and wall-clock, and the across-env aggregates."""
-    frame, value = study.frame, opts.value
+    frame = study.frame
     style, colors = styles(frame["group"].unique()), palette(frame["group"].unique())
+    out = _learning_curve_figures(frame, opts, style)
+    scores, _, _ = score_matrices(summary, ranges)
+    if not scores:
+        return out
+    return out + _aggregate_figures(frame, scores, ranges, opts, style, colors)
+
+
+def _learning_curve_figures(frame, opts: Options, style) -> list[Figure]:
+    """The per-env learning curves against environment steps and against wall-clock time."""
+    value = opts.value
     envs = sorted(frame["env"].unique())
     band = "mean over seeds, Student-t 95% CI band (the tables' interval), n in the legend"
 
@@ -51,7 +61,7 @@ def curve_figures(study: Study, summary, ranges, opts: Options) -> list[Figure]:
             ),
         )
 
-    out = [
+    return [
         Figure(
             "learning_curves",
             f"Learning curves of the {axis_label(value)}: {band}; a curve stops where its "
@@ -65,9 +75,13 @@ def curve_figures(study: Study, summary, ranges, opts: Options) -> list[Figure]:
             lambda: facets("wall_time", "wall-clock time (s)", True),
         ),
     ]
-    scores, _, _ = score_matrices(summary, ranges)
-    if not scores:
-        return out
+
+
+def _aggregate_figures(frame, scores: dict, ranges, opts: Options, style, colors) -> list[Figure]:
+    """Across-env aggregates of the normalised final scores (score_matrices: group ->
+    scores_RT, seeds x envs): the IQM curve along training, the final-return intervals and
+    the performance profiles."""
+    value = opts.value
     counts = {g: int(pd.notna(s).sum()) for g, s in scores.items()}
     name = plots.iqm_name(counts.values())
 
@@ -85,7 +99,7 @@ def curve_figures(study: Study, summary, ranges, opts: Options) -> list[Figure]:
         return plots.interval_figure(est, colors, counts)
 
     boot = "stratified bootstrap 95% CI (the aggregate table's)"
-    return out + [
+    return [
         Figure(
             "aggregate_iqm",
             f"{name} of normalised return across envs and seeds along training, {boot}",

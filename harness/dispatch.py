@@ -24,23 +24,15 @@ DASK_TIMEOUT_S = 10
 def run_task(job: dict) -> dict:
     """One run, executed in a worker. Never raises for a failed run: that is a result."""
     _thread_lock_for_tqdm()
+    # Imported before the run's lock is taken: loading torch takes seconds, during which a
+    # locked run directory would sit without its meta.json.
     from npgbench.harness.runner import train
     from npgbench.harness.tracking import lock_run, run_status
     from npgbench.harness.wandb_mirror import WandbMirror
 
     out, rid = Path(job["out"]), job["run_id"]
     run_dir = out / rid
-    result = {
-        "run_id": rid,
-        "label": job["label"],
-        "env": job["cfg"].env,
-        "seed": job["cfg"].seed,
-        "run_dir": str(run_dir),
-        "status": "failed",
-        "error": "",
-        "final_return": math.nan,
-        "wall_s": 0.0,
-    }
+    result = _failed_result(job, run_dir)
     here = run_id(job["cfg"])
     if here != rid:  # e.g. a cluster worker with another version of the code
         result["error"] = (
@@ -71,17 +63,37 @@ def run_task(job: dict) -> dict:
         result["final_return"] = run_final_return(run_dir)
     finally:
         if mirror is not None:
-            mirror.finish(
-                {
-                    "status": result["status"],
-                    "final_return": result["final_return"],
-                    "wall_time_s": time.time() - start,
-                },
-                exit_code=0 if result["status"] == "complete" else 1,
-            )
+            _finish_mirror(mirror, result, start)
         lock.close()  # releases the flock
     result["wall_s"] = time.time() - start
     return result
+
+
+def _failed_result(job: dict, run_dir: Path) -> dict:
+    """The summary a worker returns, as it stands until the run completes."""
+    return {
+        "run_id": job["run_id"],
+        "label": job["label"],
+        "env": job["cfg"].env,
+        "seed": job["cfg"].seed,
+        "run_dir": str(run_dir),
+        "status": "failed",
+        "error": "",
+        "final_return": math.nan,
+        "wall_s": 0.0,
+    }
+
+
+def _finish_mirror(mirror, result: dict, start: float) -> None:
+    """Close the run's W&B mirror with its outcome (exit code 1 unless complete)."""
+    mirror.finish(
+        {
+            "status": result["status"],
+            "final_return": result["final_return"],
+            "wall_time_s": time.time() - start,
+        },
+        exit_code=0 if result["status"] == "complete" else 1,
+    )
 
 
 def _thread_lock_for_tqdm() -> None:

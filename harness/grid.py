@@ -128,16 +128,11 @@ def expand(
     seed_list = list(seeds) if seeds is not None else list(suite.seeds)
     budget = steps or suite.steps
     bases = base_tasks(suite, algos)
-    probes = {algo: resolve_config(algo, suite.envs[0]) for _, algo, _ in base_tasks(suite)}
-    for key in suite.grid:  # a grid key no algorithm has is a typo, not an empty product
-        if not any(has_key(p, key) for p in probes.values()):
-            raise ConfigError(f"{suite.path}: grid.{key}: no algorithm of the suite has this key")
+    probes = _probes(suite)
     tasks, by_id = [], {}
     for (label, algo, variant), env in itertools.product(bases, env_list):
         for point in grid_points(suite, algo, probes[algo]):
-            full = label + (
-                "[" + ",".join(f"{k}={_fmt(v)}" for k, v in point.items()) + "]" if point else ""
-            )
+            full = label + _point_suffix(point)
             layers = {
                 **suite.overrides,
                 **suite.algo_overrides.get(algo, {}),
@@ -158,6 +153,23 @@ def expand(
                 by_id[task.run_id] = task
                 tasks.append(task)
     return tasks
+
+
+def _probes(suite: Suite) -> dict[str, RunConfig]:
+    """Algorithm -> its default config on the suite's first env (which keys it has); refuses
+    a [grid] key that no algorithm of the suite has."""
+    from npgbench.harness.runner import resolve_config
+
+    probes = {algo: resolve_config(algo, suite.envs[0]) for _, algo, _ in base_tasks(suite)}
+    for key in suite.grid:  # a grid key no algorithm has is a typo, not an empty product
+        if not any(has_key(p, key) for p in probes.values()):
+            raise ConfigError(f"{suite.path}: grid.{key}: no algorithm of the suite has this key")
+    return probes
+
+
+def _point_suffix(point: dict[str, Any]) -> str:
+    """What a grid point adds to a label: "[update.lr=0.1,update.clip=0.2]", "" for none."""
+    return "[" + ",".join(f"{k}={_fmt(v)}" for k, v in point.items()) + "]" if point else ""
 
 
 __all__ = ["Task", "expand", "wandb_settings", "has_key", "base_tasks", "grid_points"]

@@ -28,7 +28,6 @@ def check_suite(suite: Suite) -> Suite:
     installing one never changes what a shipped suite runs). References, thresholds and per-env
     tables must name envs of the suite; algo tables must name algorithms the suite runs.
     """
-
     variants = registry()
 
     def known_algo(name: str, where: str) -> None:
@@ -47,6 +46,14 @@ def check_suite(suite: Suite) -> Suite:
             check_env_id(env)
         except ConfigError as exc:
             raise ConfigError(f"{suite.path}: envs: {exc}") from None
+    _check_algo_tables(suite, algos, known_algo)
+    _check_env_tables(suite)
+    return Suite(**{**suite.__dict__, "algos": algos})
+
+
+def _check_algo_tables(suite: Suite, algos: tuple[str, ...], known_algo) -> None:
+    """[algo_overrides.A], [grid.A] and references name algorithms (and labels) the suite
+    runs; known_algo(name, where) raises for a name the registry lacks."""
     used = set(algos) | {spec["algo"] for spec in suite.variants.values()}
     for where, keys in [("algo_overrides", suite.algo_overrides), ("grid", suite.algo_grid)]:
         for name in keys:
@@ -64,6 +71,10 @@ def check_suite(suite: Suite) -> Suite:
                 f"{closest(ref['label'], labels)}"
             )
         known_algo(ref["algo"], "references.algo")
+
+
+def _check_env_tables(suite: Suite) -> None:
+    """Per-env overrides, thresholds, score ranges and references name envs of the suite."""
     envs_used = [
         *suite.env_overrides,
         *suite.thresholds,
@@ -75,4 +86,3 @@ def check_suite(suite: Suite) -> Suite:
             raise ConfigError(
                 f"{suite.path}: env {env!r} is not in this suite's envs: {closest(env, suite.envs)}"
             )
-    return Suite(**{**suite.__dict__, "algos": algos})

@@ -273,13 +273,13 @@ def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, c
 def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monkeypatch):
     """A worker killed by the OS (loky: TerminatedWorkerError) ends the sweep with a
     one-line message and exit 1, never a traceback; a rerun resumes."""
-    import npgbench.harness.sweep as sweep
+    import npgbench.harness.sweep_run as sweep_run
 
     def dying(jobs, backend, n_jobs, **options):
         raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
         yield  # a generator, like the real execute
 
-    monkeypatch.setattr(sweep, "execute", dying)
+    monkeypatch.setattr(sweep_run, "execute", dying)
     args = ["--suite", str(suite_file), "--algos", "vanilla", "--envs", "Hopper-v5"]
     assert main([*args, "--out", str(tmp_path / "out"), "--wandb", "disabled"]) == 1
     err = capsys.readouterr().err

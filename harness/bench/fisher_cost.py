@@ -199,11 +199,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(path, index=False)
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
     from npgbench.harness.core.command import HelpFormatter
-    from npgbench.harness.core.config import ConfigError
-    from npgbench.harness.tracking import check_output_dir
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
         """The module docstring as written, and every option's default."""
@@ -237,7 +235,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path("results/bench/fisher_cost.csv"), help="CSV written"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def checked_arms(args: argparse.Namespace) -> dict[str, tuple[Any, Any]]:
+    """The --methods arms to time (label -> (config, CostArm)), after refusing what cannot run
+    (ConfigError, nothing written)."""
+    from npgbench.harness.core.config import ConfigError
+    from npgbench.harness.tracking import check_output_dir
+
+    every = cost_arms()
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(every))
     if unknown or not methods:
@@ -249,12 +256,18 @@ def main(argv: list[str]) -> int:
     if args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; give a .csv file path")
     check_output_dir(args.out.parent)
+    return arms
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    arms = checked_arms(args)
     torch.set_num_threads(1)
     rows = run(
         args.hidden, arms, args.batch, args.obs_dim, args.act_dim, args.repeats,
         args.dense_max_params,
     )  # fmt: skip
-    report(rows, methods)
+    report(rows, list(arms))
     write_csv(rows, args.out)
     print(f"wrote {args.out}")
     return 0
