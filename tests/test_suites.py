@@ -156,13 +156,15 @@ def test_hash_neutral_fields_keep_run_ids_at_their_default():
     )
     from npgbench.harness.runner import resolve_config
 
-    cfg = resolve_config("npg_cg", "Hopper-v5", 0, 4096)
-    data = to_dict(cfg)
-    for key in ("seed", "wandb", "checkpoint"):  # tracking settings, never hashed
-        data.pop(key)
-    for dotted in HASH_NEUTRAL_DEFAULTS:  # the config as it was before these fields existed
-        section, leaf = dotted.split(".")
-        del data[section][leaf]
-    before = hashlib.sha1(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-    assert config_hash(cfg) == before.hexdigest()[:8]
-    assert config_hash(apply_overrides(cfg, {"eval.sampled": True})) != config_hash(cfg)
+    for algo, changed in [("npg_cg", "eval.sampled"), ("npg_exact", "update.exact_form")]:
+        cfg = resolve_config(algo, "Hopper-v5", 0, 4096)
+        data = to_dict(cfg)
+        for key in ("seed", "wandb", "checkpoint"):  # tracking settings, never hashed
+            data.pop(key)
+        for dotted in HASH_NEUTRAL_DEFAULTS:  # the config as it was before these fields existed
+            section, leaf = dotted.split(".")
+            data[section].pop(leaf, None)  # update.* fields exist only for their variant
+        before = hashlib.sha1(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+        assert config_hash(cfg) == before.hexdigest()[:8]
+        other = {"eval.sampled": True, "update.exact_form": "gram"}[changed]
+        assert config_hash(apply_overrides(cfg, {changed: other})) != config_hash(cfg)
