@@ -99,6 +99,19 @@ def is_natural(variant: Variant) -> bool:
     return variant.make is make_natural
 
 
+def preconditioner_variants(variants: dict[str, Variant]) -> list[str]:
+    """The natural-gradient variants of `variants` with a preconditioner config of their own,
+    in order: one name per direction (trpo runs npg_cg's config, so it is left out). What
+    `algos = "natural"` in a suite and the arms of `bench fisher-cost` mean by "every NPG
+    approximation"."""
+    names, seen = [], set()
+    for name, variant in variants.items():
+        if is_natural(variant) and variant.config not in seen:
+            seen.add(variant.config)
+            names.append(name)
+    return names
+
+
 def natural_config(name: str):
     """The update config a variant runs with: its config class with its `update.*` protocol
     defaults applied (trpo: CGConfig with max_backtracks 10)."""

@@ -15,7 +15,8 @@ from npgbench.harness.core.command import OneLineParser, one_thread_per_process,
 
 one_thread_per_process()  # before numpy or torch load
 
-from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override, run_id  # noqa: E402
+from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
+from npgbench.harness.core.identity import run_id  # noqa: E402
 
 
 def one_line(exc: BaseException) -> str:

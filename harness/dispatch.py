@@ -14,7 +14,8 @@ import math
 import time
 from pathlib import Path
 
-from npgbench.harness.core.config import ConfigError, run_id
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.identity import run_id
 from npgbench.harness.core.returns import run_final_return
 
 DASK_TIMEOUT_S = 10

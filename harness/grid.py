@@ -22,8 +22,8 @@ from npgbench.harness.core.config import (
     WandbConfig,
     apply_overrides,
     closest,
-    run_id,
 )
+from npgbench.harness.core.identity import run_id
 from npgbench.suites import Suite
 
 TRACKING_PREFIX = "wandb."

@@ -22,11 +22,9 @@ from npgbench.harness.core.config import (
     ConfigError,
     RunConfig,
     apply_overrides,
-    config_hash,
-    run_id,
-    to_dict,
 )
 from npgbench.harness.core.envs import RunningNorm, check_env_id, check_env_spaces
+from npgbench.harness.core.identity import config_hash, run_id, to_dict
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.core.value import ValueFitter, fill_skip_columns

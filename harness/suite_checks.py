@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from npgbench.algorithms import ALGORITHMS
-from npgbench.algorithms.registry import registry
+from npgbench.algorithms.registry import preconditioner_variants, registry
 from npgbench.harness.core.config import ConfigError, closest
 from npgbench.harness.core.envs import check_env_id
 from npgbench.suites import Suite, load_suite
@@ -24,8 +24,9 @@ def load_checked_suite(name_or_path: str | Path) -> Suite:
 def check_suite(suite: Suite) -> Suite:
     """Check algorithm and env names against the registries (imports torch and gymnasium).
 
-    Expands algos = "all" to every built-in variant (plugins are named explicitly, so
-    installing one never changes what a shipped suite runs). References, thresholds and per-env
+    Expands algos = "all" to every built-in variant and "natural" to every built-in
+    natural-gradient approximation (registry.preconditioner_variants: npg_cg, not trpo);
+    plugins are named explicitly, so installing one never changes what a shipped suite runs. References, thresholds and per-env
     tables must name envs of the suite; algo tables must name algorithms the suite runs.
     """
     variants = registry()
@@ -36,7 +37,11 @@ def check_suite(suite: Suite) -> Suite:
                 f"{suite.path}: {where}: unknown algorithm {name!r}: {closest(name, variants)}"
             )
 
-    algos = tuple(ALGORITHMS) if suite.algos == ("all",) else suite.algos
+    keywords = {
+        ("all",): tuple(ALGORITHMS),
+        ("natural",): tuple(preconditioner_variants(ALGORITHMS)),
+    }
+    algos = keywords.get(suite.algos, suite.algos)
     for name in algos:
         known_algo(name, "algos")
     for label, spec in suite.variants.items():

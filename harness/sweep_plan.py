@@ -47,7 +47,7 @@ def plan(tasks, out: Path) -> list[str]:
     computed under another config is never overwritten, and runs recorded before an option
     existed are still recognised as the same run.
     """
-    from npgbench.harness.core.config import experiment_fields, to_dict
+    from npgbench.harness.core.identity import experiment_fields, to_dict
     from npgbench.harness.tracking import read_json, run_status
 
     statuses = []

@@ -4,7 +4,9 @@ A suite file holds (every key but `envs`, `algos` and `steps` is optional):
 
     name, description         str (name defaults to the file stem)
     envs                      ["Hopper-v5", ...]
-    algos                     ["ppo", ...] or "all" (every registered variant)
+    algos                     ["ppo", ...], "all" (every built-in variant) or "natural" (every
+                              built-in natural-gradient approximation: one per preconditioner,
+                              so npg_cg but not trpo, which takes npg_cg's direction)
     seeds                     [0, 1, 2]  (explicit; default [0])
     steps                     environment-step budget of every run
     [overrides]               dotted key -> value, all runs

@@ -11,6 +11,7 @@ from typing import Any
 
 from npgbench.harness.core.config import ConfigError, closest
 from npgbench.suites.schema import (
+    ALGO_KEYWORDS,
     CONFIG_SECTIONS,
     PROTOCOLS,
     REFERENCE_KEYS,
@@ -76,10 +77,13 @@ def parse_suite(data: dict, path: Path) -> Suite:
     r.unknown(data, TOP_KEYS, "")
     name, description = _name(r, data, path)
     algos = data.get("algos")
-    algos = ("all",) if algos == "all" else r.str_list(data, "algos") if algos else ()
+    keyword = algos if algos in ALGO_KEYWORDS else None
+    algos = (keyword,) if keyword else r.str_list(data, "algos") if algos else ()
     variants = _variants(r, data)
     if not algos and not variants:
-        raise r.fail("algos", 'expected a list of algorithms, "all", or [variants.*] tables')
+        raise r.fail(
+            "algos", 'expected a list of algorithms, "all", "natural", or [variants.*] tables'
+        )
     seeds = _seeds(r, data)
     steps = data.get("steps")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:

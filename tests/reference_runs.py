@@ -51,7 +51,7 @@ def reference_metrics(run_dir: Path) -> dict[str, list]:
 
 
 def run_reference(algo: str, out: Path) -> tuple[str, dict[str, list]]:
-    from npgbench.harness.core.config import run_id
+    from npgbench.harness.core.identity import run_id
     from npgbench.harness.runner import resolve_config, train
 
     cfg = resolve_config(algo, "Hopper-v5", SEED, STEPS, OVERRIDES)

@@ -20,7 +20,7 @@ import torch
 from npgbench.algorithms import ALGORITHMS, Variant
 from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
 from npgbench.harness.checkpoint import FILENAME
-from npgbench.harness.core.config import run_id
+from npgbench.harness.core.identity import run_id
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.runner import resolve_config, train

@@ -148,12 +148,8 @@ def test_hash_neutral_fields_keep_run_ids_at_their_default():
     import hashlib
     import json
 
-    from npgbench.harness.core.config import (
-        HASH_NEUTRAL_DEFAULTS,
-        apply_overrides,
-        config_hash,
-        to_dict,
-    )
+    from npgbench.harness.core.config import apply_overrides
+    from npgbench.harness.core.identity import HASH_NEUTRAL_DEFAULTS, config_hash, to_dict
     from npgbench.harness.runner import resolve_config
 
     for algo, changed in [("npg_cg", "eval.sampled"), ("npg_exact", "update.exact_form")]:
@@ -168,3 +164,18 @@ def test_hash_neutral_fields_keep_run_ids_at_their_default():
         assert config_hash(cfg) == before.hexdigest()[:8]
         other = {"eval.sampled": True, "update.exact_form": "gram"}[changed]
         assert config_hash(apply_overrides(cfg, {changed: other})) != config_hash(cfg)
+
+
+def test_algos_natural_is_one_variant_per_preconditioner(tmp_path):
+    from npgbench.algorithms import ALGORITHMS
+    from npgbench.algorithms.registry import is_natural, preconditioner_variants
+    from npgbench.harness.suite_checks import load_checked_suite
+
+    names = preconditioner_variants(ALGORITHMS)
+    natural = {v.config for v in ALGORITHMS.values() if is_natural(v)}
+    assert len(names) == len({ALGORITHMS[n].config for n in names}) == len(natural)
+    assert "npg_cg" in names and "trpo" not in names  # trpo takes npg_cg's direction
+    path = tmp_path / "nat.toml"
+    path.write_text('name = "nat"\nenvs = ["Hopper-v5"]\nalgos = "natural"\nsteps = 4096\n')
+    assert load_checked_suite(path).algos == tuple(names)
+    assert load_checked_suite("fisher-fidelity").algos == tuple(names)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from npgbench.harness import dispatch
-from npgbench.harness.core.config import ConfigError, config_hash, run_id
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.identity import config_hash, run_id
 from npgbench.harness.grid import expand
 from npgbench.harness.runner import config_record, resolve_config
 from npgbench.harness.suite_checks import load_checked_suite

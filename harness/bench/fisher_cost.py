@@ -50,14 +50,11 @@ def cost_arms() -> dict[str, tuple[Any, Any]]:
     (built-ins, then plugins), each config class once (trpo shares npg_cg's), from the arms
     its config declares (`PreconditionerConfig.COST_ARMS`; none: one arm named after it)."""
     from npgbench.algorithms.fisher import CostArm
-    from npgbench.algorithms.registry import is_natural, natural_config, registry
+    from npgbench.algorithms.registry import natural_config, preconditioner_variants, registry
 
-    arms, seen = {}, set()
-    for name, variant in registry().items():
-        if not is_natural(variant) or variant.config in seen:
-            continue
-        seen.add(variant.config)
-        for label, arm in (variant.config.COST_ARMS or {name: CostArm()}).items():
+    arms, variants = {}, registry()
+    for name in preconditioner_variants(variants):
+        for label, arm in (variants[name].config.COST_ARMS or {name: CostArm()}).items():
             arms[label] = (dataclasses.replace(natural_config(name), **arm.overrides), arm)
     return arms
 

@@ -1,17 +1,15 @@
-"""Run configuration: frozen dataclasses, dotted `--set key=value` overrides, config hash.
+"""Run configuration: frozen dataclasses, dotted `--set key=value` overrides, validation.
 
 A run is fully described by one `RunConfig`. Every field carries a docstring (the string
 literal under it), so `npgbench list --fields` and the README can show what each knob does.
 The variant-specific hyperparameters live in `RunConfig.update`, whose class comes from the
-registry entry of `RunConfig.algo`.
+registry entry of `RunConfig.algo`. A run's identity (hash, run id) is harness/core/identity.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import typing
 from dataclasses import dataclass, field
 
@@ -275,60 +273,6 @@ def validate(cfg: RunConfig) -> None:
     check = getattr(cfg.update, "validate", None)
     if check is not None:
         check()
-
-
-# ----------------------------------------------------------------------------- identity
-
-
-def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
-    """Plain JSON-able dict of the resolved config."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-# Fields added after results were first committed (docs/data), with the value that reproduces
-# the behaviour from before they existed. At that value a field is left out of the hash, so
-# adding an option never renames existing runs; set to anything else, it is hashed as usual.
-HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
-    "eval.sampled": False,
-    "update.exact_form": "auto",
-}
-
-
-def experiment_fields(data: dict[str, typing.Any]) -> dict[str, typing.Any]:
-    """The fields of a config dict (to_dict's, or a config.json) that define the experiment.
-
-    W&B and checkpoint settings are tracking, not the experiment, and fields in
-    HASH_NEUTRAL_DEFAULTS at their listed value (or absent, as in configs written before
-    they existed) are left out. Returns a copy; `data` is not modified.
-    """
-    data = json.loads(json.dumps(data))
-    data.pop("wandb", None)
-    data.pop("checkpoint", None)
-    for dotted, neutral in HASH_NEUTRAL_DEFAULTS.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node.get(key, {})
-        if leaf in node and node[leaf] == neutral:
-            del node[leaf]
-    return data
-
-
-def config_hash(cfg: RunConfig) -> str:
-    """sha1 of the canonical JSON of experiment_fields(cfg) without the seed (first 8 hex).
-
-    Switching W&B or checkpoint settings, or adding an option at its neutral value, never
-    renames a run.
-    """
-    data = experiment_fields(to_dict(cfg))
-    data.pop("seed")
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(canonical.encode()).hexdigest()[:8]
-
-
-def run_id(cfg: RunConfig) -> str:
-    """`{algo}__{env}__s{seed}__{hash8}`: no timestamp, so re-running is idempotent."""
-    return f"{cfg.algo}__{cfg.env}__s{cfg.seed}__{config_hash(cfg)}"
 
 
 def field_docs(cls: type) -> dict[str, str]:
