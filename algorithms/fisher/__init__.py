@@ -143,6 +143,21 @@ class FisherEstimatorConfig(PreconditionerConfig):
             raise ConfigError(f"update.estimator {self.estimator!r}: valid: analytic, sampled")
 
 
+class SampledEstimator:
+    """The action generator a sampled-Fisher preconditioner draws from: its state between
+    updates, checkpointed so that a resumed run draws the same actions (npg_exact, npg_diag,
+    npg_kfac; everything else they hold is refitted every update)."""
+
+    def __init__(self, gen: torch.Generator | None):
+        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
+
 def sample_actions(
     policy: GaussianPolicy, obs: torch.Tensor, gen: torch.Generator, samples_per_state: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:

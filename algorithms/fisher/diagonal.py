@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig, SampledEstimator
 from npgbench.algorithms.fisher.rows import score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
@@ -49,7 +49,7 @@ class DiagonalConfig(FisherEstimatorConfig):
         )
 
 
-class DiagonalFisher:
+class DiagonalFisher(SampledEstimator):
     """x = g / (diag F + lambda)."""
 
     def __init__(
@@ -60,15 +60,8 @@ class DiagonalFisher:
         samples_per_state: int = 1,
     ):
         self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
-        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        super().__init__(gen)
         self.diagonal: torch.Tensor | None = None
-
-    def state_dict(self) -> dict:
-        """The sampled-Fisher action generator (everything else is refitted every update)."""
-        return {"gen": self.gen.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
 
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)

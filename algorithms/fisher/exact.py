@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig, SampledEstimator
 from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.config_checks import PolicyShape
@@ -178,7 +178,7 @@ def damped_condition_number(
     return top * float(u @ solve64(u))
 
 
-class ExactFisher:
+class ExactFisher(SampledEstimator):
     """Dense (F + lambda I)^-1 by Cholesky in float64, dense or Gram form."""
 
     def __init__(
@@ -195,17 +195,10 @@ class ExactFisher:
             raise ValueError("ExactFisher needs damping > 0")
         self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
         self.requested_form = form
-        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        super().__init__(gen)
         self.max_memory_mb, self.cond_iters = max_memory_mb, cond_iters
         self.form, self.rows, self.matrix, self.chol = "", None, None, None
         self._cond = float("nan")
-
-    def state_dict(self) -> dict:
-        """The sampled-Fisher action generator (everything else is refitted every update)."""
-        return {"gen": self.gen.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
 
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         layers = linear_layers(policy)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig
+from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig, SampledEstimator
 from npgbench.algorithms.fisher.rows import ScoreRows, score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
@@ -94,7 +94,7 @@ def split_damping(a: torch.Tensor, g: torch.Tensor, damping: float) -> tuple[flo
     return pi * root, root / pi
 
 
-class KFAC:
+class KFAC(SampledEstimator):
     """Block-diagonal Kronecker-factored (F + lambda I)^-1 with running-average factors."""
 
     def __init__(
@@ -105,7 +105,7 @@ class KFAC:
         stat_decay: float = 0.95,
     ):
         self.damping, self.estimator, self.stat_decay = damping, estimator, stat_decay
-        self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        super().__init__(gen)
         self.factors: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # (A, G) per layer
         self.blocks: list[KroneckerBlock] = []
         self.layout: ScoreRows | None = None
@@ -115,10 +115,10 @@ class KFAC:
         """The sampled-Fisher generator and the running factors (A, G) per layer; the
         eigendecompositions are recomputed from the factors at every fit."""
         factors = [[a.clone(), g.clone()] for a, g in self.factors or []]
-        return {"gen": self.gen.get_state(), "factors": factors if self.factors else None}
+        return {**super().state_dict(), "factors": factors if self.factors else None}
 
     def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
+        super().load_state_dict(state)
         factors = state["factors"]
         self.factors = None if factors is None else [(a.clone(), g.clone()) for a, g in factors]
 
