@@ -141,11 +141,10 @@ def iqm_name(scores_counts) -> str:
 def _normalised_runs(gdf: pd.DataFrame, envs: list[str], ranges: dict) -> np.ndarray:
     """scores_RTK of one variant: runs x envs x grid points, NaN-padded, min-max normalised."""
     by_env = [
-        (
-            gdf[gdf["env"] == e].pivot(index="run_id", columns="x", values="value").to_numpy(float)
-            - ranges[e][0]
+        aggregate.normalise(
+            gdf[gdf["env"] == e].pivot(index="run_id", columns="x", values="value").to_numpy(float),
+            *ranges[e][:2],
         )
-        / (ranges[e][1] - ranges[e][0])
         for e in envs
     ]
     scores_RTK = np.full((max(len(v) for v in by_env), len(envs), by_env[0].shape[1]), np.nan)

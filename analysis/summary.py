@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from npgbench.analysis import metrics
+from npgbench.analysis.aggregate import normalise
 from npgbench.analysis.curves import run_frames
 from npgbench.analysis.load import ID_COLUMNS
 
@@ -152,7 +153,8 @@ def score_matrices(
             partial.append(group)
             continue
         cols = [
-            normalise_env(df[df["env"] == env][column].to_numpy(float), ranges[env]) for env in envs
+            normalise(df[df["env"] == env][column].to_numpy(float), *ranges[env][:2])
+            for env in envs
         ]
         scores_RT = np.full((max(map(len, cols)), len(envs)), np.nan)
         for t, col in enumerate(cols):
@@ -162,8 +164,3 @@ def score_matrices(
         else:
             partial.append(group)
     return out, envs, partial
-
-
-def normalise_env(values: np.ndarray, env_range: tuple) -> np.ndarray:
-    lo, hi = env_range[:2]
-    return (np.asarray(values, dtype=float) - lo) / (hi - lo)
