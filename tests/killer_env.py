@@ -1,6 +1,8 @@
-"""A test-only env whose process SIGKILLs itself: stands in for a worker killed by the OOM
-killer or a segfault. Importing this module registers `KillerPendulum-v0`; a sweep names it
-as `killer_env:KillerPendulum-v0`, so gymnasium.make imports this module in each worker.
+"""Test-only envs that fail inside a run. `KillerPendulum-v0`'s process SIGKILLs itself: it
+stands in for a worker killed by the OOM killer or a segfault. `FailingPendulum-v0` raises
+instead: an error inside the run, which the sweep must record as that run's failure. Importing
+this module registers both; a sweep names them as `killer_env:KillerPendulum-v0`, so
+gymnasium.make imports this module in each worker.
 
 It is InvertedPendulum-v5 except that the reset seeded with KILL_SEED (the first env of the
 run with seed 0, harness.runner.seed_streams) kills the process: exactly one run of a
@@ -27,5 +29,14 @@ class KillerPendulum(InvertedPendulumEnv):
         return super().reset(seed=seed, options=options)
 
 
+class FailingPendulum(InvertedPendulumEnv):
+    def reset(self, *, seed=None, options=None):
+        if seed == KILL_SEED:
+            raise RuntimeError("FailingPendulum: injected failure at the first reset of seed 0")
+        return super().reset(seed=seed, options=options)
+
+
+if "FailingPendulum-v0" not in gym.registry:
+    gym.register("FailingPendulum-v0", entry_point=FailingPendulum, max_episode_steps=1000)
 if "KillerPendulum-v0" not in gym.registry:
     gym.register("KillerPendulum-v0", entry_point=KillerPendulum, max_episode_steps=1000)
