@@ -65,17 +65,18 @@ def controlled_table(convergence: pd.DataFrame, order: list[str] | None = None) 
 
 
 def claims_table(claims: pd.DataFrame) -> str:
-    """Claim, comparison, statistic with its CI, verdict."""
+    """Claim, comparison, statistic with its CI, the runs it rests on, verdict."""
     lines = [
-        "| claim | comparison | statistic | value [95% CI] | verdict |",
-        "|---|---|---|---|---|",
+        "| claim | comparison | statistic | value [95% CI] | runs | verdict |",
+        "|---|---|---|---|---|---|",
     ]
     for _, r in claims.iterrows():
         value = (
             fmt_ci(r["value"], r["ci_lo"], r["ci_hi"]) if pd.notna(r["ci_lo"]) else fmt(r["value"])
         )
         lines.append(
-            f"| {r['claim']} | {r['comparison']} | {r['statistic']} | {value} | {r['verdict']} |"
+            f"| {r['claim']} | {r['comparison']} | {r['statistic']} | {value} | "
+            f"{r['n'] if pd.notna(r['n']) else '-'} | {r['verdict']} |"
         )
     return "\n".join(lines)
 
