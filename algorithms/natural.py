@@ -27,6 +27,10 @@ with the exact natural gradient x* = (F + lambda I)^-1 g of the analytic dense F
 lambda, or npg_exact's default 1e-2 for an undamped preconditioner):
     fidelity_cosine   = cos(x, x*)
     fidelity_kl_ratio = x^T F x / x*^T F x*   predicted KL of beta x over that of beta x*
+and with x*_own = (F + D)^-1 g, D the preconditioner's own damping model (`damping_matvec`:
+K-FAC's factored Tikhonov damping is not lambda I, so against x* its cosine stays below 1
+even where G (x) A = F exactly; lambda I for the others, where x*_own = x*):
+    fidelity_cosine_own, fidelity_kl_ratio_own   the same two numbers against x*_own
 `fisher_cond` = cond(F + lambda I): npg_exact records its own estimate every update; the
 other variants record the analytic F's on fidelity updates (NaN otherwise).
 
@@ -74,20 +78,46 @@ class Fidelity:
         return cls(diagnostics.fidelity_every, damping if damping > 0 else FIDELITY_DEFAULT_DAMPING)
 
     def measure(
-        self, policy: GaussianPolicy, batch: Batch, g: torch.Tensor, x: torch.Tensor
+        self,
+        policy: GaussianPolicy,
+        batch: Batch,
+        g: torch.Tensor,
+        x: torch.Tensor,
+        precond: Preconditioner,
     ) -> dict[str, float]:
+        """g, x [P] -> cosine and KL ratio of x against x* and x*_own, and cond(F + lambda I)."""
+        assert g.shape == x.shape == (policy.num_params(),), (g.shape, x.shape)
         reference = ExactFisher(self.damping, "analytic", max_memory_mb=math.inf)
         reference.fit(policy, batch)
-        x64, x_ref = x.double(), reference.solve(g.double())
-        cosine = float(x64 @ x_ref / (x64.norm() * x_ref.norm()))
-        ratio = float(x64 @ reference.fisher_matvec(x64)) / float(
-            x_ref @ reference.fisher_matvec(x_ref)
-        )
+        x64, g64 = x.double(), g.double()
+        x_ref = reference.solve(g64)
+        own_damping = getattr(precond, "damping_matvec", None)  # optional: lambda I if absent
+        x_own = x_ref if own_damping is None else own_model_solve(reference, own_damping, g64)
+        cosine, ratio = compare_directions(x64, x_ref, reference.fisher_matvec)
+        cosine_own, ratio_own = compare_directions(x64, x_own, reference.fisher_matvec)
         return {
             "fidelity_cosine": cosine,
             "fidelity_kl_ratio": ratio,
+            "fidelity_cosine_own": cosine_own,
+            "fidelity_kl_ratio_own": ratio_own,
             "fisher_cond": reference.condition_number(),
         }
+
+
+def compare_directions(x: torch.Tensor, x_ref: torch.Tensor, fisher_matvec) -> tuple[float, float]:
+    """(cos(x, x_ref), x^T F x / x_ref^T F x_ref) of two float64 directions [P]."""
+    cosine = float(x @ x_ref / (x.norm() * x_ref.norm()))
+    return cosine, float(x @ fisher_matvec(x)) / float(x_ref @ fisher_matvec(x_ref))
+
+
+def own_model_solve(reference: ExactFisher, damping_matvec, g: torch.Tensor) -> torch.Tensor:
+    """(F + D)^-1 g [P] for the analytic dense F of `reference` and a damping model D given
+    by its product (D symmetric positive definite), in float64 by Cholesky."""
+    fisher = reference.rows.fisher()
+    eye = torch.eye(fisher.shape[0], dtype=fisher.dtype)
+    damping = torch.stack([damping_matvec(e).to(fisher.dtype) for e in eye])
+    chol = torch.linalg.cholesky(fisher + 0.5 * (damping + damping.T))
+    return torch.cholesky_solve(g[:, None], chol)[:, 0]
 
 
 class NaturalUpdater:
@@ -185,7 +215,7 @@ class NaturalUpdater:
 
         if fidelity_due:
             f0 = time.perf_counter()
-            measured = self.fidelity.measure(policy, batch, g, x)
+            measured = self.fidelity.measure(policy, batch, g, x, self.precond)
             if not math.isnan(row["fisher_cond"]):  # npg_exact keeps its own estimate
                 measured.pop("fisher_cond")
             row.update(measured, time_fidelity=time.perf_counter() - f0)

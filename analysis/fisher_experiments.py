@@ -89,7 +89,11 @@ FIDELITY_NOTE = (
     "Every fidelity_every updates the direction x is compared with the exact natural "
     "gradient x* = (F + damping I)^-1 g of the dense analytic Fisher: cos = cos(x, x*), "
     "KL ratio = x^T F x / x*^T F x* (predicted KL of x over that of x*). Mean and final "
-    "(last recorded) per run, averaged over seeds; min over all runs."
+    "(last recorded) per run, averaged over seeds; min over all runs. Own damping: the same "
+    "against x*_own = (F + D)^-1 g, D the variant's own damping model (npg_kfac: factored "
+    "Tikhonov, gamma_A G (x) I + gamma_G I (x) A + damping I; the others: damping I, where "
+    "it equals the common reference); the gap between the two cosines is what the damping "
+    "model, not the curvature approximation, costs. n/a: runs that did not record it."
 )
 
 
@@ -149,16 +153,11 @@ def fidelity(frame: pd.DataFrame) -> Table | None:
     """Per (env, variant): cosine with the exact natural gradient and KL ratio, over seeds."""
     if "fidelity_cosine" not in frame or not frame["fidelity_cosine"].notna().any():
         return None
-    ratio = frame["fidelity_kl_ratio"] if "fidelity_kl_ratio" in frame else np.nan
-    df = frame.assign(_ratio=ratio)
+    optional = ("fidelity_kl_ratio", "fidelity_cosine_own", "fidelity_kl_ratio_own")
+    df = frame.assign(**{c: frame[c] if c in frame else np.nan for c in optional})
     rows, view = [], []
     for (env, group), g in df.groupby(["env", "group"], sort=True):
-        per_run = pd.DataFrame(
-            [
-                fidelity_stats(r["fidelity_cosine"], r["_ratio"])
-                for _, r in g.groupby("run_id", sort=True)
-            ]
-        )
+        per_run = pd.DataFrame([_run_fidelity(r) for _, r in g.groupby("run_id", sort=True)])
         per_run = per_run[per_run["points"] > 0]
         if per_run.empty:
             continue
@@ -178,6 +177,17 @@ def fidelity(frame: pd.DataFrame) -> Table | None:
     )
 
 
+def _run_fidelity(run: pd.DataFrame) -> dict[str, float]:
+    """fidelity_stats of one run against the common reference, plus the mean cosine and KL
+    ratio against its own damping model (cos_own_mean, kl_ratio_own_mean)."""
+    own = fidelity_stats(run["fidelity_cosine_own"], run["fidelity_kl_ratio_own"])
+    return {
+        **fidelity_stats(run["fidelity_cosine"], run["fidelity_kl_ratio"]),
+        "cos_own_mean": own["cos_mean"],
+        "kl_ratio_own_mean": own["kl_ratio_mean"],
+    }
+
+
 def _fidelity_row(env, group, algo: str, per_run: pd.DataFrame) -> tuple[dict, dict]:
     """(record, shown row) of one (env, variant) from its runs' fidelity_stats (points > 0)."""
     rec = {
@@ -190,6 +200,8 @@ def _fidelity_row(env, group, algo: str, per_run: pd.DataFrame) -> tuple[dict, d
         "cos_min": per_run["cos_min"].min(),
         "cos_final": per_run["cos_final"].mean(),
         "kl_ratio_mean": per_run["kl_ratio_mean"].mean(),
+        "cos_own_mean": per_run["cos_own_mean"].mean(),
+        "kl_ratio_own_mean": per_run["kl_ratio_own_mean"].mean(),
     }
     shown = {
         "env": env,
@@ -200,6 +212,8 @@ def _fidelity_row(env, group, algo: str, per_run: pd.DataFrame) -> tuple[dict, d
         "cos min": fmt(rec["cos_min"]),
         "cos final": fmt(rec["cos_final"]),
         "KL ratio mean": fmt(rec["kl_ratio_mean"]),
+        "cos mean (own damping)": fmt(rec["cos_own_mean"]),
+        "KL ratio mean (own damping)": fmt(rec["kl_ratio_own_mean"]),
     }
     return rec, shown
 

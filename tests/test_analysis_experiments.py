@@ -263,6 +263,8 @@ def test_fidelity_table(tmp_path):
         {},
         fidelity_cosine=[0.9, NAN, 0.7, NAN],
         fidelity_kl_ratio=[1.0, NAN, 3.0, NAN],
+        fidelity_cosine_own=[1.0, NAN, 0.8, NAN],
+        fidelity_kl_ratio_own=[1.0, NAN, 2.0, NAN],
     )
     run(
         tmp_path,
@@ -281,6 +283,11 @@ def test_fidelity_table(tmp_path):
     assert row["cos_min"] == pytest.approx(0.5)
     assert row["cos_final"] == pytest.approx((0.7 + 0.6) / 2)
     assert row["kl_ratio_mean"] == pytest.approx((2.0 + 1.0) / 2)
+    # own-damping reference: seed 1 predates it (no columns), so seed 0's means alone
+    assert row["cos_own_mean"] == pytest.approx(0.9)
+    assert row["kl_ratio_own_mean"] == pytest.approx(1.5)
+    shown = fisher_experiments.fidelity(frame).view.iloc[0]
+    assert shown["cos mean (own damping)"] == "0.9"
     assert fisher_experiments.fidelity(frame[frame["algo"] == "ppo"]) is None
 
 

@@ -346,3 +346,33 @@ def test_exact_refuses_before_allocating_and_names_npg_cg():
     with pytest.raises(ConfigError, match="npg_cg"):
         exact.fit(policy, batch)
     assert exact.rows is None
+
+
+def test_kronecker_block_damping_term_is_the_damped_model_minus_g_kron_a():
+    """D = (G + gamma_G I) (x) (A + gamma_A I) - G (x) A, formed with torch.kron, applied to
+    vec(V) row-major: the damping K-FAC's solve adds to G (x) A (not lambda I)."""
+    gen = torch.Generator().manual_seed(12)
+    g, a = (m @ m.T / 3 for m in (torch.randn(3, 3, generator=gen, dtype=F64),
+                                  torch.randn(4, 4, generator=gen, dtype=F64)))  # fmt: skip
+    eig_a, vec_a = torch.linalg.eigh(a)
+    eig_g, vec_g = torch.linalg.eigh(g)
+    block = KroneckerBlock(eig_a, vec_a, eig_g, vec_g, gamma_a=0.3, gamma_g=0.05)
+    eye3, eye4 = torch.eye(3, dtype=F64), torch.eye(4, dtype=F64)
+    explicit = torch.kron(g + 0.05 * eye3, a + 0.3 * eye4) - torch.kron(g, a)
+    v = torch.randn(3, 4, generator=gen, dtype=F64)
+    expected = (explicit @ v.reshape(-1)).reshape(3, 4)
+    torch.testing.assert_close(block.damping_term(v), expected, rtol=1e-10, atol=1e-12)
+    assert float((expected - 0.015 * v).norm()) > 0.1  # visibly not lambda I (lambda = 0.015)
+
+
+def test_kfac_solve_inverts_its_factors_plus_its_damping_model():
+    """Two layers, sampled factors: solve((G (x) A + D) v) = v with D = damping_matvec, on the
+    mean blocks (G V A + D V) and the std block ((std_fisher + lambda) v)."""
+    policy = small_policy(OBS, ACT, hidden=(5,))
+    kfac = KFAC(1e-2, "sampled", torch.Generator().manual_seed(0))
+    kfac.fit(policy, make_batch(policy, 64))
+    v = torch.randn(policy.num_params(), dtype=F64)
+    blocks, v_std = kfac.layout.split(v)
+    factored = [g @ blk @ a for (a, g), blk in zip(kfac.factors, blocks)]
+    model_v = kfac.layout.join(factored, kfac.std_fisher * v_std) + kfac.damping_matvec(v)
+    torch.testing.assert_close(kfac.solve(model_v), v, rtol=1e-8, atol=1e-10)

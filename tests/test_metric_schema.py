@@ -106,6 +106,8 @@ def writers_and_conditions(algo: str, cfg) -> tuple[set[str], set[str], bool]:
         writers |= {"exact"} if isinstance(updater.precond, ExactFisher) else set()
         if updater.cfg.max_backtracks > 0:
             conditions.add("line search")
+        if updater.fidelity is not None:
+            conditions.add("fidelity")
     elif isinstance(updater, VanillaUpdater):
         writers.add("vanilla")
     elif isinstance(updater, PPOUpdater):

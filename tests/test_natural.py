@@ -15,6 +15,7 @@ from npgbench.algorithms.fisher.cg import CGConfig
 from npgbench.algorithms.fisher.diagonal import DiagonalConfig
 from npgbench.algorithms.fisher.exact import ExactConfig
 from npgbench.algorithms.fisher.identity import Identity
+from npgbench.algorithms.fisher.kfac import KFACConfig
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.line_search import backtracking_line_search
 from npgbench.algorithms.natural import NaturalUpdater, make_natural
@@ -240,6 +241,26 @@ def test_fidelity_of_the_exact_analytic_direction_is_one():
     diag = make_natural(small_policy(3, 2, hidden=(6, 5)), DiagonalConfig(), 0, diagnostics)
     measured = diag.update(batch)
     assert 0 < measured["fidelity_cosine"] < 0.999 and measured["fisher_cond"] > 1
+
+
+def test_kfac_fidelity_against_its_own_damping_model_is_one_where_g_kron_a_is_f():
+    """One linear layer, analytic estimator: G (x) A = F exactly, so K-FAC's direction is
+    (F + D)^-1 g with D its factored damping. Against the common reference (F + lambda I)^-1 g
+    its cosine stays below 1 (the damping model, not the approximation); against its own
+    model it is 1. The diagonal's own model is lambda I: both references agree."""
+    policy = small_policy(3, 2, hidden=())
+    batch = make_batch(policy, 256)
+    diagnostics = DiagnosticsConfig(fidelity_every=1, fidelity_max_params=1000)
+    kfac = make_natural(policy, KFACConfig(estimator="analytic", damping=0.1), 0, diagnostics)
+    stats = kfac.update(batch)
+    assert stats["fidelity_cosine"] < 0.999
+    assert stats["fidelity_cosine_own"] == pytest.approx(1.0, abs=1e-9)
+    assert stats["fidelity_kl_ratio_own"] == pytest.approx(1.0, abs=1e-6)
+    two_layers = small_policy(3, 2, hidden=(4,))
+    diag = make_natural(two_layers, DiagonalConfig(), 0, diagnostics)
+    measured = diag.update(make_batch(two_layers, 64))
+    assert measured["fidelity_cosine_own"] == measured["fidelity_cosine"] < 0.999
+    assert measured["fidelity_kl_ratio_own"] == measured["fidelity_kl_ratio"]
 
 
 def test_fidelity_refuses_large_policies_with_a_config_error():

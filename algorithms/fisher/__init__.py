@@ -12,6 +12,9 @@ pi_old detached, which for the Gaussian head is the Gauss-Newton form
     fit(policy, batch)   curvature statistics at theta_old (pi_old detached)
     solve(g [P])         x [P] ~ (F + damping I)^-1 g
     diagnostics()        dict of floats for the metrics row (cg_residual, fisher_cond, ...)
+    damping_matvec(v)    optional: D v [P] when the solve's damping model F_approx + D is not
+                         F_approx + damping I (K-FAC's factored damping); the fidelity
+                         diagnostic then also compares x with (F + D)^-1 g
 
 One file per approximation: identity (vanilla), exact (dense, direct solve), diagonal, kfac,
 cg (conjugate gradient on Fisher-vector products). The variant config of each lives in its

@@ -13,6 +13,9 @@ Damping is split between the factors (factored Tikhonov, Martens & Grosse sectio
     pi^2 = (tr A / dim A) / (tr G / dim G),
 inverted through eigh (torch.linalg):
     X = Q_G [(Q_G^T V Q_A) / ((e_G + gamma_G)(e_A + gamma_A)^T)] Q_A^T.
+That is G (x) A + D with D = gamma_A G (x) I + gamma_G I (x) A + lambda I, not + lambda I:
+`damping_matvec` applies D, so the fidelity diagnostic can measure the Kronecker
+approximation against (F + D)^-1 g as well as against the common (F + lambda I)^-1 g.
 The std vector's block is exact: diag(std_fisher) + lambda (no cross terms with the mean).
 For a single linear layer with the analytic estimator, G = Sigma^-1 and G (x) A = F exactly.
 """
@@ -84,6 +87,13 @@ class KroneckerBlock:
             (self.eig_g + self.gamma_g)[:, None] * (self.eig_a + self.gamma_a)[None, :]
         )
         return self.vec_g @ inner @ self.vec_a.T
+
+    def damping_term(self, v: torch.Tensor) -> torch.Tensor:
+        """[d_out, d_in + 1] -> D v, D = (G + gamma_G) (x) (A + gamma_A) - G (x) A
+        = gamma_A G (x) I + gamma_G I (x) A + lambda I: what the split damping adds to G (x) A."""
+        g_v = self.vec_g @ (self.eig_g[:, None] * (self.vec_g.T @ v))
+        v_a = ((v @ self.vec_a) * self.eig_a[None, :]) @ self.vec_a.T
+        return self.gamma_a * g_v + self.gamma_g * v_a + self.gamma_a * self.gamma_g * v
 
 
 def split_damping(a: torch.Tensor, g: torch.Tensor, damping: float) -> tuple[float, float]:
@@ -162,6 +172,14 @@ class KFAC(SampledEstimator):
         x = [blk.solve(v) for blk, v in zip(self.blocks, blocks, strict=True)]
         x_std = g_std / (self.std_fisher + self.damping)
         return ScoreRows.join(x, x_std).to(g.dtype)
+
+    def damping_matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """D v [P] of the damping model: solve() inverts G (x) A + D per layer, not G (x) A +
+        lambda I (factored Tikhonov); the std block's D is lambda I. The fidelity diagnostic
+        compares x with (F + D)^-1 g too, so the damping model is not charged to G (x) A."""
+        blocks, v_std = self.layout.split(v.to(F64))
+        d = [blk.damping_term(b) for blk, b in zip(self.blocks, blocks, strict=True)]
+        return ScoreRows.join(d, self.damping * v_std).to(v.dtype)
 
     def diagnostics(self) -> dict[str, float]:
         return {}

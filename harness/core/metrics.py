@@ -58,6 +58,7 @@ CONDITIONS = {
     "": "whenever one of the column's writers runs",
     "eval.sampled": "with eval.sampled = true",
     "line search": "with a line search, update.max_backtracks > 0 (trpo)",
+    "fidelity": "with diagnostics.fidelity_every > 0 (NaN on the updates between)",
     "value fit undone": "in runs where a value fit was undone, on every row (False / '' on the "
     "others)",
 }
@@ -352,6 +353,23 @@ METRICS: tuple[Metric, ...] = (
         "1",
         "natural",
         "fisher/fidelity_kl_ratio",
+    ),
+    _m(
+        "fidelity_cosine_own",
+        "cos(x, x*_own), x*_own = (F + D)^-1 g with D the preconditioner's own damping model "
+        "(K-FAC: factored Tikhonov; the others: lambda I, where it equals fidelity_cosine)",
+        "1",
+        "natural",
+        "fisher/fidelity_cosine_own",
+        when="fidelity",
+    ),
+    _m(
+        "fidelity_kl_ratio_own",
+        "x^T F x / x*_own^T F x*_own: fidelity_kl_ratio against the own-damping reference",
+        "1",
+        "natural",
+        "fisher/fidelity_kl_ratio_own",
+        when="fidelity",
     ),
     # seconds per iteration; time_update contains the time_grad .. time_fidelity parts
     _m(
