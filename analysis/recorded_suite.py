@@ -10,16 +10,13 @@ directory cannot stand in for it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from npgbench.analysis.summary import SuiteInfo, suite_info
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from npgbench.suites import file_sha256 as sha256
+from npgbench.suites import same_settings
 
 
 def load_file(path: Path) -> SuiteInfo:
@@ -53,7 +50,7 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
     shas = Counter(s for s in done.get("suite_sha256", pd.Series(dtype=str)) if s)
     if name in SUITES:
         path = SUITE_DIR / f"{name}.toml"
-        if shas and sha256(path) not in shas:
+        if not all(_equivalent(path, sha, done) for sha in shas):
             warn(
                 f"suite {name!r}: its runs were swept from another version of the shipped "
                 "file (suite_sha256 differs); the shipped one is used"
@@ -75,6 +72,15 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
         )
         warn(f"suite {name!r} is not a shipped suite and {why}; using observed ranges")
     return SuiteInfo(name=name), ""
+
+
+def _equivalent(shipped: Path, sha: str, runs: pd.DataFrame) -> bool:
+    """Whether runs swept from the file with sha256 `sha` used the shipped file's settings:
+    the same bytes, or a recorded copy beside them that differs only in comments/layout."""
+    if sha256(shipped) == sha:
+        return True
+    copy = recorded_copy(runs, sha)
+    return copy is not None and same_settings(copy, shipped)
 
 
 def _named(info: SuiteInfo, name: str) -> SuiteInfo:

@@ -5,7 +5,10 @@
 
 Layout: `<dataset>/<suite>/<run_id>/` holding exactly the files a sweep wrote that analysis
 and `npgbench eval` read (config.json, meta.json, metrics.parquet, policy.pt): no W&B folder,
-no lock, no checkpoint. `<dataset>/manifest.csv` has one row per run. A run already in the
+no lock, no checkpoint. `<dataset>/<suite>/suite-<sha12>.toml`: each version of the suite
+file its runs were swept from (meta.json's suite_sha256), so the report can tell a later
+comment-only edit of the shipped suite from a change of settings. `<dataset>/manifest.csv`
+has one row per run. A run already in the
 dataset is never overwritten: a second copy with different metrics is reported as a conflict
 and left out, so data taken at different commits cannot silently replace each other.
 """
@@ -82,6 +85,21 @@ def _copy_run(src: Path, dest: Path) -> None:
         raise
 
 
+def _copy_suite_file(sweep_folder: Path, dest_folder: Path, sha: str) -> None:
+    """Keep the sweep's copy of the suite file whose sha256 is `sha` as
+    dest_folder/suite-<sha12>.toml, once per version (nothing when none matches)."""
+    from npgbench.suites import file_sha256
+
+    target = dest_folder / f"suite-{sha[:12]}.toml"
+    if not sha or target.exists():
+        return
+    for candidate in sorted(sweep_folder.glob("suite*.toml")):
+        if candidate.is_file() and file_sha256(candidate) == sha:
+            dest_folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(candidate, target)
+            return
+
+
 def add_runs(sources: list[Path], dataset: Path) -> AddResult:
     """Copy every complete run under `sources` into `dataset/<suite>/<run_id>/`."""
     result = AddResult()
@@ -91,6 +109,7 @@ def add_runs(sources: list[Path], dataset: Path) -> AddResult:
             continue
         meta = read_json(src / "meta.json") or {}
         dest = Path(dataset) / (meta.get("suite") or NO_SUITE) / src.name
+        _copy_suite_file(src.parent, dest.parent, meta.get("suite_sha256") or "")
         if dest.exists():
             (result.already if _same_run(src, dest) else result.conflicts).append(src.name)
             continue

@@ -35,12 +35,11 @@ def record_suite(suite, out: Path) -> str:
     """Copy the suite file beside its runs so a report of `out` keeps its score ranges,
     thresholds and references (issue 11): out/suite.toml, or suite-<sha>.toml when another
     suite's copy is already there. Returns the file's sha256 (each run's meta.json has it)."""
-    import hashlib
-
     from npgbench.harness.tracking import atomic_write_bytes
+    from npgbench.suites import file_sha256
 
     data = Path(suite.path).read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    sha = file_sha256(suite.path)
     copy = out / "suite.toml"
     if copy.is_file() and copy.read_bytes() != data:
         copy = out / f"suite-{sha[:12]}.toml"

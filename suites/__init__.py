@@ -33,6 +33,7 @@ this module finds a suite by name or path and loads it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from pathlib import Path
@@ -87,3 +88,17 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 
 __all__ = ["SUITES", "Suite", "load_suite", "suite_path"]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a suite file's bytes: each run's meta.json records it as `suite_sha256`."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def same_settings(a: Path, b: Path) -> bool:
+    """Whether two suite files hold the same TOML data (they may differ in comments and
+    layout): runs swept from either are the same experiment. False when either is unreadable."""
+    try:
+        return tomllib.loads(Path(a).read_text()) == tomllib.loads(Path(b).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False

@@ -87,3 +87,28 @@ def test_a_recorded_copy_with_another_hash_is_not_used(tmp_path, capsys):
     assert main([str(root), "--out", str(tmp_path / "rep"), "--reps", "50"]) == 0
     assert "recorded copy missing" in capsys.readouterr().err
     assert "(observed min/max)" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "edit,warned",
+    [(lambda text: "# a comment-only edit\n" + text, False),
+     (lambda text: text.replace("steps = 1_000_000", "steps = 2_000_000"), True)],
+    ids=["comment-only", "settings"],
+)  # fmt: skip
+def test_runs_of_an_earlier_version_of_a_shipped_suite(tmp_path, edit, warned):
+    """Runs swept from another version of a shipped suite (their recorded copy, as `dataset
+    add` keeps it, has another sha256): no warning when the copy holds the same settings
+    (comments differ), a warning when a setting differs."""
+    from npgbench.analysis.recorded_suite import study_suite
+    from npgbench.suites import SUITE_DIR
+
+    text = edit((SUITE_DIR / "controlled-1m.toml").read_text())
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    (tmp_path / f"suite-{sha[:12]}.toml").write_text(text)
+    runs = pd.DataFrame(
+        {"status": ["complete"], "suite_sha256": [sha], "path": [str(tmp_path / "run")]}
+    )
+    warnings: list[str] = []
+    info, source = study_suite("controlled-1m", runs, warnings.append)
+    assert source == "shipped suite controlled-1m" and info.name == "controlled-1m"
+    assert bool(warnings) == warned, warnings

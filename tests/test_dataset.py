@@ -52,6 +52,24 @@ def test_add_copies_complete_runs_and_writes_the_manifest(tmp_path):
     assert rows[1]["steps"] == "2048" and rows[1]["wall_time_s"] == "12.3"
 
 
+def test_add_keeps_the_suite_file_each_run_was_swept_from(tmp_path):
+    """The sweep's suite copy whose sha256 a run's meta.json records is kept once per version
+    as <suite>/suite-<sha12>.toml; another version's file beside it is not taken."""
+    import hashlib
+
+    src = tmp_path / "sweep"
+    run = _run_dir(src, "ppo__Hopper-v5__s0__aa")
+    (src / "suite.toml").write_text("name = 's1'  # swept with this\n")
+    (src / "suite-other.toml").write_text("name = 's1'  # another version\n")
+    sha = hashlib.sha256((src / "suite.toml").read_bytes()).hexdigest()
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "suite_sha256": sha}))
+    add_runs([src], tmp_path / "data")
+    kept = sorted(p.name for p in (tmp_path / "data" / "s1").glob("suite*.toml"))
+    assert kept == [f"suite-{sha[:12]}.toml"]
+    assert (tmp_path / "data" / "s1" / kept[0]).read_bytes() == (src / "suite.toml").read_bytes()
+
+
 def test_a_run_already_in_the_dataset_is_never_overwritten(tmp_path):
     _run_dir(tmp_path / "a", "ppo__Hopper-v5__s0__aa")
     add_runs([tmp_path / "a"], tmp_path / "data")
