@@ -18,7 +18,11 @@ if [ "${1:-}" != "--report-only" ]; then
   # Phase C: Hopper-v5 only; the default arms are Phase B's runs, hence the same --out
   npgbench sweep --suite sensitivity-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite invariance-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
-  npgbench dataset add "$OUT/tianshou-mujoco" "$OUT/controlled-1m" --into docs/data
+  # Fisher fidelity (300k steps, 16x16 policies): each direction against the exact natural
+  # gradient under the common damping lambda I and under the variant's own damping model
+  npgbench sweep --suite fisher-fidelity --out "$OUT/fisher-fidelity" "${COMMON[@]}"
+  npgbench dataset add "$OUT/tianshou-mujoco" "$OUT/controlled-1m" "$OUT/fisher-fidelity" \
+    --into docs/data
 fi
 rm -rf docs/figures docs/tables
 npgbench report docs/data --out docs --name results --preamble docs/preamble.md

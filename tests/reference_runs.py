@@ -67,6 +67,7 @@ DATASET_GRIDS = {
     "controlled-1m": {},
     "sensitivity-hopper": {},
     "invariance-hopper": {},
+    "fisher-fidelity": {},
 }
 """The benchmark campaign's grids (docs/data): their run ids must never change."""
 
