@@ -8,6 +8,7 @@ fixed style per line label across a figure; labels are shown literally (plot_sty
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 from npgbench.analysis import plots
@@ -157,12 +158,28 @@ def _fidelity_means(frame: pd.DataFrame, env: str, column: str):
         yield group, df.groupby("step", sort=True)[column].mean()
 
 
+def _plot_fidelity(ax, frame: pd.DataFrame, env: str, column: str, colors) -> list[float]:
+    """One solid line per variant of `column`, plus a dashed one against the variant's own
+    damping model (`column`_own) where that differs (npg_kfac); returns the plotted means."""
+    plotted = []
+    own = dict(_fidelity_means(frame, env, f"{column}_own")) if f"{column}_own" in frame else {}
+    for group, mean in _fidelity_means(frame, env, column):
+        ax.plot(mean.index, mean.to_numpy(), marker=".", label=plain(group), color=colors[group])
+        plotted.extend(mean.dropna().to_list())
+        other = own.get(group)
+        if other is not None and not np.allclose(other, mean.reindex(other.index), equal_nan=True):
+            label = f"{plain(group)} (own damping)"
+            ax.plot(other.index, other.to_numpy(), linestyle="--", label=label, color=colors[group])
+            plotted.extend(other.dropna().to_list())
+    return plotted
+
+
 def fidelity_cosine(frame: pd.DataFrame, env: str, *, ax=None, colors=None):
-    """cos(x, x*) with the exact natural gradient over training, one line per variant."""
+    """cos(x, x*) with the exact natural gradient over training, one line per variant (dashed:
+    against the variant's own damping model, where it differs)."""
     ax = new_ax(ax)
     colors = colors or palette(frame["group"].unique())
-    for group, mean in _fidelity_means(frame, env, "fidelity_cosine"):
-        ax.plot(mean.index, mean.to_numpy(), marker=".", label=plain(group), color=colors[group])
+    _plot_fidelity(ax, frame, env, "fidelity_cosine", colors)
     ax.set(title=plain(env), ylabel="cos(x, x*)")
     ax.legend(fontsize="small")
     return ax
@@ -174,11 +191,7 @@ def fidelity_kl_ratio(frame: pd.DataFrame, env: str, *, ax=None, colors=None):
     colors = colors or palette(frame["group"].unique())
     ratios = []
     if "fidelity_kl_ratio" in frame:
-        for group, mean in _fidelity_means(frame, env, "fidelity_kl_ratio"):
-            ax.plot(
-                mean.index, mean.to_numpy(), marker=".", label=plain(group), color=colors[group]
-            )
-            ratios.extend(mean.dropna().to_list())
+        ratios = _plot_fidelity(ax, frame, env, "fidelity_kl_ratio", colors)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
     if ratios and min(ratios) > 0:
         ax.set_yscale("log")

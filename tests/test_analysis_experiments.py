@@ -288,6 +288,10 @@ def test_fidelity_table(tmp_path):
     assert row["kl_ratio_own_mean"] == pytest.approx(1.5)
     shown = fisher_experiments.fidelity(frame).view.iloc[0]
     assert shown["cos mean (own damping)"] == "0.9"
+    # the figure: a dashed line against the own damping model, as it differs here
+    styles = {ln.get_label(): ln.get_linestyle() for ln in experiment_plots.fidelity_cosine(
+        frame, ENV).get_lines()}  # fmt: skip
+    assert styles == {"npg_kfac": "-", "npg_kfac (own damping)": "--"}
     assert fisher_experiments.fidelity(frame[frame["algo"] == "ppo"]) is None
 
 
