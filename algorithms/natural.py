@@ -113,10 +113,12 @@ def compare_directions(x: torch.Tensor, x_ref: torch.Tensor, fisher_matvec) -> t
 def own_model_solve(reference: ExactFisher, damping_matvec, g: torch.Tensor) -> torch.Tensor:
     """(F + D)^-1 g [P] for the analytic dense F of `reference` and a damping model D given
     by its product (D symmetric positive definite), in float64 by Cholesky."""
-    fisher = reference.rows.fisher()
+    # the dense F of a dense-form reference is reused; a Gram-form one is formed here once
+    fisher = reference.matrix if reference.form == "dense" else reference.rows.fisher()
     eye = torch.eye(fisher.shape[0], dtype=fisher.dtype)
-    damping = torch.stack([damping_matvec(e).to(fisher.dtype) for e in eye])
-    chol = torch.linalg.cholesky(fisher + 0.5 * (damping + damping.T))
+    damped = torch.stack([damping_matvec(e).to(fisher.dtype) for e in eye])  # D^T = D
+    damped += fisher
+    chol = torch.linalg.cholesky(damped)
     return torch.cholesky_solve(g[:, None], chol)[:, 0]
 
 

@@ -8,7 +8,6 @@ fixed style per line label across a figure; labels are shown literally (plot_sty
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import EngFormatter
 from npgbench.analysis import plots
@@ -161,13 +160,18 @@ def _fidelity_means(frame: pd.DataFrame, env: str, column: str):
 def _plot_fidelity(ax, frame: pd.DataFrame, env: str, column: str, colors) -> list[float]:
     """One solid line per variant of `column`, plus a dashed one against the variant's own
     damping model (`column`_own) where that differs (npg_kfac); returns the plotted means."""
-    plotted = []
-    own = dict(_fidelity_means(frame, env, f"{column}_own")) if f"{column}_own" in frame else {}
+    plotted, own_column = [], f"{column}_own"
+    own = dict(_fidelity_means(frame, env, own_column)) if own_column in frame else {}
+    differs = set()
+    if own:  # compared row by row: runs that predate the own column do not count
+        both = frame[(frame["env"] == env) & frame[own_column].notna() & frame[column].notna()]
+        gap = (both[own_column] - both[column]).abs() > 1e-12 * both[column].abs().clip(lower=1)
+        differs = set(both.loc[gap, "group"])
     for group, mean in _fidelity_means(frame, env, column):
         ax.plot(mean.index, mean.to_numpy(), marker=".", label=plain(group), color=colors[group])
         plotted.extend(mean.dropna().to_list())
         other = own.get(group)
-        if other is not None and not np.allclose(other, mean.reindex(other.index), equal_nan=True):
+        if group in differs:
             label = f"{plain(group)} (own damping)"
             ax.plot(other.index, other.to_numpy(), linestyle="--", label=label, color=colors[group])
             plotted.extend(other.dropna().to_list())

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from npgbench.harness.tracking import read_json
+from npgbench.harness.tracking import atomic_write_bytes, read_json
 
 RUN_FILES = ("config.json", "meta.json", "metrics.parquet", "policy.pt")
 """What a dataset run holds: everything `npgbench report` and `npgbench eval` read."""
@@ -95,8 +95,7 @@ def _copy_suite_file(sweep_folder: Path, dest_folder: Path, sha: str) -> None:
         return
     for candidate in sorted(sweep_folder.glob("suite*.toml")):
         if candidate.is_file() and file_sha256(candidate) == sha:
-            dest_folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(candidate, target)
+            atomic_write_bytes(target, candidate.read_bytes())  # never left half-written
             return
 
 
@@ -109,9 +108,12 @@ def add_runs(sources: list[Path], dataset: Path) -> AddResult:
             continue
         meta = read_json(src / "meta.json") or {}
         dest = Path(dataset) / (meta.get("suite") or NO_SUITE) / src.name
+        if dest.exists() and not _same_run(src, dest):
+            result.conflicts.append(src.name)
+            continue
         _copy_suite_file(src.parent, dest.parent, meta.get("suite_sha256") or "")
         if dest.exists():
-            (result.already if _same_run(src, dest) else result.conflicts).append(src.name)
+            result.already.append(src.name)
             continue
         _copy_run(src, dest)
         result.added.append(src.name)

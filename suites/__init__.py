@@ -99,6 +99,7 @@ def same_settings(a: Path, b: Path) -> bool:
     """Whether two suite files hold the same TOML data (they may differ in comments and
     layout): runs swept from either are the same experiment. False when either is unreadable."""
     try:
-        return tomllib.loads(Path(a).read_text()) == tomllib.loads(Path(b).read_text())
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return tomllib.load(fa) == tomllib.load(fb)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False

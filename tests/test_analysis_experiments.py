@@ -292,6 +292,9 @@ def test_fidelity_table(tmp_path):
     styles = {ln.get_label(): ln.get_linestyle() for ln in experiment_plots.fidelity_cosine(
         frame, ENV).get_lines()}  # fmt: skip
     assert styles == {"npg_kfac": "-", "npg_kfac (own damping)": "--"}
+    same = frame.assign(fidelity_cosine_own=frame["fidelity_cosine"])  # own model = lambda I
+    lines = experiment_plots.fidelity_cosine(same, ENV).get_lines()
+    assert [ln.get_label() for ln in lines] == ["npg_kfac"]
     assert fisher_experiments.fidelity(frame[frame["algo"] == "ppo"]) is None
 
 
