@@ -86,7 +86,7 @@ def headline(tables: Path) -> str:
     tables = Path(tables)
     read = lambda suite, name: pd.read_csv(tables / f"{suite}__{name}.csv")  # noqa: E731
     runs = pd.read_csv(tables / "runs.csv") if (tables / "runs.csv").exists() else None
-    counted = "" if runs is None else f" ({len(runs)} runs in docs/data)"
+    counted = "" if runs is None else f" ({_counts(runs)} in docs/data)"
     parts = [
         f"Ours beside the published numbers{counted}, under the reference's protocol; ours: "
         "mean ± 95% CI (seeds), theirs: mean ± std:",
@@ -98,6 +98,14 @@ def headline(tables: Path) -> str:
         claims_table(read(CONTROLLED_SUITE, "claims")),
     ]
     return "\n\n".join([BEGIN, *parts, END])
+
+
+def _counts(runs: pd.DataFrame) -> str:
+    """Complete runs of the two headline suites, e.g. "45 tianshou-mujoco + 86 controlled-1m
+    runs" (other suites of the dataset, such as fisher-fidelity, are not headline runs)."""
+    done = runs[runs["status"] == "complete"]["study"].value_counts()
+    suites = (PUBLISHED_SUITE, CONTROLLED_SUITE)
+    return " + ".join(f"{int(done.get(s, 0))} {s}" for s in suites) + " runs"
 
 
 def replace_block(text: str, block: str) -> str:

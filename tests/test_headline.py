@@ -58,3 +58,13 @@ def test_replace_block_needs_both_markers():
     assert headline.replace_block(f"a {headline.BEGIN} old {headline.END} b", "NEW") == "a NEW b"
     with pytest.raises(ValueError, match="block"):
         headline.replace_block("no markers here", "NEW")
+
+
+def test_the_count_names_the_headline_suites_complete_runs_only():
+    runs = pd.DataFrame(
+        {
+            "study": ["tianshou-mujoco", "controlled-1m", "controlled-1m", "fisher-fidelity"],
+            "status": ["complete", "complete", "failed", "complete"],
+        }
+    )
+    assert headline._counts(runs) == "1 tianshou-mujoco + 1 controlled-1m runs"
