@@ -237,6 +237,30 @@ def test_a_worker_killed_mid_sweep_fails_only_its_own_run(tmp_path):
         assert not [p for p in Path("/dev/shm").iterdir() if tag.search(p.name)]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux /proc; [] elsewhere)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")"
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
     path = suite(tmp_path, "term", algos=("ppo",), seeds=tuple(range(4)), steps=4096, spu=512)
     out = tmp_path / "out"
@@ -249,13 +273,19 @@ def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
         if any(m and m["status"] == "running" for m in metas):
             break
         time.sleep(0.05)
+    workers = descendants(proc.pid)
+    assert workers or not Path("/proc/self/stat").exists(), "no worker process found"
     proc.send_signal(signal.SIGTERM)  # the parent only, as Slurm's scancel or a walltime does
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert "terminated (SIGTERM)" in stderr and "rerun the same command" in stderr
     assert "Traceback" not in stderr
-    # Its workers died with it: no run directory changes afterwards.
-    time.sleep(1.0)
+    # Its workers died with it (on a loaded machine that can take a moment): none is left,
+    # and no run directory changes afterwards.
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if alive(pid)], "workers outlived the sweep"
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     time.sleep(2.0)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
