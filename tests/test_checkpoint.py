@@ -209,6 +209,10 @@ def test_analysis_ignores_the_checkpoint_of_an_incomplete_run(tmp_path):
 def test_a_signal_is_held_until_the_iteration_ends_then_checkpointed(
     tmp_path, whole_run, signum, raised
 ):
+    ignored = signal.getsignal(signum) is signal.SIG_IGN
+    if ignored:  # pytest started with it ignored (nohup, a background job), which a run keeps
+        usual = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, usual)
     before = signal.getsignal(signum)
     cfg = config(**{"checkpoint.every": 0})  # only the signal writes a checkpoint
 
@@ -216,9 +220,13 @@ def test_a_signal_is_held_until_the_iteration_ends_then_checkpointed(
         if row["iteration"] == 2:
             signal.raise_signal(signum)
 
-    with pytest.raises(raised):
-        train(cfg, tmp_path, progress=False, on_row=signal_during)
-    assert signal.getsignal(signum) is before, "the run's handler outlived it"
+    try:
+        with pytest.raises(raised):
+            train(cfg, tmp_path, progress=False, on_row=signal_during)
+        assert signal.getsignal(signum) is before, "the run's handler outlived it"
+    finally:
+        if ignored:
+            signal.signal(signum, signal.SIG_IGN)
     run_dir = tmp_path / run_id(cfg)
     assert torch.load(run_dir / FILENAME, weights_only=True)["iteration"] == 3
     got = train(cfg, tmp_path, progress=False)
