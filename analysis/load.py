@@ -9,6 +9,7 @@ interrupted (status "running" with no writer left) and corrupt runs are listed i
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,8 @@ def _read_metrics(path: Path) -> tuple[pd.DataFrame | None, str]:
     """(frame, "") or (None, why it is unusable)."""
     if not path.is_file():
         return None, f"{path}: metrics file missing"
-    try:
-        df = pd.read_parquet(path)
+    try:  # from one read of the bytes: a live run replaces the file while pyarrow reads it
+        df = pd.read_parquet(io.BytesIO(path.read_bytes()))
     except Exception as exc:  # pyarrow raises several types for truncated / garbage files
         return None, f"{path}: unreadable metrics file ({type(exc).__name__}); run skipped"
     missing = [c for c in ("iteration", "step") if c not in df.columns]

@@ -290,7 +290,9 @@ def test_a_sigkilled_sweep_continues_its_run_from_the_checkpoint(tmp_path):
     deadline = time.time() + 120
     while not (run_dir / "metrics.parquet").exists() and time.time() < deadline:
         time.sleep(0.02)
-    while len(pd.read_parquet(run_dir / "metrics.parquet")) < 3 and time.time() < deadline:
+    # the bytes first: the sweep replaces the file while we read, and pyarrow opens it twice
+    rows = lambda: len(pd.read_parquet(io.BytesIO((run_dir / "metrics.parquet").read_bytes())))  # noqa: E731
+    while rows() < 3 and time.time() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its loky worker, mid-iteration or not
     proc.wait()
