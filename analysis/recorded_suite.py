@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.analysis.summary import SuiteInfo, suite_info
-from npgbench.suites import file_sha256 as sha256
-from npgbench.suites import same_settings
+from npgbench.suites import file_sha256, find_copy, same_settings
 
 
 def load_file(path: Path) -> SuiteInfo:
@@ -28,11 +27,10 @@ def load_file(path: Path) -> SuiteInfo:
 
 def recorded_copy(runs: pd.DataFrame, sha: str) -> Path | None:
     """The suite*.toml beside these runs (in a run directory's parent) whose sha256 is sha."""
-    folders = sorted({Path(p).parent for p in runs["path"]})
-    for folder in folders:
-        for candidate in sorted(folder.glob("suite*.toml")):
-            if candidate.is_file() and sha256(candidate) == sha:
-                return candidate
+    for folder in sorted({Path(p).parent for p in runs["path"]}):
+        copy = find_copy(folder, sha)
+        if copy is not None:
+            return copy
     return None
 
 
@@ -50,7 +48,8 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
     shas = Counter(s for s in done.get("suite_sha256", pd.Series(dtype=str)) if s)
     if name in SUITES:
         path = SUITE_DIR / f"{name}.toml"
-        if not all(_equivalent(path, sha, done) for sha in shas):
+        shipped_sha = file_sha256(path)
+        if not all(sha == shipped_sha or _same_as(path, sha, done) for sha in shas):
             warn(
                 f"suite {name!r}: its runs were swept from another version of the shipped "
                 "file (suite_sha256 differs); the shipped one is used"
@@ -74,11 +73,9 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
     return SuiteInfo(name=name), ""
 
 
-def _equivalent(shipped: Path, sha: str, runs: pd.DataFrame) -> bool:
-    """Whether runs swept from the file with sha256 `sha` used the shipped file's settings:
-    the same bytes, or a recorded copy beside them that differs only in comments/layout."""
-    if sha256(shipped) == sha:
-        return True
+def _same_as(shipped: Path, sha: str, runs: pd.DataFrame) -> bool:
+    """Whether runs swept from another file (sha256 `sha`) used the shipped file's settings:
+    a recorded copy beside them that differs from it only in comments/layout."""
     copy = recorded_copy(runs, sha)
     return copy is not None and same_settings(copy, shipped)
 

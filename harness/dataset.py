@@ -8,9 +8,9 @@ and `npgbench eval` read (config.json, meta.json, metrics.parquet, policy.pt): n
 no lock, no checkpoint. `<dataset>/<suite>/suite-<sha12>.toml`: each version of the suite
 file its runs were swept from (meta.json's suite_sha256), so the report can tell a later
 comment-only edit of the shipped suite from a change of settings. `<dataset>/manifest.csv`
-has one row per run. A run already in the
-dataset is never overwritten: a second copy with different metrics is reported as a conflict
-and left out, so data taken at different commits cannot silently replace each other.
+has one row per run. A run already in the dataset is never overwritten: a second copy with
+different metrics is reported as a conflict and left out, so data taken at different commits
+cannot silently replace each other.
 """
 
 from __future__ import annotations
@@ -88,15 +88,14 @@ def _copy_run(src: Path, dest: Path) -> None:
 def _copy_suite_file(sweep_folder: Path, dest_folder: Path, sha: str) -> None:
     """Keep the sweep's copy of the suite file whose sha256 is `sha` as
     dest_folder/suite-<sha12>.toml, once per version (nothing when none matches)."""
-    from npgbench.suites import file_sha256
+    from npgbench.suites import find_copy
 
     target = dest_folder / f"suite-{sha[:12]}.toml"
     if not sha or target.exists():
         return
-    for candidate in sorted(sweep_folder.glob("suite*.toml")):
-        if candidate.is_file() and file_sha256(candidate) == sha:
-            atomic_write_bytes(target, candidate.read_bytes())  # never left half-written
-            return
+    copy = find_copy(sweep_folder, sha)
+    if copy is not None:
+        atomic_write_bytes(target, copy.read_bytes())  # never left half-written
 
 
 def add_runs(sources: list[Path], dataset: Path) -> AddResult:

@@ -36,10 +36,10 @@ def record_suite(suite, out: Path) -> str:
     thresholds and references (issue 11): out/suite.toml, or suite-<sha>.toml when another
     suite's copy is already there. Returns the file's sha256 (each run's meta.json has it)."""
     from npgbench.harness.tracking import atomic_write_bytes
-    from npgbench.suites import file_sha256
+    from npgbench.suites import content_sha256
 
     data = Path(suite.path).read_bytes()
-    sha = file_sha256(suite.path)
+    sha = content_sha256(data)
     copy = out / "suite.toml"
     if copy.is_file() and copy.read_bytes() != data:
         copy = out / f"suite-{sha[:12]}.toml"

@@ -87,12 +87,23 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return parse_suite(data, path)
 
 
-__all__ = ["SUITES", "Suite", "load_suite", "suite_path"]
+def content_sha256(data: bytes) -> str:
+    """sha256 of a suite file's bytes: each run's meta.json records it as `suite_sha256`."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a suite file's bytes: each run's meta.json records it as `suite_sha256`."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """content_sha256 of the file at path."""
+    return content_sha256(Path(path).read_bytes())
+
+
+def find_copy(folder: Path, sha: str) -> Path | None:
+    """The suite*.toml in folder (a sweep's out folder or a dataset suite folder) whose
+    sha256 is `sha`: the copy `npgbench sweep` recorded beside its runs."""
+    for candidate in sorted(Path(folder).glob("suite*.toml")):
+        if candidate.is_file() and file_sha256(candidate) == sha:
+            return candidate
+    return None
 
 
 def same_settings(a: Path, b: Path) -> bool:
@@ -103,3 +114,15 @@ def same_settings(a: Path, b: Path) -> bool:
             return tomllib.load(fa) == tomllib.load(fb)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
+
+
+__all__ = [
+    "SUITES",
+    "Suite",
+    "content_sha256",
+    "file_sha256",
+    "find_copy",
+    "load_suite",
+    "same_settings",
+    "suite_path",
+]
