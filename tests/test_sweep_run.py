@@ -292,7 +292,9 @@ def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
     # Resumable: the plan keeps what completed and lists the rest (resume itself is proven
     # after a SIGKILL above).
     plan = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, timeout=120)
-    done = sum(read_json(d / "meta.json")["status"] == "complete" for d in run_dirs(out))
+    # a worker killed between creating its run directory and writing meta.json leaves none
+    metas = [read_json(d / "meta.json") or {} for d in run_dirs(out)]
+    done = sum(m.get("status") == "complete" for m in metas)
     assert plan.returncode == 0 and f"work left: {4 - done} runs" in plan.stdout, plan.stdout
     assert done < 4
 
