@@ -64,7 +64,7 @@ def comparison_row(claim, comparison, label, cmp, tasks, family, train=None) -> 
     return row
 
 
-def finish(data: pd.DataFrame, interim: bool) -> Table:
+def finish(data: pd.DataFrame, interim: bool, note: str = "") -> Table:
     """Holm within each family over its testable rows (>= MIN_RUNS per arm and task, finite
     p), then every undecided row's verdict by stats.verdict; the table and its view."""
     data = data.reindex(columns=COLUMNS)
@@ -98,7 +98,7 @@ def finish(data: pd.DataFrame, interim: bool) -> Table:
     title = "The method's claims at equal KL" + (
         " (interim: planned runs missing)" if interim else ""
     )
-    return Table("claims", title, data, view, NOTE)
+    return Table("claims", title, data, view, NOTE + note)
 
 
 def _fmt_p(p: float) -> str:

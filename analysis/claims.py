@@ -160,7 +160,22 @@ def claims(
     rows += step_rows(summary, envs, base, natural, seed)
     rows += cost_rows(summary, envs, base, natural, reps, seed, matrix, shared_envs)
     rows += extra_rows if extra_rows is not None else phase_c_rows(None, None)
-    return finish(pd.DataFrame(rows), is_interim(summary, runs))
+    return finish(pd.DataFrame(rows), is_interim(summary, runs), final_eval_note(summary))
+
+
+def final_eval_note(summary: pd.DataFrame) -> str:
+    """Which runs lack a valid final_eval.json, and why (empty when none does)."""
+    reasons = summary.get("final_eval_file_reason", pd.Series(dtype=str)).fillna("")
+    missing = summary[reasons != ""]
+    if missing.empty:
+        return ""
+    why = "; ".join(
+        f"{r} ({n})" for r, n in missing["final_eval_file_reason"].value_counts().items()
+    )
+    return (
+        f" final_eval.json missing or not used for {len(missing)} of {len(summary)} runs "
+        f"({why}), so every final return here is the mean of the last 3 evaluation points."
+    )
 
 
 def drawdown_norm(summary: pd.DataFrame, ranges: dict) -> pd.Series:
