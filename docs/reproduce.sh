@@ -15,14 +15,22 @@ if [ "${1:-}" != "--report-only" ]; then
     --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
   # Phase B: every variant at one KL budget (105 runs)
   npgbench sweep --suite controlled-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
-  # Phase C: Hopper-v5 only; the default arms are Phase B's runs, hence the same --out
-  npgbench sweep --suite sensitivity-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
-  npgbench sweep --suite invariance-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
+  # Phase C (analysed under docs/analysis-plan.md, committed before these runs): one factor at
+  # a time, reparameterisation, step size. Their reference arms are Phase B's runs (same run
+  # ids), hence the same --out.
+  npgbench sweep --suite ablation-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
+  npgbench sweep --suite invariance-scale-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
+  npgbench sweep --suite sensitivity-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
+  # Ten seeds where the published numbers have ten (Tianshou): seeds 5-9 of Phase A
+  npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" --seeds 5,6,7,8,9 \
+    --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
   # Fisher fidelity (300k steps, 16x16 policies): each direction against the exact natural
   # gradient under the common damping lambda I and under the variant's own damping model
   npgbench sweep --suite fisher-fidelity --out "$OUT/fisher-fidelity" "${COMMON[@]}"
   npgbench dataset add "$OUT/tianshou-mujoco" "$OUT/controlled-1m" "$OUT/fisher-fidelity" \
     --into docs/data
+  # The primary final return: 50 mean-action episodes of every final policy (kept if present)
+  npgbench eval --write docs/data/*/*__*/
 fi
 rm -rf docs/figures docs/tables
 npgbench report docs/data --out docs --name results --preamble docs/preamble.md

@@ -148,15 +148,18 @@ def test_rows_at_are_the_per_sample_scores_of_the_given_actions():
         rows_at(policy, batch.obs, batch.actions[:, :1])
 
 
-def test_cg_with_n_iterations_equals_the_direct_solve_and_lowers_the_objective():
+def damped_system(damping: float, seed: int):
+    """(policy, batch, F + damping I [P, P], g [P]) of a small float64 policy: a CG test case."""
     policy = small_policy(OBS, ACT, hidden=(3,))
     batch = make_batch(policy, 50)
-    f = analytic_fisher(policy, batch.obs) + 0.1 * torch.eye(
-        policy.num_params(), dtype=torch.float64
-    )
-    g = torch.randn(
-        policy.num_params(), dtype=torch.float64, generator=torch.Generator().manual_seed(0)
-    )
+    p = policy.num_params()
+    f = analytic_fisher(policy, batch.obs) + damping * torch.eye(p, dtype=torch.float64)
+    g = torch.randn(p, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return policy, batch, f, g
+
+
+def test_cg_with_n_iterations_equals_the_direct_solve_and_lowers_the_objective():
+    policy, batch, f, g = damped_system(0.1, seed=0)
     objectives = []
     x, residual, iters = conjugate_gradient(
         lambda v: f @ v,
@@ -381,14 +384,7 @@ def test_kfac_solve_inverts_its_factors_plus_its_damping_model():
 def test_cg_relative_tolerance_stops_at_the_first_iterate_within_it():
     """rtol stops CG at the first iteration whose |r| / |b| <= rtol: the same iterates as
     without it up to there, and the returned residual is within the tolerance."""
-    policy = small_policy(OBS, ACT, hidden=(3,))
-    batch = make_batch(policy, 50)
-    f = analytic_fisher(policy, batch.obs) + 0.01 * torch.eye(
-        policy.num_params(), dtype=torch.float64
-    )
-    g = torch.randn(
-        policy.num_params(), dtype=torch.float64, generator=torch.Generator().manual_seed(1)
-    )
+    policy, _, f, g = damped_system(0.01, seed=1)
     residuals = []
     conjugate_gradient(
         lambda v: f @ v,
