@@ -55,13 +55,12 @@ from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.heldout import COLUMNS as HELDOUT_COLUMNS
 from npgbench.algorithms.heldout import HeldOut
 from npgbench.algorithms.line_search import backtracking_line_search
-from npgbench.harness.core.config import DiagnosticsConfig
+from npgbench.harness.core.config import FIDELITY_DEFAULT_DAMPING, DiagnosticsConfig
 from npgbench.harness.core.config_checks import check_fidelity_size
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
 from npgbench.harness.core.rollout import Batch
 
 NAN = math.nan
-FIDELITY_DEFAULT_DAMPING = 1e-2  # npg_exact's default, for preconditioners without damping
 
 
 class Fidelity:

@@ -3,27 +3,33 @@ the number of policy parameters. Same conventions as plots.py (keyword-only ax, 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-from npgbench.analysis import metrics
+from npgbench.analysis import metrics, plots
 from npgbench.analysis.plot_style import (
     LINESTYLES,
     MARKERS,
     legend_outside,
+    n_label,
     new_ax,
     plain,
     style_of,
 )
 
 
-def time_split_bars(summary: pd.DataFrame, *, ax=None):
-    """Stacked mean seconds per iteration by component, one bar per (variant, env)."""
-    ax = new_ax(ax, (6.0, 0.9 + 0.4 * summary[["group", "env"]].drop_duplicates().shape[0]))
-    split = summary.groupby(["group", "env"], sort=True)[
-        metrics.time_columns(summary.columns)
-    ].mean()
+def time_split_bars(timing: pd.DataFrame, *, ax=None):
+    """Stacked median seconds per iteration by component, one bar per (variant, env).
+    timing: timing.per_run (one row per run, per-run medians over iterations); each bar
+    stacks the medians over runs."""
+    cells = timing[["group", "env"]].drop_duplicates().shape[0]
+    ax = new_ax(ax, (6.0, 0.9 + 0.4 * cells))
+    parts = [c for c in metrics.TIME_PARTS if c in timing]
+    parts += sorted(c for c in timing if c.startswith("time_") and c not in parts)
+    split = timing.groupby(["group", "env"], sort=True)[parts].median()
     split = split.dropna(axis=1, how="all").fillna(0.0)
     shades = sns.color_palette("colorblind", len(split.columns))
     left = np.zeros(len(split))
@@ -34,16 +40,65 @@ def time_split_bars(summary: pd.DataFrame, *, ax=None):
         )
         left += split[col].to_numpy()
     ax.invert_yaxis()
-    ax.set(xlabel="seconds per iteration", title="Time split")
+    ax.set(xlabel="seconds per iteration (medians)", title="Time split")
     legend_outside(ax)
     return ax
 
 
+def wallclock_curve(curves: pd.DataFrame, times: pd.DataFrame, env: str, *, ax=None, style=None):
+    """Mean return over seeds (Student-t 95% band) against the median over seeds of the
+    wall-clock time at which each step was reached, to the end of training: a curve is not
+    cut where its fastest seed ended. Ticks: where each seed ended (its time, its return).
+    curves / times: interpolate_curves of the return and of wall_time on one step grid."""
+    ax = new_ax(ax)
+    here = curves["env"] == env
+    for group, df in curves[here].groupby("group", sort=True):
+        values_RX = df.pivot(index="run_id", columns="x", values="value")
+        time_RX = times[(times["env"] == env) & (times["group"] == group)].pivot(
+            index="run_id", columns="x", values="value"
+        )
+        time_RX = time_RX.reindex(index=values_RX.index, columns=values_RX.columns)
+        mean_X, lo_X, hi_X, n_X = plots.mean_band(values_RX.to_numpy(float))
+        everyone = n_X == len(values_RX)
+        with warnings.catch_warnings():  # grid points no seed reached: NaN, no curve there
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x_X = np.nanmedian(time_RX.to_numpy(float), axis=0)
+        line = style_of(style, group)
+        keep = everyone & np.isfinite(x_X)
+        ax.plot(
+            x_X[keep],
+            mean_X[keep],
+            label=n_label(group, len(values_RX)),
+            markevery=max(1, int(keep.sum()) // 8),
+            **line,
+        )
+        ax.fill_between(
+            x_X[keep], lo_X[keep], hi_X[keep], alpha=0.2, color=line.get("color"), linewidth=0
+        )
+        ends = [
+            (t[np.isfinite(t) & np.isfinite(v)][-1], v[np.isfinite(t) & np.isfinite(v)][-1])
+            for t, v in zip(time_RX.to_numpy(float), values_RX.to_numpy(float))
+            if (np.isfinite(t) & np.isfinite(v)).any()
+        ]
+        if ends:
+            ax.plot(
+                *zip(*ends), linestyle="none", marker="|", markersize=9, color=line.get("color")
+            )
+    ax.set(title=plain(env), xlabel="wall-clock time (s), median over seeds")
+    return ax
+
+
+MIN_SPAN = 4.0
+"""A cost-against-size plot of runs alone needs parameter counts at least this far apart
+(the envs of one policy size differ by 10-20%: no scaling to read from them)."""
+
+
 def worth_drawing(points: pd.DataFrame) -> bool:
-    """A cost-vs-size plot needs sizes to compare: two parameter counts among the runs
-    (several envs), or a fisher-cost benchmark beside them."""
-    runs = points[points["source"] == "runs"]
-    return runs["num_params"].nunique() > 1 or (points["source"] != "runs").any()
+    """A cost-vs-size plot needs sizes to compare: run parameter counts spanning MIN_SPAN,
+    or a fisher-cost benchmark beside them."""
+    runs = points.loc[points["source"] == "runs", "num_params"]
+    spread = runs.max() / runs.min() if len(runs) and runs.min() > 0 else 1.0
+    return spread >= MIN_SPAN or (points["source"] != "runs").any()
 
 
 def _log_axis(axis, values) -> None:

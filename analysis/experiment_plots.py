@@ -157,7 +157,9 @@ def _fidelity_means(frame: pd.DataFrame, env: str, column: str):
         yield group, df.groupby("step", sort=True)[column].mean()
 
 
-def _plot_fidelity(ax, frame: pd.DataFrame, env: str, column: str, colors) -> list[float]:
+def _plot_fidelity(
+    ax, frame: pd.DataFrame, env: str, column: str, colors, damping=None
+) -> list[float]:
     """One solid line per variant of `column`, plus a dashed one against the variant's own
     damping model (`column`_own) where that differs (npg_kfac); returns the plotted means."""
     plotted, own_column = [], f"{column}_own"
@@ -168,7 +170,9 @@ def _plot_fidelity(ax, frame: pd.DataFrame, env: str, column: str, colors) -> li
         gap = (both[own_column] - both[column]).abs() > 1e-12 * both[column].abs().clip(lower=1)
         differs = set(both.loc[gap, "group"])
     for group, mean in _fidelity_means(frame, env, column):
-        ax.plot(mean.index, mean.to_numpy(), marker=".", label=plain(group), color=colors[group])
+        lam = (damping or {}).get(group)
+        label = plain(group) + (f" (lambda {lam:g})" if lam is not None else "")
+        ax.plot(mean.index, mean.to_numpy(), marker=".", label=label, color=colors[group])
         plotted.extend(mean.dropna().to_list())
         other = own.get(group)
         if group in differs:
@@ -178,13 +182,14 @@ def _plot_fidelity(ax, frame: pd.DataFrame, env: str, column: str, colors) -> li
     return plotted
 
 
-def fidelity_cosine(frame: pd.DataFrame, env: str, *, ax=None, colors=None):
-    """cos(x, x*) with the exact natural gradient over training, one line per variant (dashed:
-    against the variant's own damping model, where it differs)."""
+def fidelity_cosine(frame: pd.DataFrame, env: str, *, ax=None, colors=None, damping=None):
+    """cos(x, x*) with the exact natural gradient (F + lambda I)^-1 g over training, one line
+    per variant, lambda its own damping (damping: variant -> lambda, named in the legend;
+    dashed: against the variant's own damping model, where it differs)."""
     ax = new_ax(ax)
     colors = colors or palette(frame["group"].unique())
-    _plot_fidelity(ax, frame, env, "fidelity_cosine", colors)
-    ax.set(title=plain(env), ylabel="cos(x, x*)")
+    _plot_fidelity(ax, frame, env, "fidelity_cosine", colors, damping)
+    ax.set(title=plain(env), ylabel="cos(x, x*), x* = (F + lambda I)^-1 g")
     ax.legend(fontsize="small")
     return ax
 
@@ -204,8 +209,9 @@ def fidelity_kl_ratio(frame: pd.DataFrame, env: str, *, ax=None, colors=None):
     return ax
 
 
-def fidelity_figure(frame: pd.DataFrame):
-    """Per env: fidelity_cosine (top) and fidelity_kl_ratio (bottom)."""
+def fidelity_figure(frame: pd.DataFrame, damping: dict[str, float] | None = None):
+    """Per env: fidelity_cosine (top) and fidelity_kl_ratio (bottom); damping: variant ->
+    the lambda of its reference."""
     data = frame[frame["fidelity_cosine"].notna()]
     envs = sorted(data["env"].unique())
     colors = palette(data["group"].unique())
@@ -213,7 +219,7 @@ def fidelity_figure(frame: pd.DataFrame):
         2, len(envs), figsize=(4.8 * len(envs), 6.2), squeeze=False, sharex="col"
     )
     for col, env in enumerate(envs):
-        fidelity_cosine(data, env, ax=axes[0, col], colors=colors)
+        fidelity_cosine(data, env, ax=axes[0, col], colors=colors, damping=damping)
         fidelity_kl_ratio(data, env, ax=axes[1, col], colors=colors)
     fig.tight_layout()
     return fig

@@ -87,13 +87,16 @@ DAMPING_NOTE = (
 )
 FIDELITY_NOTE = (
     "Every fidelity_every updates the direction x is compared with the exact natural "
-    "gradient x* = (F + damping I)^-1 g of the dense analytic Fisher: cos = cos(x, x*), "
-    "KL ratio = x^T F x / x*^T F x* (predicted KL of x over that of x*). Mean and final "
-    "(last recorded) per run, averaged over seeds; min over all runs. Own damping: the same "
-    "against x*_own = (F + D)^-1 g, D the variant's own damping model (npg_kfac: factored "
-    "Tikhonov, gamma_A G (x) I + gamma_G I (x) A + damping I; the others: damping I, where "
-    "it equals the common reference); the gap between the two cosines is what the damping "
-    "model, not the curvature approximation, costs. n/a: runs that did not record it."
+    "gradient x* = (F + lambda I)^-1 g of the dense analytic Fisher, lambda the variant's "
+    "own update.damping (column 'x* lambda'; 0.01 for a variant without damping, such as "
+    "vanilla): variants with different lambda are compared with different references, not "
+    "one common direction. cos = cos(x, x*), KL ratio = x^T F x / x*^T F x* (predicted KL of "
+    "x over that of x*). Mean and final (last recorded) per run, averaged over seeds; min "
+    "over all runs. Own damping: the same against x*_own = (F + D)^-1 g, D the variant's own "
+    "damping model (npg_kfac: factored Tikhonov, gamma_A G (x) I + gamma_G I (x) A + lambda "
+    "I; the others: lambda I, the same as x*); the gap between the two cosines is what "
+    "K-FAC's damping model, not its curvature approximation, costs. n/a: runs that did not "
+    "record it."
 )
 
 
@@ -149,8 +152,9 @@ def _damping_row(env, group, text: str, c, sub, per_run, cond_col) -> tuple[dict
     return rec, shown
 
 
-def fidelity(frame: pd.DataFrame) -> Table | None:
-    """Per (env, variant): cosine with the exact natural gradient and KL ratio, over seeds."""
+def fidelity(frame: pd.DataFrame, damping: dict[str, float] | None = None) -> Table | None:
+    """Per (env, variant): cosine with the exact natural gradient and KL ratio, over seeds.
+    damping: variant -> the lambda of its reference x* (shown per row; n/a when None)."""
     if "fidelity_cosine" not in frame or not frame["fidelity_cosine"].notna().any():
         return None
     optional = ("fidelity_kl_ratio", "fidelity_cosine_own", "fidelity_kl_ratio_own")
@@ -162,6 +166,13 @@ def fidelity(frame: pd.DataFrame) -> Table | None:
         if per_run.empty:
             continue
         rec, shown = _fidelity_row(env, group, g["algo"].iloc[0], per_run)
+        lam = (damping or {}).get(group, math.nan)
+        rec["reference_damping"] = lam
+        shown = {
+            **dict(list(shown.items())[:2]),
+            "x* lambda": fmt(lam),
+            **dict(list(shown.items())[2:]),
+        }
         rows.append(rec)
         view.append(shown)
     return (

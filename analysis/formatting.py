@@ -1,15 +1,16 @@
-"""A report table and its three renderings: GitHub markdown, HTML and LaTeX (booktabs).
+"""A report table and its renderings: GitHub markdown (the HTML page is rendered from that)
+and LaTeX (booktabs).
 
 A Table holds numbers for the CSV (`data`) and formatted strings for people (`view`); an
 optional boolean `highlight` frame of the view's shape marks cells to emphasise (bold in
-markdown and LaTeX, <strong> in HTML), e.g. the settings that differ between variants.
+markdown, hence <strong> in the HTML page, and in LaTeX), e.g. the settings that differ
+between variants.
 Cell text comes from run directories (variant labels, sources), so every renderer escapes
 it for its format: markdown gets no raw HTML, LaTeX no active characters.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 
@@ -62,8 +63,9 @@ def _marks(table: Table) -> np.ndarray:
 
 def markdown_text(text) -> str:
     """Cell or heading text safe in GitHub markdown: '<' escaped (no tag can open, so a
-    label carries no raw HTML; '>' and '&' stay readable), '|' escaped."""
-    return str(text).replace("<", "&lt;").replace("|", "\\|")
+    label carries no raw HTML; '>' and '&' stay readable), '|' escaped (no cell can end
+    early) and '*' escaped (no emphasis opens, e.g. at x* in a formula)."""
+    return str(text).replace("<", "&lt;").replace("|", "\\|").replace("*", "\\*")
 
 
 def to_markdown(view: pd.DataFrame, highlight: np.ndarray | None = None) -> str:
@@ -87,22 +89,6 @@ def to_markdown(view: pd.DataFrame, highlight: np.ndarray | None = None) -> str:
 
 def table_markdown(table: Table) -> str:
     return to_markdown(table.view, _marks(table))
-
-
-def table_html(table: Table) -> str:
-    """The table's <table> element (cells escaped, highlighted cells in <strong>)."""
-    marks = _marks(table)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.view.columns)
-
-    def cell(v, bold) -> str:
-        text = html.escape(str(v))
-        return f"<td><strong>{text}</strong></td>" if bold else f"<td>{text}</td>"
-
-    rows = "".join(
-        "<tr>" + "".join(cell(v, b) for v, b in zip(row, marks[i])) + "</tr>"
-        for i, row in enumerate(table.view.itertuples(index=False))
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 LATEX_SPECIAL = {

@@ -33,15 +33,21 @@ def _task(env: str) -> str:
 
 
 def published_table(references: pd.DataFrame) -> str:
-    """Ours vs theirs per (task, algorithm): references.csv -> markdown rows."""
-    lines = ["| task | algo | ours (seeds) | theirs | ours / theirs |", "|---|---|---|---|---|"]
+    """Ours vs theirs per (task, algorithm): references.csv -> markdown rows. Tables written
+    under each publisher's estimator (an ours_std and a comparison column) show ours ± std
+    over seeds, as theirs is, and the comparison; older ones ours ± 95% CI."""
+    new = "comparison" in references
+    head = "| task | algo | ours (seeds) | theirs | ours / theirs |"
+    lines = [head + " ours vs theirs |" if new else head, "|---" * (6 if new else 5) + "|"]
     ours = references[references["n"] > 0]  # a reference with no runs of ours (yet) is left out
     for _, r in ours.sort_values(["group", "env"]).iterrows():
         ratio = fmt_ci(r["ratio"], r["ratio_lo"], r["ratio_hi"])
+        spread = r["ours_std"] if new else r["ours_ci95"]
         lines.append(
             f"| {_task(r['env'])} | {NAMES.get(r['group'], r['group'])} | "
-            f"{fmt_pm(r['ours'], r['ours_ci95'])} ({int(r['n'])}) | "
+            f"{fmt_pm(r['ours'], spread)} ({int(r['n'])}) | "
             f"{fmt_pm(r['theirs'], r['theirs_std'])} | {ratio} |"
+            + (f" {r['comparison']} |" if new else "")
         )
     return "\n".join(lines)
 
@@ -87,10 +93,18 @@ def headline(tables: Path) -> str:
     read = lambda suite, name: pd.read_csv(tables / f"{suite}__{name}.csv")  # noqa: E731
     runs = pd.read_csv(tables / "runs.csv") if (tables / "runs.csv").exists() else None
     counted = "" if runs is None else f" ({_counts(runs)} in docs/data)"
+    refs = read(PUBLISHED_SUITE, "references")
+    intro = (
+        f"Ours beside the published numbers{counted}, each under its publisher's estimator "
+        "(Tianshou: max over time of the seed-mean test-return curve); mean ± std over seeds "
+        "on both sides; 'above' / 'below' only where the ratio's 95% CI excludes 1:"
+        if "comparison" in refs
+        else f"Ours beside the published numbers{counted}, under the reference's protocol; "
+        "ours: mean ± 95% CI (seeds), theirs: mean ± std:"
+    )
     parts = [
-        f"Ours beside the published numbers{counted}, under the reference's protocol; ours: "
-        "mean ± 95% CI (seeds), theirs: mean ± std:",
-        published_table(read(PUBLISHED_SUITE, "references")),
+        intro,
+        published_table(refs),
         "The controlled comparison: final return (mean of the last 10% of iterations), "
         "mean ± 95% CI, seed count in brackets where below 5:",
         controlled_table(read(CONTROLLED_SUITE, "convergence")),

@@ -1,19 +1,20 @@
-"""Ours beside published numbers: a suite's [[references]] under each reference's protocol.
+"""Ours beside published numbers: a suite's [[references]], each under its publisher's own
+estimator (analysis/estimators.py), with a ratio whose CI carries both sides' uncertainty.
 
 A reference names an env and a registered algorithm, or a variant label (suites: `label =
-"npg"` attaches Tianshou's NPG numbers to the npg_cg variant of that name). Our number is
-taken under the reference's protocol:
+"npg"` attaches Tianshou's NPG numbers to the npg_cg variant of that name). It is compared
+only where the comparison is like for like:
 
-- "best" (Tianshou's and TD3's tables): the max over training of the evaluation mean, per
-  run, then the mean over seeds. Tianshou's test episodes sample actions (its PG policies
-  default to deterministic_eval=False: thu-ml/tianshou tianshou/policy/modelfree/pg.py), so
-  the sampled-action evaluation (`eval_sampled_return_mean`, runs with eval.sampled) is used
-  when every run of the variant has it, else the mean-action one (`eval_return_mean`), else
-  the training-episode return; each row names the column it used.
-- "final": our final return (mean of the last 10% of iterations).
+- a reference from a known publisher is compared only in the suite that runs at that
+  publisher's settings (estimators.Publisher.replicated_by); a suite with other settings
+  (a controlled comparison at one KL budget, say) lists it as not compared, with the reason;
+- a reference without runs of ours is left out of the table and named in its note.
 
-Every row also gives our final return, our Student-t 95% CI and n (seeds), their mean and
-± std over their seeds, the ratio, and what differs (protocol, env version, budget).
+The ratio ours / theirs gets a 95% CI from the delta method on the log scale (linear when a
+value is not positive): var = (se_ours / ours)^2 + (se_theirs / theirs)^2, Student-t with
+Welch-Satterthwaite degrees of freedom; se_theirs from their std over their seeds where the
+publisher's seed count is known, else 0 (said in the row). The comparison reads "above" or
+"below" only when that CI excludes 1, else "within spread".
 """
 
 from __future__ import annotations
@@ -22,40 +23,18 @@ import math
 
 import numpy as np
 import pandas as pd
-from npgbench.analysis import metrics, variants
+from npgbench.analysis import estimators, variants
 from npgbench.analysis.formatting import Table, fmt, fmt_pm
 from npgbench.analysis.summary import SuiteInfo
-
-BEST_COLUMNS = ("best_eval_sampled", "best_eval", "best")
-"""Our per-run column for the "best" protocol, in order of preference."""
-COLUMN_TEXT = {
-    "best_eval_sampled": "best {k}-episode evaluation mean, sampled actions",
-    "best_eval": "best {k}-episode evaluation mean, mean action",
-    "best": "best training-episode return (no evaluations recorded)",
-    "final": "final return",
-}
-PROTOCOL_TEXT = {"best": "best (max over training)", "final": "final (end of training)"}
+from scipy import stats
 
 
-def protocol_column(protocol: str, runs_df: pd.DataFrame | None) -> str:
-    """Our summary column for a published protocol (see the module docstring)."""
-    if protocol != "best":
-        return "final"
-    if runs_df is None or runs_df.empty:
-        return "best"
-    return next(c for c in BEST_COLUMNS if c == "best" or runs_df[c].notna().all())
-
-
-def matching_groups(summary: pd.DataFrame, ref: dict) -> list[tuple[str | None, pd.DataFrame]]:
-    """[(group, its per-run summary rows)] a reference applies to on its env: the variant
-    with the reference's label, else every group of its algorithm; [(None, empty)] if none."""
-    on_env = summary[summary["env"] == ref["env"]]
-    if ref.get("label"):
-        mine = on_env[on_env["label"] == ref["label"]]
-    else:
-        mine = on_env[on_env["algo"] == ref["algo"]]
-    if mine.empty:
-        return [(None, mine)]
+def matching_groups(frame: pd.DataFrame, ref: dict) -> list[tuple[str, pd.DataFrame]]:
+    """[(group, its per-iteration rows)] a reference applies to on its env: the variant with
+    the reference's label, else every group of its algorithm; [] when we have no runs."""
+    on_env = frame[frame["env"] == ref["env"]]
+    key = "label" if ref.get("label") else "algo"
+    mine = on_env[on_env[key] == ref[key]]
     return list(mine.groupby("group", sort=True))
 
 
@@ -72,53 +51,83 @@ def eval_episodes(runs: pd.DataFrame, run_ids) -> str:
     return "/".join(values) or "?"
 
 
-def differences(ref: dict, column: str | None, our_steps: float) -> str:
-    """What separates our number from theirs besides the algorithm's implementation
-    (column None: we have no runs for the reference)."""
+def ratio_ci(
+    ours: float, se_ours: float, n_ours: int, theirs: float, se_theirs: float, n_theirs
+) -> tuple[float, float, float]:
+    """(ratio, lo, hi): ours / theirs with the module docstring's 95% CI (NaN ends when our
+    standard error is unknown)."""
+    if not theirs or not np.isfinite(theirs) or not np.isfinite(ours):
+        return math.nan, math.nan, math.nan
+    ratio = ours / theirs
+    rel_a = se_ours / abs(ours) if ours else math.nan
+    rel_b = se_theirs / abs(theirs) if np.isfinite(se_theirs) and n_theirs else 0.0
+    var = rel_a**2 + rel_b**2
+    if not np.isfinite(var) or n_ours < 2:
+        return ratio, math.nan, math.nan
+    parts = rel_a**4 / (n_ours - 1) + (rel_b**4 / (n_theirs - 1) if rel_b else 0.0)
+    dof = var**2 / parts if parts > 0 else n_ours - 1
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(var)
+    if ours > 0 and theirs > 0:
+        return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+    return ratio, ratio - abs(ratio) * half, ratio + abs(ratio) * half
+
+
+def comparison(lo: float, hi: float) -> str:
+    """ "above" / "below" only when the ratio's CI excludes 1."""
+    if np.isfinite(lo) and lo > 1:
+        return "above"
+    if np.isfinite(hi) and hi < 1:
+        return "below"
+    return "within spread" if np.isfinite(lo) else "n/a (no CI)"
+
+
+def differences(ref: dict, est: estimators.Estimate, our_steps: float) -> str:
+    """What separates our number from theirs besides the implementation."""
     out = []
-    if column == "best_eval":
+    if est.curve == "eval_return_mean" and estimators.estimator_of(ref) == "max_of_mean":
         out.append("ours evaluates the mean action")
-    elif column == "best" and ref["protocol"] == "best":
-        out.append("ours: training episodes (no evaluations)")
     ours = env_version(ref["env"])
     if ref["env_version"] and ours and ref["env_version"] != ours:
         out.append(f"env {ref['env_version']} (theirs) vs {ours}")
-    if np.isfinite(our_steps) and ref["steps"] and int(our_steps) != int(ref["steps"]):
+    if (
+        np.isfinite(our_steps)
+        and ref["steps"]
+        and abs(our_steps - ref["steps"]) > 0.01 * ref["steps"]
+    ):
         out.append(f"{fmt(float(ref['steps']))} steps (theirs) vs {fmt(float(our_steps))}")
     return "; ".join(out) or "none recorded"
 
 
-def reference_row(ref: dict, group, df: pd.DataFrame, runs: pd.DataFrame, budgets: dict) -> dict:
-    """One comparison row (numbers for the CSV); df: the group's per-run summary rows."""
-    column = protocol_column(ref["protocol"], df) if len(df) else None
-    ours, half = metrics.mean_ci(df[column]) if column else (math.nan, math.nan)
-    final, final_half = metrics.mean_ci(df["final"]) if len(df) else (math.nan, math.nan)
-    theirs = ref["value"]
-    ratio = ours / theirs if theirs else math.nan
-    lo, hi = ((ours - half) / theirs, (ours + half) / theirs) if theirs else (math.nan,) * 2
-    if theirs and theirs < 0:  # dividing by a negative number swaps the ends
-        lo, hi = hi, lo
-    our_steps = budgets.get(ref["env"], math.nan)
-    episodes = eval_episodes(runs, df["run_id"]) if len(df) else "?"
+def reference_row(ref: dict, group: str, rows: pd.DataFrame, runs: pd.DataFrame, opts) -> dict:
+    """One comparison row (numbers for the CSV); rows: the group's per-iteration frame."""
+    est = estimators.estimate(ref, rows, opts.final_frac)
+    se_theirs, n_theirs = estimators.their_se(ref)
+    ratio, lo, hi = ratio_ci(est.value, est.se, est.n, ref["value"], se_theirs, n_theirs)
+    known = estimators.publisher(ref)
+    our_steps = float(runs.loc[runs["run_id"].isin(rows["run_id"]), "total_steps"].max())
     return {
         "env": ref["env"],
         "group": group,
         "algo": ref["algo"],
         "ref_label": ref.get("label") or "",
-        "n": int(df[column].notna().sum()) if column else 0,
+        "publisher": known.short if known else ref["source"],
         "protocol": ref["protocol"],
-        "our_column": column or "",
-        "our_protocol": COLUMN_TEXT[column].format(k=episodes) if column else "no runs",
-        "ours": ours,
-        "ours_ci95": half,
-        "ours_final": final,
-        "ours_final_ci95": final_half,
-        "theirs": theirs,
+        "estimator": estimators.estimator_of(ref),
+        "estimator_text": estimators.estimator_text(ref, est, eval_episodes(runs, rows["run_id"])),
+        "our_column": est.curve,
+        "n": est.n,
+        "ours": est.value,
+        "ours_std": est.std,
+        "ours_se": est.se,
+        "theirs": ref["value"],
         "theirs_std": ref.get("std"),
+        "theirs_n": n_theirs,
+        "theirs_se": se_theirs,
         "ratio": ratio,
         "ratio_lo": lo,
         "ratio_hi": hi,
-        "differences": differences(ref, column, our_steps),
+        "comparison": comparison(lo, hi),
+        "differences": differences(ref, est, our_steps),
         "source": ref["source"],
         "their_env_version": ref["env_version"],
         "our_env_version": env_version(ref["env"]),
@@ -128,48 +137,85 @@ def reference_row(ref: dict, group, df: pd.DataFrame, runs: pd.DataFrame, budget
 
 
 def reference_view(row: dict) -> dict:
-    """The formatted markdown / HTML cells of one comparison row."""
-    theirs = fmt_pm(row["theirs"], row["theirs_std"] if row["theirs_std"] is not None else math.nan)
-    ratio = fmt(row["ratio"], 2)
+    """The formatted cells of one comparison row."""
+    std = row["theirs_std"] if row["theirs_std"] is not None else math.nan
+    theirs = fmt_pm(row["theirs"], std) + (f" ({row['theirs_n']})" if row["theirs_n"] else "")
+    ratio = fmt(row["ratio"])
     if np.isfinite(row["ratio_lo"]):
-        ratio += f" [{fmt(row['ratio_lo'], 2)}, {fmt(row['ratio_hi'], 2)}]"
+        ratio += f" [{fmt(row['ratio_lo'])}, {fmt(row['ratio_hi'])}]"
     return {
         "env": row["env"],
-        "variant": row["group"] or f"{row['ref_label'] or row['algo']} (no runs)",
-        "n": row["n"],
-        "ours, their protocol (mean ± 95% CI)": fmt_pm(row["ours"], row["ours_ci95"]),
-        "ours: column used": row["our_protocol"],
-        "ours, final return (mean ± 95% CI)": fmt_pm(row["ours_final"], row["ours_final_ci95"]),
-        "theirs (mean ± std)": theirs,
+        "variant": row["group"],
+        "estimator (theirs, applied to ours)": row["estimator_text"],
+        "ours ± std (seeds)": f"{fmt_pm(row['ours'], row['ours_std'])} ({row['n']})",
+        "theirs ± std (seeds)": theirs,
         "ours / theirs [95% CI]": ratio,
-        "their protocol": PROTOCOL_TEXT[row["protocol"]],
+        "ours vs theirs": row["comparison"],
         "differences": row["differences"],
         "source": row["source"],
     }
 
 
-def references(summary: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo) -> Table | None:
-    """Ours beside every published number of the suite whose env we ran."""
-    done = runs[runs["status"] == "complete"]
-    budgets = done.groupby("env")["total_steps"].max().to_dict()
-    rows = [
-        reference_row(ref, group, df, done, budgets)
-        for ref in suite.references
-        if ref["env"] in budgets  # a narrowed sweep: no runs on this env at all
-        for group, df in matching_groups(summary, ref)
-    ]
-    if not rows:
-        return None
-    note = (
-        "Ours under their protocol: for a best-over-training reference, the max over "
-        "training of our evaluation mean per run (sampled actions when every run of the "
-        "variant has them, as Tianshou's test episodes do; else the mean action; else the "
-        "training return: the column used is named per row), then the mean over seeds. "
-        "Our 95% CIs are Student-t over the n seeds (as in every per-env table); their ± is "
-        "the std over their seeds, not a CI. The ratio's interval is our CI divided by their "
-        "mean (their uncertainty is not propagated). Env versions and budgets that differ "
-        "are named: the ratio is then indicative only."
+def partition(frame: pd.DataFrame, suite: SuiteInfo):
+    """(compared [(ref, group, rows)], elsewhere [refs replicated by another suite],
+    no_runs [refs without runs of ours]) of a suite's references on envs it ran."""
+    compared, elsewhere, no_runs = [], [], []
+    for ref in suite.references:
+        if ref["env"] not in set(frame["env"]):
+            continue  # a narrowed sweep: no runs on this env at all
+        known = estimators.publisher(ref)
+        if known is not None and known.replicated_by != suite.name:
+            elsewhere.append(ref)
+            continue
+        groups = matching_groups(frame, ref)
+        compared += [(ref, group, rows) for group, rows in groups]
+        if not groups:
+            no_runs.append(ref)
+    return compared, elsewhere, no_runs
+
+
+def not_compared_text(elsewhere: list[dict]) -> str:
+    """Why a suite's references from other protocols are not set beside its runs."""
+    by = {}
+    for ref in elsewhere:
+        known = estimators.publisher(ref)
+        by.setdefault(known.short, known.replicated_by)
+    where = "; ".join(
+        f"{short}: {'suite ' + suite if suite else 'no suite here runs at its settings'}"
+        for short, suite in sorted(by.items())
     )
+    return (
+        f"Published numbers not compared here: {len(elsewhere)} references of this suite's "
+        "file come from sources whose settings this suite's configs do not follow, so ours "
+        f"and theirs would not be one protocol. Where each is compared like for like: {where}."
+    )
+
+
+def references(frame: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts) -> tuple:
+    """(Table of ours beside every comparable reference, or None; when there is no table, a
+    paragraph naming the references not compared, or ""; with a table it is in the note)."""
+    done = runs[runs["status"] == "complete"]
+    frame = frame[frame["run_id"].isin(done["run_id"])]
+    compared, elsewhere, no_runs = partition(frame, suite)
+    text = not_compared_text(elsewhere) if elsewhere else ""
+    if not compared:
+        return None, text
+    rows = [reference_row(ref, group, df, done, opts) for ref, group, df in compared]
+    note = (
+        "Each row applies the publisher's own estimator to our runs (named per row): Tianshou "
+        "(thu-ml/tianshou examples/mujoco/tools.py) takes the max over time of the seed-mean "
+        "test-return curve and the std across seeds at that step; CleanRL "
+        "(openrlbenchmark/rlops.py) the mean of each run's last 100 training episodes, then "
+        "mean ± std over runs; openai/baselines does not state its estimator (assumed: as "
+        "CleanRL's). Both ± are np.std over seeds (ddof 0), as published. The ratio's 95% CI "
+        "carries our standard error and theirs (std / sqrt(seeds - 1), where their seed count "
+        "is known; log-scale delta method, Welch-Satterthwaite t); 'above' / 'below' only when "
+        "it excludes 1, else 'within spread'. Env versions and budgets that differ are named."
+    )
+    if no_runs:
+        missing = sorted({f"{r.get('label') or r['algo']} on {r['env']}" for r in no_runs})
+        note += f" Not shown, no runs of ours: {', '.join(missing)}."
     data = pd.DataFrame(rows)
     view = pd.DataFrame([reference_view(r) for r in rows])
-    return Table("references", "Published results", data, view, note)
+    note += f" {text}" if text else ""
+    return Table("references", "Published results", data, view, note), ""

@@ -1,6 +1,6 @@
-"""The published-comparison figure: ours (mean over seeds, Student-t 95% CI) beside each
-published number (± std over their seeds), one panel per env. Data: published.references'
-table data. Same conventions as plots.py (keyword-only ax, returns it)."""
+"""The published-comparison figure: ours (filled) beside each published number (hollow),
+both under the publisher's estimator with ± std over seeds, one panel per env. Data:
+published.references' table data. Same conventions as plots.py (keyword-only ax, returns it)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,27 @@ from npgbench.analysis.plot_style import new_ax, plain
 from npgbench.analysis.plots import facet_figure
 
 
+def row_name(row) -> str:
+    """A row's label: variant, publisher and our seed count ("ppo vs Tianshou (n=5)"), so
+    two references of one variant (Tianshou's and CleanRL's PPO) are told apart."""
+    return f"{plain(row.group)} vs {plain(row.publisher)} (n={row.n})"
+
+
 def published_comparison(data: pd.DataFrame, env: str, *, ax=None, colors=None):
-    """Every reference on one env: ours (circle, CI bar) above theirs (hollow diamond, ±
-    std bar), rows labelled by variant and our n."""
+    """Every reference on one env: ours (circle, ± std) above theirs (hollow diamond, ± std),
+    one row per (variant, publisher)."""
     ax = new_ax(ax)
     rows = data[data["env"] == env].reset_index(drop=True)
     for i, row in rows.iterrows():
         if pd.notna(row["ours"]):
-            half = row["ours_ci95"] if pd.notna(row["ours_ci95"]) else None
-            color = (colors or {}).get(row["group"], "black")
             ax.errorbar(
                 row["ours"],
                 i - 0.15,
-                xerr=half,
+                xerr=row["ours_std"] if pd.notna(row["ours_std"]) else None,
                 fmt="o",
-                color=color,
+                color=(colors or {}).get(row["group"], "black"),
                 capsize=3,
-                label="ours (95% CI)",
+                label="ours (± std)",
             )
         std = row["theirs_std"] if pd.notna(row["theirs_std"]) else None
         ax.errorbar(
@@ -38,13 +42,9 @@ def published_comparison(data: pd.DataFrame, env: str, *, ax=None, colors=None):
             capsize=3,
             label="published (± std)",
         )
-    names = [
-        f"{plain(r.group if isinstance(r.group, str) else r.ref_label or r.algo)} (n={r.n})"
-        for r in rows.itertuples()
-    ]
-    ax.set_yticks(range(len(rows)), names)
+    ax.set_yticks(range(len(rows)), [row_name(r) for r in rows.itertuples()])
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set(title=plain(env), xlabel="return under the published protocol")
+    ax.set(title=plain(env), xlabel="return under the publisher's estimator")
     return ax
 
 

@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from npgbench.analysis import fisher_experiments, tables
+import pandas as pd
+from npgbench.analysis import fisher_experiments, tables, timing
 from npgbench.analysis.document import markdown_blocks, render_html, render_markdown
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
 from npgbench.analysis.formatting import Table, table_latex
@@ -55,6 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (>= 0)")
     p.add_argument("--fisher-cost", help="fisher-cost benchmark CSV (default: found under RESULTS)")
+    p.add_argument(
+        "--bench",
+        help="update-cost benchmark CSV (npgbench bench): the cost per update is read from it; "
+        "without it the wall-clock table says its times come from the training runs",
+    )
     p.add_argument("--name", default="report", help="basename of the .md and .html files")
     p.add_argument("--preamble", help="markdown file placed after the title (method, budgets)")
     p.add_argument(
@@ -180,6 +186,17 @@ def fisher_cost_frame(args: argparse.Namespace, root: Path, warn):
         return None
 
 
+def bench_frame(args: argparse.Namespace):
+    """The update-cost benchmark (timing.read_bench) of --bench, or None; a path that does
+    not exist or holds no usable columns is bad input."""
+    if not args.bench:
+        return None
+    try:
+        return timing.read_bench(Path(args.bench))
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ReportError(f"--bench {args.bench}: {exc}") from None
+
+
 def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     """Read, analyse, write. Warnings are collected (printed by main once it succeeded)."""
     selected = check_args(args)
@@ -189,6 +206,7 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     opts = options(args)
     out = Path(args.out) if args.out else root / "report"
     fisher_cost = fisher_cost_frame(args, root, warnings.append)
+    bench = bench_frame(args)
     blocks, all_tables = header_blocks(rs, root, opts), []
     if args.preamble:
         try:
@@ -204,7 +222,7 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
         frame = rs.frame[rs.frame["study"] == name]
         studies.append(Study(name, prefix, suite, rs, frame, runs))
     for study in studies:  # every suite resolved (or refused) before a file is written
-        all_tables += analyse(study, opts, out / "figures", fisher_cost, selected)
+        all_tables += analyse(study, opts, out / "figures", fisher_cost, selected, bench)
         blocks += study.blocks
     scaling = fisher_experiments.cost_scaling(fisher_cost)
     if scaling is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from npgbench.analysis import claims, experiments, hyperparams, published, tables
+from npgbench.analysis import claims, experiments, hyperparams, published, tables, timing
 from npgbench.analysis.formatting import Table, fmt
 from npgbench.analysis.load import RunSet
 from npgbench.analysis.plot_style import save
@@ -70,12 +70,18 @@ def table_blocks(table: Table, level: str, prefix: str) -> list[tuple]:
 
 
 def analyse(
-    study: Study, opts: Options, figdir: Path, fisher_cost, selected: set[str] | None = None
+    study: Study,
+    opts: Options,
+    figdir: Path,
+    fisher_cost,
+    selected: set[str] | None = None,
+    bench: pd.DataFrame | None = None,
 ) -> list[Table]:
     """Compute the study's tables and figures (only `selected` ones, all when None), save
-    the figures, append the study's report blocks; returns its tables."""
+    the figures, append the study's report blocks; returns its tables. bench: the update-cost
+    benchmark (timing.read_bench), or None."""
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts, study.runs)
-    refs = published.references(summary, study.runs, study.suite)
+    refs, not_compared = published.references(study.frame, study.runs, study.suite, opts)
     built = [
         tables.overview(study.runs),
         hyperparams.hyperparameters(study.runs),
@@ -84,7 +90,8 @@ def analyse(
         tables.aggregates(summary, ranges, opts),
         tables.improvement(summary, ranges, opts),
         claims_table(study, summary, ranges, opts),
-        tables.wall_clock(summary),
+        timing.wall_clock(study.frame, summary, bench),
+        None if bench is None else timing.bench_table(bench),
         refs,
         tables.sensitivity(summary, study.runs),
     ]
@@ -97,6 +104,8 @@ def analyse(
     chosen = [f for f in figures if selected is None or f.name in selected]
     study.blocks += intro_blocks(study, ranges)
     study.blocks += section_blocks(study, [t for t, _ in pairs], chosen, figdir)
+    if not_compared:  # no table: say why the suite's published numbers are not beside ours
+        study.blocks += [("h3" if study.prefix else "h2", "Published results"), ("p", not_compared)]
     for table, _ in pairs:
         table.name = study.prefix + table.name
     return [t for t, _ in pairs] + [Table(study.prefix + "per_run", "", summary, summary)]
@@ -151,10 +160,28 @@ def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:
     return ("fig", f"figures/{prefix}{figure.name}.png", figure.caption)
 
 
+def data_text(runs: pd.DataFrame) -> str:
+    """What the study's complete runs hold: tasks, variants, seeds per cell, budget."""
+    done = runs[runs["status"] == "complete"]
+    envs, groups = sorted(done["env"].unique()), sorted(done["group"].unique())
+    seeds = done.groupby(["env", "group"])["seed"].nunique()
+    per_cell = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    budgets = sorted({fmt(float(b)) for b in done["total_steps"]})
+    plural = lambda k, word: f"{k} {word}{'s' if k != 1 else ''}"  # noqa: E731
+    return (
+        f"Data in this section: {len(done)} complete runs, {plural(len(envs), 'task')} "
+        f"({', '.join(envs)}) x {plural(len(groups), 'variant')} ({', '.join(groups)}), "
+        f"{per_cell} seeds per task and variant, {' / '.join(budgets)} steps per run."
+    )
+
+
 def intro_blocks(study: Study, ranges: dict) -> list[tuple]:
+    """The suite heading, what its data holds (from the runs, not the suite file), the suite
+    file's own description (its design, which the data may cover only in part), ranges."""
     out = [("h2", f"Suite: {study.name or '(no suite)'}")] if study.prefix else []
+    out.append(("p", data_text(study.runs)))
     if study.suite.description:
-        out.append(("p", study.suite.description))
+        out.append(("p", f"Suite file, as designed: {study.suite.description}."))
     normalisation = "; ".join(
         f"{e} [{fmt(lo)}, {fmt(hi)}] ({src})" for e, (lo, hi, src) in ranges.items()
     )

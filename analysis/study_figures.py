@@ -16,6 +16,8 @@ from npgbench.analysis import (
     fisher_experiments,
     plots,
     published_plots,
+    timing,
+    variants,
 )
 from npgbench.analysis.aggregate import interval_estimates
 from npgbench.analysis.curves import interpolate_curves
@@ -61,6 +63,15 @@ def _learning_curve_figures(frame, opts: Options, style) -> list[Figure]:
             ),
         )
 
+    def wallclock():
+        curves = interpolate_curves(frame, value, "step", opts.points)
+        times = interpolate_curves(frame, "wall_time", "step", opts.points)
+        draw = lambda e, ax: cost_plots.wallclock_curve(curves, times, e, ax=ax, style=style)  # noqa: E731
+        fig = plots.facet_figure(envs, draw)
+        for ax in fig.axes[: len(envs)]:
+            ax.set_ylabel(axis_label(value))
+        return fig
+
     return [
         Figure(
             "learning_curves",
@@ -70,9 +81,11 @@ def _learning_curve_figures(frame, opts: Options, style) -> list[Figure]:
         ),
         Figure(
             "return_vs_wallclock",
-            f"{axis_label(value).capitalize()} against wall-clock time: {band}; each curve "
-            "stops where its shortest run stops, ticks mark where every seed ended",
-            lambda: facets("wall_time", "wall-clock time (s)", True),
+            f"{axis_label(value).capitalize()} against wall-clock time, to the end of "
+            f"training: {band}, at the median over seeds of the time each step was reached "
+            "(shared machine: a run's time includes waits for a core); ticks mark where each "
+            "seed ended",
+            wallclock,
         ),
     ]
 
@@ -118,12 +131,14 @@ def _aggregate_figures(frame, scores: dict, ranges, opts: Options, style, colors
     ]
 
 
-def update_cost_points(summary, runs, fisher_cost) -> pd.DataFrame:
+def update_cost_points(timing_runs: pd.DataFrame, runs, fisher_cost) -> pd.DataFrame:
+    """Update-cost points: one per (variant, env) of the runs (median s / update over runs,
+    each run's median over iterations), and the fisher-cost benchmark's rows when given."""
     params = runs.set_index("run_id")["num_params"]
-    df = summary.assign(num_params=summary["run_id"].map(params).astype(float))
+    df = timing_runs.assign(num_params=timing_runs["run_id"].map(params).astype(float))
     pts = (
         df.groupby(["group", "env"], sort=True)
-        .agg(num_params=("num_params", "mean"), seconds=("seconds_per_update", "mean"))
+        .agg(num_params=("num_params", "median"), seconds=("update_s", "median"))
         .reset_index()
     )
     pts = pts.rename(columns={"group": "label"}).assign(source="runs")[
@@ -138,20 +153,25 @@ def cost_figures(study: Study, summary, refs: Table | None, fisher_cost) -> list
     """Time split, update cost (when there are sizes to compare) and the published figure."""
     groups = study.frame["group"].unique()
     style, colors = styles(groups), palette(groups)
+    timing_runs = timing.per_run(study.frame)
     out = [
         Figure(
             "time_split",
-            "Mean seconds per iteration by component",
-            lambda: cost_plots.time_split_bars(summary).figure,
+            "Seconds per iteration by component: per run the median over iterations, then "
+            "the median over runs (shared machine)",
+            lambda: cost_plots.time_split_bars(timing_runs).figure,
         )
     ]
-    points = update_cost_points(summary, study.runs, fisher_cost)
+    points = update_cost_points(timing_runs, study.runs, fisher_cost)
     if not points.empty and cost_plots.worth_drawing(points):
+        hollow = (
+            "; hollow, joined: fisher-cost benchmark" if (points["source"] != "runs").any() else ""
+        )
         out.append(
             Figure(
                 "update_cost",
-                "Seconds per policy update against parameter count (log-log); filled: "
-                "runs (one point per variant and env), hollow: fisher-cost benchmark",
+                "Seconds per policy update against parameter count (log-log); filled: runs "
+                f"(median per variant and env, shared machine){hollow}",
                 lambda: cost_plots.update_cost(points, style=style).figure,
             )
         )
@@ -159,11 +179,26 @@ def cost_figures(study: Study, summary, refs: Table | None, fisher_cost) -> list
         out.append(
             Figure(
                 "published_comparison",
-                "Ours (mean over seeds, Student-t 95% CI, n in the labels) beside published "
-                "numbers (± std over their seeds), under the published protocol",
+                "Ours (filled) beside the published number (hollow), each under the "
+                "publisher's estimator (named in the table), ± std over seeds on both sides; "
+                "rows: variant, publisher, our seeds",
                 lambda: published_plots.published_figure(refs.data, colors),
             )
         )
+    return out
+
+
+def reference_damping(runs: pd.DataFrame) -> dict[str, float]:
+    """variant -> lambda of its fidelity reference: its update.damping when positive, else
+    FIDELITY_DEFAULT_DAMPING (what the harness compares a variant without damping with)."""
+    from npgbench.harness.core.config import FIDELITY_DEFAULT_DAMPING  # stdlib only
+
+    settings = variants.run_settings(runs)
+    out = {}
+    for rid, group in zip(runs["run_id"], runs["group"]):
+        value = settings.get(rid, {}).get("update.damping")
+        lam = float(value) if isinstance(value, (int, float)) and value > 0 else None
+        out.setdefault(group, lam if lam is not None else FIDELITY_DEFAULT_DAMPING)
     return out
 
 
@@ -191,9 +226,14 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
         caption = "Final return against damping (log x) and cond(F + damping I) (log-log)"
         draw = lambda: experiment_plots.damping_figure(data)  # noqa: E731
         out.append((table, Figure("damping", caption, draw)))
-    table = fisher_experiments.fidelity(frame)
+    lam = reference_damping(runs)
+    table = fisher_experiments.fidelity(frame, lam)
     if table is not None:
-        caption = "Cosine with the exact natural gradient and KL ratio over training"
-        draw = lambda: experiment_plots.fidelity_figure(frame)  # noqa: E731
+        caption = (
+            "Cosine with the exact natural gradient (F + lambda I)^-1 g and KL ratio over "
+            "training; lambda is each variant's own damping (in the legend), so variants "
+            "with different lambda are compared with different references"
+        )
+        draw = lambda: experiment_plots.fidelity_figure(frame, lam)  # noqa: E731
         out.append((table, Figure("fisher_fidelity", caption, draw)))
     return out

@@ -19,10 +19,24 @@ from npgbench.analysis.summary import Options, score_matrices
 KEYS = ["env", "group"]
 
 
-def _reached(values_S: pd.Series) -> tuple[float, str]:
-    """(median over the seeds that reached, 'k/n') for a steps/seconds-to-threshold column."""
-    hit = values_S[np.isfinite(values_S)]
-    return (float(hit.median()) if len(hit) else math.nan), f"{len(hit)}/{len(values_S)}"
+def censored_median(values_S: pd.Series) -> tuple[float, str]:
+    """(median over every seed, 'k/n reached') of a steps/seconds-to-threshold column whose
+    NaN means "never reached": such a seed counts as above every seed that reached, so the
+    median is known only when more than half reached; NaN (shown "> budget") otherwise.
+    A median over the reached seeds alone would report the lucky ones."""
+    values = np.asarray(values_S, dtype=float)
+    n, hit = len(values), np.sort(values[np.isfinite(values)])
+    k_of_n = f"{len(hit)}/{n}"
+    if n == 0:
+        return math.nan, k_of_n
+    middle = [(n - 1) // 2, n // 2]  # the one (odd n) or two (even n) middle order statistics
+    if middle[-1] >= len(hit):
+        return math.nan, k_of_n
+    return float(np.mean(hit[middle])), k_of_n
+
+
+def _steps_text(steps: float) -> str:
+    return fmt(steps) if np.isfinite(steps) else "> budget"
 
 
 def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
@@ -30,7 +44,7 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
     for (env, group), df in summary.groupby(KEYS, sort=True):
         mean, half = metrics.mean_ci(df["final"])
         best, best_half = metrics.mean_ci(df["best"])
-        steps, k_of_n = _reached(df["steps_to_threshold"])
+        steps, k_of_n = censored_median(df["steps_to_threshold"])
         rows.append(
             {
                 "env": env,
@@ -55,7 +69,7 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
                 "best return (max over training)": fmt_pm(best, best_half),
                 "norm. AUC": fmt(df["auc"].mean()),
                 "threshold": fmt(limits[env][0]),
-                "steps to threshold (median, reached)": f"{fmt(steps)} ({k_of_n})",
+                "steps to threshold (median; reached)": f"{_steps_text(steps)} ({k_of_n})",
             }
         )
     note = (
@@ -63,6 +77,8 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
         f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
         "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
         "time-average return over training, min-max normalised by the env's score range. "
+        "Steps to threshold: median over seeds, a seed that never reached the threshold "
+        "counted as above every seed that did ('> budget': more than half never reached it). "
         "Thresholds: " + "; ".join(f"{e} {fmt(t)} ({src})" for e, (t, src) in limits.items())
     )
     return Table("convergence", "Convergence", pd.DataFrame(rows), pd.DataFrame(view), note)
@@ -110,47 +126,6 @@ def stability(summary: pd.DataFrame, opts: Options) -> Table:
         "measured KL exceeded 1.5 x the target (NPG family; n/a without a target)."
     )
     return Table("stability", "Stability", pd.DataFrame(rows), pd.DataFrame(view), note)
-
-
-def wall_clock(summary: pd.DataFrame) -> Table:
-    rows, view = [], []
-    for (env, group), df in summary.groupby(KEYS, sort=True):
-        split = {c: df[c].mean() for c in metrics.time_columns(summary.columns)}
-        total = sum(v for v in split.values() if np.isfinite(v))
-        secs, k_of_n = _reached(df["seconds_to_threshold"])
-        rows.append(
-            {
-                "env": env,
-                "group": group,
-                "steps_per_s": df["steps_per_s"].mean(),
-                "seconds_per_update": df["seconds_per_update"].mean(),
-                **split,
-                "seconds_to_threshold_median": secs,
-                "reached": k_of_n,
-            }
-        )
-        parts = ", ".join(
-            f"{c[5:]} {fmt_pct(v / total)}"
-            for c, v in split.items()
-            if np.isfinite(v) and total > 0 and v / total >= 0.005
-        )
-        view.append(
-            {
-                "env": env,
-                "variant": group,
-                "steps/s": fmt(df["steps_per_s"].mean()),
-                "s / update": fmt(df["seconds_per_update"].mean()),
-                "s / iteration": fmt(total),
-                "time split": parts,
-                "s to threshold (median, reached)": f"{fmt(secs)} ({k_of_n})",
-            }
-        )
-    note = (
-        "Means over seeds of per-iteration seconds. update_other = the policy update minus "
-        "its logged parts (gradient, Fisher fit, solve, line search, diagnostics such as "
-        "fidelity, averaged over all iterations)."
-    )
-    return Table("wall_clock", "Wall-clock", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 
 def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | None:

@@ -110,6 +110,11 @@ class DiagnosticsConfig:
     directory, for offline measurements on the run's own trajectory (0 disables)."""
 
 
+FIDELITY_DEFAULT_DAMPING = 1e-2
+"""lambda of the fidelity reference (F + lambda I)^-1 g for a variant without damping of its
+own (vanilla): npg_exact's default. A variant with update.damping > 0 is compared at that."""
+
+
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 """The W&B mirror's modes: the one list `--wandb`, `wandb.mode` and the mirror accept."""
 
