@@ -23,14 +23,16 @@ from npgbench.analysis.summary import SuiteInfo, score_ranges, with_final_eval
 
 PROTOCOL = {
     "total_steps": 1_000_000,
+    "sampler.num_envs": 16,
+    "sampler.steps_per_update": 2048,
     "policy.hidden_sizes": [64, 64],
     "policy.std_param": "log",
     "policy.param_scale": 1.0,
 }
-"""Settings every arm of these analyses shares (controlled-1m's budget, policy and
-parameterisation), so that an arm pair of another protocol (a param_scale 10 twin, a 16x16
-fidelity run) never stands in for the planned one. The invariance analysis varies
-policy.param_scale and so leaves that key out."""
+"""Settings every arm of these analyses shares (controlled-1m's budget, batch, policy and
+parameterisation), so that an arm of another protocol (a param_scale 10 twin, a 16x16
+fidelity run, tianshou-mujoco's batches) never stands in for the planned one. The
+invariance analysis varies policy.param_scale and so leaves that key out."""
 
 
 @dataclass
