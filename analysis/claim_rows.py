@@ -67,15 +67,7 @@ def comparison_row(claim, comparison, label, cmp, tasks, family, train=None) -> 
 def finish(data: pd.DataFrame, interim: bool, note: str = "") -> Table:
     """Holm within each family over its testable rows (>= MIN_RUNS per arm and task, finite
     p), then every undecided row's verdict by stats.verdict; the table and its view."""
-    data = data.reindex(columns=COLUMNS)
-    testable = data["family"].notna() & data["p"].notna() & (data["min_runs"] >= stats.MIN_RUNS)
-    for _, idx in data[testable].groupby("family").groups.items():
-        data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p"].to_numpy(float))
-    undecided = data["verdict"].isna()
-    data.loc[undecided, "verdict"] = [
-        stats.verdict(r.p_holm, r.value, int(r.min_runs), interim=interim)
-        for r in data[undecided].itertuples(index=False)
-    ]
+    data = decide(data.reindex(columns=COLUMNS), interim).reindex(columns=COLUMNS)
     ci = lambda a, b: f"[{fmt(a)}, {fmt(b)}]" if np.isfinite(a) else "-"  # noqa: E731
     view = pd.DataFrame(
         {
@@ -86,8 +78,8 @@ def finish(data: pd.DataFrame, interim: bool, note: str = "") -> Table:
             "95% CI": [ci(a, b) for a, b in zip(data["ci_lo"], data["ci_hi"])],
             "per task": data["per_task"],
             "n": data["n"],
-            "p": data["p"].map(_fmt_p),
-            "p (Holm)": data["p_holm"].map(_fmt_p),
+            "p": data["p"].map(fmt_p),
+            "p (Holm)": data["p_holm"].map(fmt_p),
             "verdict": data["verdict"],
             "training return: P [CI]": [
                 "-" if not np.isfinite(v) else f"{fmt(v)} {ci(a, b)}"
@@ -101,7 +93,30 @@ def finish(data: pd.DataFrame, interim: bool, note: str = "") -> Table:
     return Table("claims", title, data, view, NOTE + note)
 
 
-def _fmt_p(p: float) -> str:
+def decide(data: pd.DataFrame, interim: bool) -> pd.DataFrame:
+    """Holm within each family over its testable rows (>= MIN_RUNS per arm and task, finite
+    p), then the verdict of every row that has none yet (stats.verdict). Rows without a
+    predicted direction carry directional = False and the arm names x, y, so the verdict
+    names the higher arm."""
+    data = data.copy()
+    for col, default in (("directional", True), ("x", ""), ("y", ""), ("p_holm", math.nan)):
+        if col not in data:
+            data[col] = default
+    data["directional"] = data["directional"].fillna(True).astype(bool)
+    testable = data["family"].notna() & data["p"].notna() & (data["min_runs"] >= stats.MIN_RUNS)
+    for _, idx in data[testable].groupby("family").groups.items():
+        data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p"].to_numpy(float))
+    undecided = data["verdict"].isna()
+    data.loc[undecided, "verdict"] = [
+        stats.verdict(r.p_holm, r.value, int(r.min_runs), r.directional, interim)
+        .replace("first arm", f"{r.x}" if r.x else "first arm")
+        .replace("second arm", f"{r.y}" if r.y else "second arm")
+        for r in data[undecided].itertuples(index=False)
+    ]
+    return data
+
+
+def fmt_p(p: float) -> str:
     if not np.isfinite(p):
         return "-"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"

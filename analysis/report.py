@@ -25,7 +25,7 @@ from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_
 from npgbench.analysis.formatting import Table, table_latex
 from npgbench.analysis.load import RunSet, load_runs
 from npgbench.analysis.recorded_suite import study_suite
-from npgbench.analysis.study import FIGURE_NAMES, Study, analyse, slug
+from npgbench.analysis.study import FIGURE_NAMES, Study, analyse, planned_section, slug
 from npgbench.analysis.summary import Options, SuiteInfo, load_suite_info
 
 
@@ -224,6 +224,8 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     for study in studies:  # every suite resolved (or refused) before a file is written
         all_tables += analyse(study, opts, out / "figures", fisher_cost, selected, bench)
         blocks += study.blocks
+    more_blocks, more_tables = planned_section(rs, [s.suite for s in studies], opts)
+    blocks, all_tables = blocks + more_blocks, all_tables + more_tables
     scaling = fisher_experiments.cost_scaling(fisher_cost)
     if scaling is not None:
         blocks += [("h2", scaling.title), ("table", scaling)]

@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from npgbench.analysis import claims, experiments, hyperparams, published, tables, timing
+from npgbench.analysis import (
+    ablation,
+    claims,
+    experiments,
+    heldout,
+    hyperparams,
+    planned,
+    published,
+    reparam,
+    sensitivity,
+    tables,
+    timing,
+)
+from npgbench.analysis.arms import select
 from npgbench.analysis.formatting import Table, fmt
 from npgbench.analysis.load import RunSet
 from npgbench.analysis.plot_style import save
@@ -186,3 +199,31 @@ def intro_blocks(study: Study, ranges: dict) -> list[tuple]:
         f"{e} [{fmt(lo)}, {fmt(hi)}] ({src})" for e, (lo, hi, src) in ranges.items()
     )
     return out + [("p", f"Score ranges (normalisation): {normalisation}")]
+
+
+PLANNED_INTRO = (
+    "The analyses docs/analysis-plan.md fixes for the matched-regularisation ablation (F3), "
+    "step-size sensitivity (F4) and parameterisation invariance (F5), and the held-out step "
+    "measures. They pair runs across suites by configuration (controlled-1m's runs are the "
+    "reference arms), so they read every run of this folder; a comparison whose runs are not "
+    "in yet says 'not tested'."
+)
+
+
+def planned_section(rs: RunSet, suites: list[SuiteInfo], opts: Options):
+    """(blocks, tables) of the planned cross-suite analyses; empty when no run of the folder
+    is under their protocol (a folder of unrelated runs gets no section of empty tables)."""
+    data = planned.planned_data(rs.frame, rs.runs, suites)
+    common = {k: v for k, v in planned.PROTOCOL.items() if k != reparam.KEY}
+    if not select(data.arms, common):
+        return [], []
+    built = [
+        ablation.factor_table(data, opts.seed),
+        sensitivity.sensitivity_table(data, opts.reps, opts.seed),
+        reparam.reparam_table(data, opts.seed),
+        heldout.heldout_table(data),
+    ]
+    blocks = [("h2", "Planned experiments across suites"), ("p", PLANNED_INTRO)]
+    for table in built:
+        blocks += table_blocks(table, "h3", "")
+    return blocks, built

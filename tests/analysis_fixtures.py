@@ -253,3 +253,100 @@ def experiment_results(root: Path, seeds=(0, 1), n: int = 10) -> Path:
         )
     fisher_cost_csv(root / "bench" / "fisher_cost.csv")
     return root
+
+
+# ----------------------------------------------------------------------------- planned suites
+
+KL_STEP = {"step_rule": "kl", "kl_delta": 0.01}
+CG_DEFAULTS = {"cg_iters": 10, "cg_tol": 1e-10, "max_backtracks": 0, "backtrack_coeff": 0.8}
+EXACT_DEFAULTS = {"estimator": "sampled", "fisher_samples_per_state": 1, "max_backtracks": 0}
+PLANNED_ARMS = {
+    # name: (algo, update settings, suite): the configs of controlled-1m and ablation-1m
+    "npg_exact": ("npg_exact", {**EXACT_DEFAULTS, **KL_STEP, "damping": 0.01}, "controlled-1m"),
+    "npg_cg": ("npg_cg", {**CG_DEFAULTS, **KL_STEP, "damping": 0.1}, "controlled-1m"),
+    "npg_kfac": (
+        "npg_kfac",
+        {**KL_STEP, "damping": 0.01, "kfac_stat_decay": 0.95, "max_backtracks": 0},
+        "controlled-1m",
+    ),
+    "npg_diag": ("npg_diag", {**KL_STEP, "damping": 0.01, "max_backtracks": 0}, "controlled-1m"),
+    "trpo": (
+        "trpo",
+        {**CG_DEFAULTS, **KL_STEP, "damping": 0.1, "max_backtracks": 10},
+        "controlled-1m",
+    ),
+    "vanilla": ("vanilla", dict(KL_STEP), "controlled-1m"),
+    "exact_d0.1": ("npg_exact", {**EXACT_DEFAULTS, **KL_STEP, "damping": 0.1}, "ablation-1m"),
+    "cgexact_d0.01": (
+        "npg_cg",
+        {**CG_DEFAULTS, **KL_STEP, "damping": 0.01, "cg_iters": 600, "cg_rtol": 0.005},
+        "ablation-1m",
+    ),
+    "cgexact_d0.1": (
+        "npg_cg",
+        {**CG_DEFAULTS, **KL_STEP, "damping": 0.1, "cg_iters": 300, "cg_rtol": 0.005},
+        "ablation-1m",
+    ),
+    "cg10_d0.01": ("npg_cg", {**CG_DEFAULTS, **KL_STEP, "damping": 0.01}, "ablation-1m"),
+    "kfac_nodecay": (
+        "npg_kfac",
+        {**KL_STEP, "damping": 0.01, "kfac_stat_decay": 0.0, "max_backtracks": 0},
+        "ablation-1m",
+    ),
+    "cg_kl0.0065": (
+        "npg_cg",
+        {**CG_DEFAULTS, "step_rule": "kl", "kl_delta": 0.0065, "damping": 0.1},
+        "ablation-1m",
+    ),
+}
+EVAL_POINTS = 24
+
+
+def planned_run(
+    root: Path,
+    arm: str,
+    env: str,
+    seed: int,
+    final: float,
+    *,
+    update: dict | None = None,
+    policy: dict | None = None,
+    suite: str | None = None,
+    label: str | None = None,
+    measured: bool = False,
+    **columns,
+) -> Path:
+    """One run of a PLANNED_ARMS arm under controlled-1m's protocol (1M steps, 64x64, log std)
+    whose evaluation curve rises linearly to `final` and holds it for its last 3 points, so
+    the plan's fallback final return is exactly `final`. update / policy: settings on top of
+    the arm's (e.g. {"kl_delta": 0.03}, {"param_scale": 10.0}); measured: add the held-out
+    diagnostics and the diagnostics settings that enable them (not part of the experiment)."""
+    algo, settings, home = PLANNED_ARMS[arm]
+    curve = np.concatenate([np.linspace(0.0, final, EVAL_POINTS - 2), [final, final]])
+    config = {
+        "total_steps": 1_000_000,
+        "policy": {"hidden_sizes": [64, 64], "std_param": "log", **(policy or {})},
+        "sampler": {"num_envs": 16, "steps_per_update": 2048},
+        "update": {**settings, **(update or {})},
+    }
+    if measured:
+        config["diagnostics"] = {"heldout_every": 10, "snapshot_every": 100}
+        columns.setdefault("step_gain_insample", np.full(EVAL_POINTS, 0.02))
+        columns.setdefault("step_gain_heldout", np.full(EVAL_POINTS, 0.005))
+        columns.setdefault("step_kl_insample", np.full(EVAL_POINTS, 0.01))
+        columns.setdefault("step_kl_heldout", np.full(EVAL_POINTS, 0.02))
+        columns.setdefault("prev_step_kl_fresh", np.full(EVAL_POINTS, 0.015))
+    if "kl_delta" in config["update"]:
+        columns.setdefault("kl_delta", np.full(EVAL_POINTS, config["update"]["kl_delta"]))
+    return write_run(
+        root,
+        algo,
+        env,
+        seed,
+        curve,
+        suite=suite or home,
+        label=label or arm,
+        config=config,
+        eval_return_mean=curve,
+        **columns,
+    )

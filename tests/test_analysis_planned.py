@@ -1,0 +1,175 @@
+"""The planned cross-suite analyses (ablation F3, step-size sensitivity F4, param_scale
+invariance F5, held-out step ratios) on synthetic run directories with chosen final returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from analysis_fixtures import planned_run
+from npgbench.analysis.ablation import factor_table
+from npgbench.analysis.heldout import heldout_table
+from npgbench.analysis.load import load_runs
+from npgbench.analysis.planned import planned_data
+from npgbench.analysis.reparam import reparam_table
+from npgbench.analysis.sensitivity import sensitivity_table
+from npgbench.analysis.summary import SuiteInfo
+
+HC, HOP = "HalfCheetah-v5", "Hopper-v5"
+RANGE = SuiteInfo(score_ranges={e: {"min": 0.0, "max": 1000.0} for e in (HC, HOP)})
+
+
+def _data(root):
+    runs = load_runs(root)
+    return planned_data(runs.frame, runs.runs, [RANGE])
+
+
+def _arm(root, arm, finals: dict, **kw):
+    for env, values in finals.items():
+        for seed, final in enumerate(values):
+            planned_run(root, arm, env, seed, final, **kw)
+
+
+def _row(table, comparison: str, metric: str = "final return"):
+    data = table.data
+    hit = data[(data["x"] + " vs " + data["y"] == comparison) & (data["metric"] == metric)]
+    assert len(hit) == 1, comparison
+    return hit.iloc[0]
+
+
+def test_reference_arm_is_found_by_config_across_suites_with_hand_computed_values(tmp_path):
+    # HalfCheetah: X = 10..50, Y = 5..45 -> 15 of 25 pairs won, P = 0.6; Hopper: X above all.
+    _arm(tmp_path, "exact_d0.1", {HC: [10, 20, 30, 40, 50], HOP: [600, 610, 620, 630, 640]})
+    _arm(tmp_path, "npg_exact", {HC: [5, 15, 25, 35, 45], HOP: [100, 110, 120, 130, 140]})
+    row = _row(factor_table(_data(tmp_path)), "exact_d0.1 vs npg_exact")
+    assert row["value"] == pytest.approx(0.8)
+    assert row["per_task"] == "HalfCheetah 0.6 (5 vs 5), Hopper 1 (5 vs 5)"
+    # Mean difference of normalised finals (range 0..1000): 5 / 1000 and 500 / 1000.
+    assert row["per_task_diff"] == "HalfCheetah 0.005, Hopper 0.5"
+    assert row["differs"] == "update.damping 0.1 vs 0.01"
+    assert row["family"] == "F3" and np.isfinite(row["p_holm"]) and row["p_holm"] >= row["p"]
+    assert row["verdict"].startswith("interim")  # the other planned arms are missing
+
+
+def test_an_arm_that_differs_in_another_setting_is_not_a_reference(tmp_path):
+    _arm(tmp_path, "exact_d0.1", {HC: [10, 20, 30, 40, 50]})
+    _arm(tmp_path, "npg_exact", {HC: [5, 15, 25, 35, 45]}, update={"backtrack_coeff": 0.5})
+    row = _row(factor_table(_data(tmp_path)), "exact_d0.1 vs npg_exact")
+    assert row["verdict"].startswith("not tested (no exact_d0.1 / npg_exact arms differing only")
+    assert not np.isfinite(row["value"])
+
+
+def test_missing_reference_arm_is_not_tested_and_kept_out_of_holm(tmp_path):
+    _arm(tmp_path, "cgexact_d0.1", {HC: [10, 20, 30, 40, 50]}, cg_residual=np.full(24, 0.004))
+    _arm(tmp_path, "npg_cg", {HC: [5, 15, 25, 35, 45]}, cg_residual=np.full(24, 0.5))
+    table = factor_table(_data(tmp_path))
+    missing = _row(table, "cgexact_d0.1 vs exact_d0.1")
+    assert missing["verdict"] == "not tested (no runs of exact_d0.1)"
+    assert not np.isfinite(missing["p_holm"])
+    tested = table.data[table.data["p_holm"].notna()]
+    # Only the truncation comparison at 0.1 (2 metrics) is in the family: Holm over 2 tests.
+    assert set(tested["x"] + " vs " + tested["y"]) == {"cgexact_d0.1 vs npg_cg"}
+    assert (tested["p_holm"] == np.minimum(1, 2 * tested["p"].min())).any()
+    truncation = _row(table, "cgexact_d0.1 vs npg_cg")
+    assert truncation["residual_x"].startswith("0.004 (converged")
+
+
+def test_unconverged_cg_arm_is_flagged(tmp_path):
+    _arm(tmp_path, "cgexact_d0.1", {HC: [10, 20, 30, 40, 50]}, cg_residual=np.full(24, 0.05))
+    _arm(tmp_path, "npg_cg", {HC: [5, 15, 25, 35, 45]}, cg_residual=np.full(24, 0.5))
+    row = _row(factor_table(_data(tmp_path)), "cgexact_d0.1 vs npg_cg")
+    assert "NOT converged" in row["residual_x"] and row["verdict"].endswith("CG not converged")
+
+
+def test_fewer_than_five_runs_per_arm_gives_no_verdict(tmp_path):
+    _arm(tmp_path, "kfac_nodecay", {HC: [100, 200, 300, 400]})
+    _arm(tmp_path, "npg_kfac", {HC: [1, 2, 3, 4, 5]})
+    row = _row(factor_table(_data(tmp_path)), "kfac_nodecay vs npg_kfac")
+    assert row["value"] == 1.0 and np.isfinite(row["p"])
+    assert "no verdict (fewer than 5 runs" in row["verdict"]
+    assert not np.isfinite(row["p_holm"])
+
+
+def test_same_experiment_recorded_twice_counts_once(tmp_path):
+    # cg10_d0.01 with and without diagnostics (another suite): one arm, one run per seed.
+    _arm(tmp_path, "cg10_d0.01", {HC: [10, 20, 30, 40, 50]}, measured=True)
+    _arm(tmp_path, "cg10_d0.01", {HC: [10, 20, 30, 40, 50]}, suite="damping", label="npg_cg")
+    _arm(tmp_path, "npg_cg", {HC: [5, 15, 25, 35, 45]})
+    data = _data(tmp_path)
+    row = _row(factor_table(data), "cg10_d0.01 vs npg_cg")
+    assert row["n"] == "5 vs 5 on 1 tasks"
+    arm = next(a for a in data.arms if "cg10_d0.01 (ablation-1m)" in a.labels)
+    assert arm.duplicates == 5
+
+
+def test_step_size_spread_and_worst_case_per_seed(tmp_path):
+    # npg_cg: seed s has finals 500 / 600 / 700 + 10 s at delta 0.003 / 0.01 / 0.03:
+    # spread 0.2, worst 0.5 + 0.01 s. vanilla_kl: 100 / 600 / 900: spread 0.8, worst 0.1.
+    for delta, level in ((0.003, 500), (0.01, 600), (0.03, 700)):
+        _arm(
+            tmp_path,
+            "npg_cg",
+            {HOP: [level + 10 * s for s in range(5)]},
+            update={"kl_delta": delta},
+        )
+    for delta, level in ((0.003, 100), (0.01, 600), (0.03, 900)):
+        _arm(tmp_path, "vanilla", {HOP: [level + s for s in range(5)]}, update={"kl_delta": delta})
+    # A seed without every step size does not count.
+    planned_run(tmp_path, "npg_cg", HOP, 7, 999.0, update={"kl_delta": 0.03})
+    data = sensitivity_table(_data(tmp_path), reps=200).data.set_index(["method", "statistic"])
+    spread, worst = data.loc[("npg_cg", "spread")], data.loc[("npg_cg", "worst case")]
+    assert spread["per_task_mean"] == "Hopper 0.2 (5)"
+    assert spread["aggregate"] == pytest.approx(0.2)
+    assert worst["aggregate"] == pytest.approx(0.52)
+    assert spread["value"] == 1.0 and worst["value"] == 1.0  # better on both, every seed
+    assert spread["family"] == "F4" and spread["n"] == "5 vs 5 seeds on 1 tasks"
+    assert data.loc[("vanilla_kl", "spread"), "verdict"].startswith("reference")
+    assert data.loc[("npg_exact", "spread"), "verdict"].startswith("not tested")
+
+
+def test_param_scale_change_and_effect_with_predictions(tmp_path):
+    # npg_exact barely moves at s = 10 (|change| 0.01 per seed); vanilla_kl drops by 0.3 + ...
+    for arm, drop in (("npg_exact", 10), ("vanilla", 300)):
+        one = [500 + 20 * s for s in range(5)]
+        _arm(tmp_path, arm, {HOP: one})
+        _arm(tmp_path, arm, {HOP: [v - drop - s for s, v in enumerate(one)]}, policy={"param_scale": 10.0})  # fmt: skip
+    data = reparam_table(_data(tmp_path)).data.set_index(["arm", "test"])
+    change = data.loc[("npg_exact", "per-seed |change| of final vs vanilla_kl's")]
+    assert change["value"] == 1.0 and change["family"] == "F5"
+    assert change["per_task_diff"] == "Hopper 0.012"  # mean of (10 + s) / 1000 over s = 0..4
+    assert change["predicted"].startswith("invariant up to damping")
+    effect = data.loc[("vanilla_kl", "final: s=10 vs s=1")]
+    assert effect["family"] == "F5 effect" and effect["value"] < 0.5
+    assert data.loc[("npg_kfac", "final: s=10 vs s=1"), "verdict"].startswith("not tested")
+
+
+def test_heldout_ratios_per_arm(tmp_path):
+    _arm(tmp_path, "cg10_d0.01", {HC: [10, 20, 30]}, measured=True)
+    _arm(tmp_path, "npg_cg", {HC: [5, 15, 25]})
+    table = heldout_table(_data(tmp_path))
+    assert len(table.data) == 1  # only the arm that logs the diagnostics
+    rec = table.data.iloc[0]
+    # Fixture columns: gain 0.005 held out / 0.02 in-sample, KL 0.02 / 0.01 / 0.015, delta 0.01.
+    assert rec["gain_ratio"] == pytest.approx(0.25)
+    assert rec["kl_heldout_ratio"] == pytest.approx(2.0)
+    assert rec["kl_fresh_ratio"] == pytest.approx(1.5)
+    assert rec["runs"] == 3
+
+
+def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsys):
+    from analysis_fixtures import synthetic_results
+    from npgbench.analysis.report import main
+    from npgbench.analysis.study import planned_section
+    from npgbench.analysis.summary import Options
+
+    root = tmp_path / "runs"
+    _arm(root, "exact_d0.1", {HOP: [10, 20, 30]})
+    _arm(root, "npg_exact", {HOP: [5, 15, 25]})
+    assert main([str(root), "--out", str(tmp_path / "rep"), "--reps", "100"]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "Planned experiments across suites" in text
+    assert "not tested (no runs of cgexact_d0.01)" in text
+    assert "no verdict (fewer than 5 runs per arm and task)" in text
+    for name in ("ablation_factors", "step_size_family", "param_scale_invariance"):
+        assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
+    other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
+    assert planned_section(other, [], Options()) == ([], [])
