@@ -153,7 +153,9 @@ def reparameterise(
         sigma = base.std().detach().double()
         policy.std_param = std_param
         with torch.no_grad():
-            policy.std_w.copy_(torch.tensor([std_inverse(float(s), std_param) for s in sigma]))
+            policy.std_w.copy_(
+                torch.tensor([std_inverse(float(s), std_param) for s in sigma], dtype=F64)
+            )
     return policy
 
 
