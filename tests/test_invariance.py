@@ -150,3 +150,23 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, argv):
     with pytest.raises(ConfigError, match="valid|expected"):
         invariance.main([*argv, "--out", str(out), "--batch-file", str(tmp_path / "b.pt")])
     assert not out.exists() and not (tmp_path / "b.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "direction", "family"),
+    [
+        ("exact", "ExactFisher", "npg_exact_analytic", "input-whitening"),
+        ("diagonal", "DiagonalFisher", "npg_diag", "unit-scale"),
+        ("kfac", "KFAC", "npg_kfac", "input-whitening"),
+    ],
+)
+def test_the_checks_fail_when_a_preconditioner_loses_its_invariance(
+    setup, monkeypatch, module, cls, direction, family
+):
+    """The real preconditioner's solve replaced by the identity: the invariance is gone."""
+    import importlib
+
+    target = getattr(importlib.import_module(f"npgbench.algorithms.fisher.{module}"), cls)
+    monkeypatch.setattr(target, "solve", lambda self, g: g)
+    rows, _, _ = rows_of(setup, direction, family, [TINY])
+    assert worst_ratio(rows, TINY) > 1e-3
