@@ -95,8 +95,9 @@ def test_plain_gradient_is_not_invariant_to_scaling(setup, family):
 def test_exact_step_under_a_nonlinear_std_map_agrees_to_first_order_only(setup):
     """log -> softplus: the steps differ at O(beta^2) = O(kl_delta), so kl_between = O(delta^2):
     slope 2 in kl_delta; the plain gradient's steps differ at first order (slope 1)."""
-    rows, chosen, cfg = rows_of(setup, "npg_exact_analytic", "std-softplus", [1e-6])
-    slope = loglog_slope([r.kl_delta for r in rows], [r.kl_between for r in rows])
+    rows, chosen, cfg = rows_of(setup, "npg_exact_analytic", "std-softplus", [1e-6, 1e-1])
+    mine = [r for r in rows if r.damping == 1e-6]
+    slope = loglog_slope([r.kl_delta for r in mine], [r.kl_between for r in mine])
     assert slope > 1.8
     (verdict,) = verdicts(rows, chosen, cfg)
     assert verdict.measured == "invariant" and verdict.predicted == "yes"
@@ -139,6 +140,9 @@ def test_cli_writes_the_rows_and_verdicts_of_a_real_batch(tmp_path, capsys):
     assert invariance.main(argv) == 0  # the saved batch is reused
     assert "reusing" in capsys.readouterr().out
     assert pd.read_csv(out).equals(table)  # deterministic
+    verdicts_before = (tmp_path / "inv_verdicts.csv").read_text()
+    assert invariance.main([*argv, "--rows", str(out)]) == 0  # verdicts from the saved rows
+    assert (tmp_path / "inv_verdicts.csv").read_text() == verdicts_before
 
 
 @pytest.mark.parametrize(

@@ -104,9 +104,12 @@ class Reparam:
     chain: ChainRule | None = None
     layerwise: bool = field(init=False)
     """Affine maps of each layer's inputs / outputs only: what K-FAC is invariant to."""
+    std_only: bool = field(init=False)
+    """T touches the std vector alone (the mean net's parameters are the same)."""
 
     def __post_init__(self):
         self.layerwise = self.policy is not None
+        self.std_only = self.family.startswith("std-")
 
 
 def log_uniform(n: int, kappa: float, gen: torch.Generator) -> torch.Tensor:
