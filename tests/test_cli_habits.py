@@ -45,7 +45,15 @@ FLAGS = {"--dry-run"}  # off unless given
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["eval"], ["list"], ["sweep"], ["bench", "throughput"], ["bench", "fisher-cost"]],
+    [
+        ["run"],
+        ["eval"],
+        ["list"],
+        ["sweep"],
+        ["bench", "throughput"],
+        ["bench", "fisher-cost"],
+        ["bench", "invariance"],
+    ],
 )
 def test_every_help_shows_every_default(command):
     # `npgbench report --help` is analysis/report.py's parser (another change of issue 11).

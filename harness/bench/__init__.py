@@ -19,6 +19,10 @@ BENCHMARKS = {
         "npgbench.harness.bench.fisher_cost",
         "fit + solve time of each Fisher approximation vs parameters",
     ),
+    "invariance": (
+        "npgbench.harness.bench.invariance",
+        "one step under exact reparameterisations: which directions are invariant",
+    ),
 }
 
 
