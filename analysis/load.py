@@ -149,8 +149,11 @@ def _versions_text(versions: dict | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
 
 
-def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame | None]:
-    """One runs-table row and the run's metrics (None unless complete and readable)."""
+def _run_record(
+    run_dir: Path, warnings: list[str], include_incomplete: bool = False
+) -> tuple[dict, pd.DataFrame | None]:
+    """One runs-table row and the run's metrics (None unless readable, and complete or
+    include_incomplete)."""
     meta = _read_json(run_dir / "meta.json")
     config = _read_json(run_dir / "config.json")
     if config is None and (run_dir / "config.json").exists():
@@ -185,11 +188,15 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         warnings.append(f"{run_dir / 'meta.json'}: missing or unreadable; run skipped")
         return {**rec, "status": "corrupt"}, None
     status = meta.get("status")
-    if status == "failed":
-        return {**rec, "status": "failed"}, None
     if status != "complete":
         # "running" with no live writer = interrupted; a live run is not finished either.
-        return {**rec, "status": "incomplete"}, None
+        rec["status"] = "failed" if status == "failed" else "incomplete"
+        if not include_incomplete:
+            return rec, None
+        df, _ = _read_metrics(run_dir / "metrics.parquet")  # no rows yet is no problem
+        if df is None:
+            return rec, None
+        return {**rec, "iterations": len(df)}, _clean_metrics(df)
     df, why = _read_metrics(run_dir / "metrics.parquet")
     if df is None:
         warnings.append(why)
@@ -215,13 +222,15 @@ def assign_groups(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     return groups, notes
 
 
-def load_runs(root: str | Path) -> RunSet:
-    """Load every run directory under root. Never raises on a bad run: it is listed instead."""
+def load_runs(root: str | Path, include_incomplete: bool = False) -> RunSet:
+    """Load every run directory under root. Never raises on a bad run: it is listed instead.
+    include_incomplete: the rows so far of failed and incomplete (running) runs enter the
+    frame too, for watching a live sweep; the report never sets it."""
     root = Path(root)
     warnings: list[str] = []
     records, frames = [], {}
     for run_dir in find_run_dirs(root):
-        rec, df = _run_record(run_dir, warnings)
+        rec, df = _run_record(run_dir, warnings, include_incomplete)
         records.append(rec)
         if df is not None:
             frames[rec["run_id"]] = df
@@ -240,7 +249,7 @@ def load_runs(root: str | Path) -> RunSet:
             "each suite is analysed separately",
         )
     parts = []
-    for rec in runs[runs["status"] == "complete"].itertuples(index=False):
+    for rec in runs[runs["run_id"].isin(list(frames))].itertuples(index=False):
         df = frames[rec.run_id]
         ids = pd.DataFrame({c: [getattr(rec, c)] * len(df) for c in ID_COLUMNS})
         parts.append(pd.concat([ids, df], axis=1))
