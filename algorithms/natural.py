@@ -52,6 +52,8 @@ from npgbench.algorithms.common import policy_stats, surrogate
 from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.products import FisherOperator
+from npgbench.algorithms.heldout import COLUMNS as HELDOUT_COLUMNS
+from npgbench.algorithms.heldout import HeldOut
 from npgbench.algorithms.line_search import backtracking_line_search
 from npgbench.harness.core.config import DiagnosticsConfig
 from npgbench.harness.core.config_checks import check_fidelity_size
@@ -131,8 +133,10 @@ class NaturalUpdater:
         precond: Preconditioner,
         cfg: NaturalConfig,
         fidelity: Fidelity | None = None,
+        heldout: HeldOut | None = None,
     ):
         self.policy, self.precond, self.cfg, self.fidelity = policy, precond, cfg, fidelity
+        self.heldout = heldout
         self.updates = 0
 
     def state_dict(self) -> dict:
@@ -168,6 +172,8 @@ class NaturalUpdater:
             "fidelity_kl_ratio",
         )
         row = dict.fromkeys(keys, NAN)
+        if self.heldout is not None:
+            row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
         row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
         if self._has_line_search():
             row["accepted"] = False
@@ -191,6 +197,7 @@ class NaturalUpdater:
         params = policy.all_params()
         theta_old = flat_params(params)
         fidelity_due = self.fidelity is not None and self.updates % self.fidelity.every == 0
+        heldout_due = self.heldout is not None and self.heldout.due(self.updates)
         self.updates += 1
 
         t0 = time.perf_counter()
@@ -221,6 +228,10 @@ class NaturalUpdater:
             if not math.isnan(row["fisher_cond"]):  # npg_exact keeps its own estimate
                 measured.pop("fisher_cond")
             row.update(measured, time_fidelity=time.perf_counter() - f0)
+        if heldout_due:
+            h0 = time.perf_counter()
+            row.update(self.heldout.measure(policy, batch, self.precond, cfg))
+            row["time_heldout"] = time.perf_counter() - h0
 
         t4 = time.perf_counter()
         quad = float(x @ FisherOperator(policy, batch.obs)(x).detach())
@@ -267,4 +278,5 @@ def make_natural(
 ) -> NaturalUpdater:
     """Registry `make` of the NPG family: cfg builds its own preconditioner (seeded)."""
     fidelity = Fidelity.build(policy, diagnostics, cfg.damping)
-    return NaturalUpdater(policy, cfg.preconditioner(seed), cfg, fidelity)
+    heldout = HeldOut.build(diagnostics)
+    return NaturalUpdater(policy, cfg.preconditioner(seed), cfg, fidelity, heldout)

@@ -74,7 +74,7 @@ def analyse(
 ) -> list[Table]:
     """Compute the study's tables and figures (only `selected` ones, all when None), save
     the figures, append the study's report blocks; returns its tables."""
-    summary, ranges, limits = summarise_runs(study.frame, study.suite, opts)
+    summary, ranges, limits = summarise_runs(study.frame, study.suite, opts, study.runs)
     refs = published.references(summary, study.runs, study.suite)
     built = [
         tables.overview(study.runs),
@@ -136,16 +136,14 @@ def claims_table(study: Study, summary, ranges, opts: Options) -> Table | None:
         return None
     everything = study.set.frame
     everything = everything[everything["env"].isin(list(ranges))]
-    summary_all, ranges_all, _ = summarise_runs(everything, study.suite, opts)
+    summary_all, ranges_all, _ = summarise_runs(everything, study.suite, opts, study.set.runs)
     runs_all = study.set.runs
     step, _ = experiments.step_size(summary_all, runs_all, ranges_all)
     inv, _ = experiments.invariance(everything, summary_all, runs_all, ranges_all, opts.value)
     extra = claims.phase_c_rows(
         None if step is None else step.data, None if inv is None else inv.data
     )
-    return claims.claims(
-        summary, study.runs, study.frame, ranges, opts.reps, opts.seed, extra_rows=extra
-    )
+    return claims.claims(summary, study.runs, ranges, opts.reps, opts.seed, extra_rows=extra)
 
 
 def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from npgbench.analysis import metrics
+from npgbench.analysis import metrics, reliability
 from npgbench.analysis.aggregate import normalise
 from npgbench.analysis.curves import run_frames
+from npgbench.analysis.final_eval import read_final_eval
 from npgbench.analysis.load import ID_COLUMNS
 
 
@@ -110,9 +111,14 @@ def thresholds(
 
 
 def summarise_runs(
-    frame: pd.DataFrame, suite: SuiteInfo, opts: Options
+    frame: pd.DataFrame, suite: SuiteInfo, opts: Options, runs: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, dict, dict]:
-    """(per-run summary table, score ranges, thresholds) for the complete runs of one study."""
+    """(per-run summary table, score ranges, thresholds) for the complete runs of one study.
+
+    Training-return metrics (final, auc, drawdown, ...) read opts.value; the evaluation
+    metrics (reliability.eval_summary) and the step diagnostics sit beside them. With `runs`
+    (load.RunSet.runs, which has each run's path) the final return of the 50-episode
+    final_eval.json is attached as `final_eval` (see with_final_eval)."""
     ranges = score_ranges(frame, suite, opts.value)
     ids, finals = [], []
     per_run = list(run_frames(frame))
@@ -135,9 +141,34 @@ def summarise_runs(
                     limits[env][0],
                     opts.collapse_frac,
                 ),
+                **reliability.eval_summary(df, *ranges[env][:2]),
+                **reliability.step_measures(df),
             }
         )
-    return pd.DataFrame(rows), ranges, limits
+    return with_final_eval(pd.DataFrame(rows), runs), ranges, limits
+
+
+FINAL_EVAL_FILE = "final_eval.json (50 mean-action episodes)"
+FINAL_EVAL_FALLBACK = f"last {reliability.FINAL_EVAL_POINTS} evaluations"
+
+
+def with_final_eval(summary: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+    """Add `final_eval` and `final_eval_source`. One estimator for the whole study: the
+    final_eval.json mean when every run has a valid one, otherwise the mean of the last
+    evaluation points for every run (mixing the two would compare different estimators).
+    `final_eval_file_reason` keeps, per run, why its file was not used (empty when it was)."""
+    if summary.empty:
+        return summary.assign(final_eval=[], final_eval_source=[], final_eval_file_reason=[])
+    paths = {} if runs is None or "path" not in runs else dict(zip(runs["run_id"], runs["path"]))
+    found = [read_final_eval(paths[r]) if r in paths else None for r in summary["run_id"]]
+    reasons = [f.reason if f is not None else "run directory unknown" for f in found]
+    if all(not r for r in reasons):
+        final, source = [f.mean for f in found], FINAL_EVAL_FILE
+    else:
+        final, source = summary["final_eval_last3"].to_list(), FINAL_EVAL_FALLBACK
+    return summary.assign(
+        final_eval=final, final_eval_source=source, final_eval_file_reason=reasons
+    )
 
 
 def score_matrices(

@@ -64,6 +64,7 @@ def capture(trainer) -> dict:
         "eval_noise": trainer.eval_noise.get_state(),
         "minibatch": _rng_state(trainer.rng),
         "torch_global": torch.get_rng_state(),
+        "theta_before_update": trainer.theta_before_update,  # None unless held-out diagnostics
     }
 
 
@@ -78,6 +79,7 @@ def restore(trainer, state: dict) -> None:
     trainer.eval_noise.set_state(state["eval_noise"])
     trainer.rng.bit_generator.state = state["minibatch"]
     torch.set_rng_state(state["torch_global"])
+    trainer.theta_before_update = state.get("theta_before_update")
 
 
 def _plain(value):

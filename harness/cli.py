@@ -97,29 +97,39 @@ def _wandb_mirror(cfg, run_dir: Path):
 
 def cmd_eval(args) -> int:
     import numpy as np
+    from npgbench.harness import final_eval
     from npgbench.harness.runner import evaluate, load_policy
     from npgbench.harness.tracking import run_status
 
-    run_dir = Path(args.run_dir)
-    if run_status(run_dir) != "complete" or not (run_dir / "policy.pt").is_file():
-        raise ConfigError(
-            f"{run_dir} is not a complete run directory (no complete meta.json and policy.pt)"
-        )
     if args.seed < 0:
         raise ConfigError("--seed must be a non-negative integer")
-    try:
-        policy, norm, cfg = load_policy(run_dir)
-    except Exception as exc:  # a corrupt or foreign policy.pt: say which file, no traceback
-        raise ConfigError(
-            f"cannot load {run_dir / 'policy.pt'}: {type(exc).__name__}: {one_line(exc)}"
-        ) from None
-    returns = evaluate(
-        policy, norm, cfg["env"], args.episodes, args.seed, cfg.get("max_episode_steps", 0)
-    )
-    print(
-        f"{cfg['run_id']}: mean-action return {np.mean(returns):.1f} +- {np.std(returns):.1f} "
-        f"over {len(returns)} episodes"
-    )
+    run_dirs = [Path(d) for d in args.run_dir]
+    for run_dir in run_dirs:  # every one checked before any is evaluated or written
+        if run_status(run_dir) != "complete" or not (run_dir / "policy.pt").is_file():
+            raise ConfigError(
+                f"{run_dir} is not a complete run directory (no complete meta.json and policy.pt)"
+            )
+    episodes = args.episodes or (final_eval.EPISODES if args.write else 10)
+    for run_dir in run_dirs:
+        try:
+            if args.write:
+                done = final_eval.final_eval(run_dir, episodes, args.seed)
+                mean, std, note = done.mean, done.std, " (kept)" if done.reused else ""
+            else:
+                policy, norm, cfg = load_policy(run_dir)
+                returns = evaluate(
+                    policy, norm, cfg["env"], episodes, args.seed, cfg.get("max_episode_steps", 0)
+                )
+                mean, std, note = float(np.mean(returns)), float(np.std(returns)), ""
+        except Exception as exc:  # a corrupt or foreign policy.pt: say which file, no traceback
+            raise ConfigError(
+                f"cannot evaluate {run_dir / 'policy.pt'}: {type(exc).__name__}: {one_line(exc)}"
+            ) from None
+        print(
+            f"{run_dir.name}: mean-action return {mean:.1f} +- {std:.1f} "
+            f"over {episodes} episodes{note}",
+            flush=True,
+        )
     return 0
 
 
@@ -242,10 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    ev = sub.add_parser("eval", help="replay a saved policy with the mean action")
-    ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=positive_int, default=10, help="episodes to replay")
+    ev = sub.add_parser("eval", help="replay saved final policies with the mean action")
+    ev.add_argument("run_dir", nargs="+", help="complete run directories")
+    ev.add_argument(
+        "--episodes",
+        type=positive_int,
+        default=None,
+        help="episodes to replay (default: 10, or 50 with --write)",
+    )
     ev.add_argument("--seed", type=int, default=12345, help="reset seed of the first episode")
+    ev.add_argument(
+        "--write",
+        action="store_true",
+        help="write final_eval.json into each run directory (the analysis's final return); "
+        "a run whose final_eval.json has the same episodes, seed and policy is kept",
+    )
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="registered algorithms and shipped suites")

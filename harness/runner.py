@@ -16,6 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from npgbench.algorithms.heldout import fresh_state_kl
 from npgbench.algorithms.registry import lookup
 from npgbench.harness import checkpoint
 from npgbench.harness.core.config import (
@@ -25,9 +26,10 @@ from npgbench.harness.core.config import (
 )
 from npgbench.harness.core.envs import RunningNorm, check_env_id, check_env_spaces
 from npgbench.harness.core.identity import config_hash, run_id, to_dict
-from npgbench.harness.core.policy import GaussianPolicy, ValueNet
+from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.core.value import ValueFitter, fill_skip_columns
+from npgbench.harness.fingerprint import code_fingerprint
 from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, run_status
 
 
@@ -123,16 +125,19 @@ class Trainer:
             self.policy, cfg.update, seeds["update"], cfg.diagnostics
         )
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
+        self.theta_before_update: torch.Tensor | None = None
+        """theta_old [P] of the last update when it was a held-out diagnostic one."""
 
     def iteration(self, it: int) -> dict:
         """Sample one batch, update the policy, fit the value function; one metrics row."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         batch = self.sampler.collect(self.policy, self.value_fn, self.gen)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
+        fresh_kl = self._fresh_state_kl(it, batch)
         stats = self.updater.update(batch)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.thread_time()
         stats.update(self.value_fitter.fit(batch, self.rng))
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.thread_time()
         ret_mean, ret_std = _mean_std(batch.episode_returns)
         row = {
             "iteration": it,
@@ -142,10 +147,16 @@ class Trainer:
             "time_sample": t1 - t0,
             "time_update": t2 - t1,
             "time_value": t3 - t2,
+            # this thread's CPU seconds: what the phase cost, whatever else the machine ran
+            "time_sample_cpu": c1 - c0,
+            "time_update_cpu": c2 - c1,
+            "time_value_cpu": c3 - c2,
             "eval_return_mean": math.nan,
             "eval_return_std": math.nan,
             **stats,
         }
+        if self.cfg.diagnostics.heldout_every > 0:
+            row["prev_step_kl_fresh"] = fresh_kl
         row.setdefault("skipped", False)
         row.setdefault("skip_reason", "")
         if self.cfg.eval.sampled:
@@ -159,6 +170,20 @@ class Trainer:
                     self.evaluate(self.cfg.eval.episodes, self.eval_noise)
                 )
         return row
+
+    def _fresh_state_kl(self, it: int, batch) -> float:
+        """With diagnostics.heldout_every = K: KL between the policy before and after the
+        previous update on this batch's states (that update never saw them; NaN unless the
+        previous update was a diagnostic one), and keep theta_old when this one is."""
+        every = self.cfg.diagnostics.heldout_every
+        if every <= 0:
+            return math.nan
+        kl = math.nan
+        if self.theta_before_update is not None:
+            kl = fresh_state_kl(self.policy, self.theta_before_update, batch.obs)
+        due = it % every == 0
+        self.theta_before_update = flat_params(self.policy.all_params()) if due else None
+        return kl
 
     def evaluate(self, episodes: int, noise: torch.Generator | None = None) -> list[float]:
         return evaluate(
@@ -183,6 +208,7 @@ class Trainer:
             },
             buffer,
         )
+        path.parent.mkdir(exist_ok=True)  # snapshots/
         atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -205,7 +231,8 @@ def train(
         return run_dir
     torch.set_num_threads(1)
     saved, warning = checkpoint.read(run_dir, record["config_hash"])
-    writer = RunDirectory(run_dir, record, extra_meta)
+    meta = {**(extra_meta or {}), "code": code_fingerprint(cfg.algo)}
+    writer = RunDirectory(run_dir, record, meta)
     try:
         _train_loop(cfg, writer, progress, on_row, saved, warning)
     except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
@@ -261,6 +288,9 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         writer.log(row)
         if on_row is not None:
             on_row(row)
+        snapshot_every = cfg.diagnostics.snapshot_every
+        if snapshot_every > 0 and (it + 1) % snapshot_every == 0 and it + 1 < iterations:
+            trainer.save(writer.path / "snapshots" / f"it{it + 1:05d}.pt")
         if keeper.due(it + 1, iterations) or signals.pending is not None:
             keeper.save(trainer, it + 1, row["wall_time"])
         signals.deliver_pending()

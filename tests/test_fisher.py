@@ -376,3 +376,32 @@ def test_kfac_solve_inverts_its_factors_plus_its_damping_model():
     factored = [g @ blk @ a for (a, g), blk in zip(kfac.factors, blocks)]
     model_v = kfac.layout.join(factored, kfac.std_fisher * v_std) + kfac.damping_matvec(v)
     torch.testing.assert_close(kfac.solve(model_v), v, rtol=1e-8, atol=1e-10)
+
+
+def test_cg_relative_tolerance_stops_at_the_first_iterate_within_it():
+    """rtol stops CG at the first iteration whose |r| / |b| <= rtol: the same iterates as
+    without it up to there, and the returned residual is within the tolerance."""
+    policy = small_policy(OBS, ACT, hidden=(3,))
+    batch = make_batch(policy, 50)
+    f = analytic_fisher(policy, batch.obs) + 0.01 * torch.eye(
+        policy.num_params(), dtype=torch.float64
+    )
+    g = torch.randn(
+        policy.num_params(), dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    residuals = []
+    conjugate_gradient(
+        lambda v: f @ v,
+        g,
+        policy.num_params(),
+        callback=lambda x: residuals.append(float((g - f @ x).norm() / g.norm())),
+    )
+    rtol = 1e-3
+    first = next(i for i, r in enumerate(residuals, start=1) if r <= rtol * (1 + 1e-6))
+    assert 1 < first < policy.num_params(), (first, residuals)
+    x, residual, iters = conjugate_gradient(lambda v: f @ v, g, policy.num_params(), rtol=rtol)
+    assert iters == first and residual <= rtol * (1 + 1e-6)
+    x_direct = torch.linalg.solve(f, g)
+    assert float((x - x_direct).norm() / x_direct.norm()) < 1e-3 * float(torch.linalg.cond(f))
+    # rtol 0 runs every iteration, as before the option existed
+    assert conjugate_gradient(lambda v: f @ v, g, first)[2] == first

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 
@@ -61,6 +62,10 @@ class PolicyConfig:
     """Initial action std; w is set so every parameterisation starts from this sigma."""
     orthogonal_init: bool = True
     """Orthogonal init (gain sqrt 2, last layer 0.01) as in the 37 PPO details."""
+    param_scale: float = 1.0
+    """s: every Linear layer of the mean net is fed s x and stores W / s, so the function at
+    init is the same for every s but the coordinates are not (a reparameterisation: weights
+    move s^2 times as far per unit of gradient as biases and std). 1 leaves the net as it was."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,14 @@ class DiagnosticsConfig:
     """Every K updates, compare the direction with the exact natural gradient (0 disables)."""
     fidelity_max_params: int = 20_000
     """Refuse fidelity diagnostics on policies with more parameters than this."""
+    heldout_every: int = 0
+    """Every K updates, measure the step on states it was not computed from (0 disables):
+    the direction of the same preconditioner fitted on half the batch (even rows), its
+    first-order gain and KL on that half and on the other; and the KL of the update on the next
+    batch's states. Diagnostic only: the update itself and its random draws are unchanged."""
+    snapshot_every: int = 0
+    """Every K updates, keep the policy (policy.pt's content) as snapshots/it<K>.pt in the run
+    directory, for offline measurements on the run's own trajectory (0 disables)."""
 
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
@@ -252,6 +265,14 @@ def validate(cfg: RunConfig) -> None:
         ),
         (cfg.policy.activation in ("tanh", "relu"), "policy.activation: valid: relu, tanh"),
         (cfg.policy.init_std > 0, "policy.init_std must be positive"),
+        (
+            math.isfinite(cfg.policy.param_scale) and cfg.policy.param_scale > 0,
+            "policy.param_scale must be a positive finite number (1: no reparameterisation)",
+        ),
+        (
+            cfg.diagnostics.heldout_every >= 0 and cfg.diagnostics.snapshot_every >= 0,
+            "diagnostics.heldout_every and diagnostics.snapshot_every must be >= 0 (0 disables)",
+        ),
         (
             cfg.value.lr > 0 and cfg.value.epochs >= 0,
             "value.lr must be positive, value.epochs >= 0",

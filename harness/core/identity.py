@@ -28,6 +28,10 @@ def to_dict(cfg: RunConfig) -> dict[str, typing.Any]:
 HASH_NEUTRAL_DEFAULTS: dict[str, typing.Any] = {
     "eval.sampled": False,
     "update.exact_form": "auto",
+    "update.cg_rtol": 0.0,
+    "policy.param_scale": 1.0,
+    "diagnostics.heldout_every": 0,
+    "diagnostics.snapshot_every": 0,
 }
 
 

@@ -30,6 +30,7 @@ UNITS = {
     "count": "a whole number",
     "env steps": "environment transitions, summed over the sampler's envs",
     "s": "wall-clock seconds",
+    "cpu s": "CPU seconds of the run's thread (time.thread_time)",
     "return": "undiscounted episode return (sum of rewards)",
     "return^2": "squared discounted return (the value regression's target, squared)",
     "nats": "KL divergence or entropy, natural log",
@@ -59,6 +60,7 @@ CONDITIONS = {
     "eval.sampled": "with eval.sampled = true",
     "line search": "with a line search, update.max_backtracks > 0 (trpo)",
     "fidelity": "with diagnostics.fidelity_every > 0 (NaN on the updates between)",
+    "held-out": "with diagnostics.heldout_every > 0 (NaN on the updates between)",
     "value fit undone": "in runs where a value fit was undone, on every row (False / '' on the "
     "others)",
 }
@@ -403,6 +405,66 @@ METRICS: tuple[Metric, ...] = (
         "s",
         "natural",
         "time/fidelity",
+    ),
+    _m(
+        "time_heldout",
+        "seconds of the held-out step diagnostic (NaN on updates without one)",
+        "s",
+        "natural",
+        "time/heldout",
+        when="held-out",
+    ),
+    # CPU seconds of this thread (time.thread_time): the phase's cost on a shared machine
+    _m("time_sample_cpu", "CPU seconds collecting the batch", "cpu s", "runner", "time/sample_cpu"),
+    _m("time_update_cpu", "CPU seconds in the policy update", "cpu s", "runner", "time/update_cpu"),
+    _m(
+        "time_value_cpu",
+        "CPU seconds fitting the value function",
+        "cpu s",
+        "runner",
+        "time/value_cpu",
+    ),
+    # held-out measures of the step (algorithms/heldout.py): half A fits, half B judges
+    _m(
+        "step_gain_insample",
+        "g_A^T s_A: first-order surrogate gain of the step computed on half A, on half A",
+        "1",
+        "natural",
+        "heldout/gain_insample",
+        when="held-out",
+    ),
+    _m(
+        "step_gain_heldout",
+        "g_B^T s_A: the same step's first-order gain on the other half B, which it never saw",
+        "1",
+        "natural",
+        "heldout/gain_heldout",
+        when="held-out",
+    ),
+    _m(
+        "step_kl_insample",
+        "mean KL(pi_old || pi_old + s_A) on half A",
+        "nats",
+        "natural",
+        "heldout/kl_insample",
+        when="held-out",
+    ),
+    _m(
+        "step_kl_heldout",
+        "mean KL(pi_old || pi_old + s_A) on half B",
+        "nats",
+        "natural",
+        "heldout/kl_heldout",
+        when="held-out",
+    ),
+    _m(
+        "prev_step_kl_fresh",
+        "KL between the policy before and after the previous update, on this iteration's "
+        "newly sampled states (NaN unless that update was a diagnostic one)",
+        "nats",
+        "runner",
+        "heldout/prev_step_kl_fresh",
+        when="held-out",
     ),
 )
 """Every column npg-bench itself writes, grouped by W&B section."""

@@ -20,8 +20,28 @@ from torch import nn
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def mlp(sizes: list[int], activation: str, orthogonal: bool, last_gain: float) -> nn.Sequential:
-    """Linear layers of `sizes` with `activation` between them (none after the last)."""
+class InputScale(nn.Module):
+    """x -> s x before a Linear layer: with the layer's weight stored as W / s, the pair computes
+    the same W x + b in other coordinates (`PolicyConfig.param_scale`). No parameters, so the
+    layer-factored Fisher (K-FAC, score rows) sees s x as the layer's input, as it should."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+def mlp(
+    sizes: list[int],
+    activation: str,
+    orthogonal: bool,
+    last_gain: float,
+    param_scale: float = 1.0,
+) -> nn.Sequential:
+    """Linear layers of `sizes` with `activation` between them (none after the last); with
+    param_scale s != 1 each is fed s x and stores W / s (`InputScale`)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         linear = nn.Linear(n_in, n_out)
@@ -29,6 +49,10 @@ def mlp(sizes: list[int], activation: str, orthogonal: bool, last_gain: float) -
         if orthogonal:
             nn.init.orthogonal_(linear.weight, gain=last_gain if is_last else math.sqrt(2))
             nn.init.zeros_(linear.bias)
+        if param_scale != 1.0:  # s = 1 keeps the module list (and state_dict keys) as before
+            with torch.no_grad():
+                linear.weight.div_(param_scale)
+            layers.append(InputScale(param_scale))
         layers.append(linear)
         if not is_last:
             layers.append(ACTIVATIONS[activation]())
@@ -51,7 +75,11 @@ class GaussianPolicy(nn.Module):
         super().__init__()
         self.std_param = cfg.std_param
         self.mean_net = mlp(
-            [obs_dim, *cfg.hidden_sizes, act_dim], cfg.activation, cfg.orthogonal_init, 0.01
+            [obs_dim, *cfg.hidden_sizes, act_dim],
+            cfg.activation,
+            cfg.orthogonal_init,
+            0.01,
+            cfg.param_scale,
         )
         w0 = std_inverse(cfg.init_std, cfg.std_param)
         self.std_w = nn.Parameter(torch.full((act_dim,), w0))

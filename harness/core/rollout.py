@@ -50,6 +50,20 @@ class Batch:
     def __len__(self) -> int:
         return self.obs.shape[0]
 
+    def rows(self, index: slice | torch.Tensor) -> Batch:
+        """The batch restricted to rows `index` (per-state tensors sliced; old_std [A] and the
+        episode lists, which are not per row, kept whole)."""
+        return dataclasses.replace(
+            self,
+            obs=self.obs[index],
+            actions=self.actions[index],
+            log_probs=self.log_probs[index],
+            old_mean=self.old_mean[index],
+            advantages=self.advantages[index],
+            returns=self.returns[index],
+            values=self.values[index],
+        )
+
 
 def compute_gae(rewards, values, next_values, terminated, dones, gamma: float, lam: float):
     """Generalised advantage estimation over a [T, N] rollout.
