@@ -11,7 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from npgbench.harness.core.command import OneLineParser, one_thread_per_process, positive_int
+from npgbench.harness.core.command import (
+    HelpFormatter,
+    OneLineParser,
+    one_thread_per_process,
+    plural,
+    positive_int,
+)
 
 one_thread_per_process()  # before numpy or torch load
 
@@ -37,7 +43,7 @@ def rounding_note(requested: int, per_update: int) -> str | None:
     done = -(-requested // per_update) * per_update
     return (
         f"note: {requested:,d} steps is not a multiple of sampler.steps_per_update "
-        f"({per_update:,d}): rounded up to {done:,d} steps ({done // per_update} updates)"
+        f"({per_update:,d}): rounded up to {done:,d} steps ({plural(done // per_update, 'update')})"
     )
 
 
@@ -218,6 +224,13 @@ DELEGATED = {
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
 
+RUN_DESCRIPTION = (
+    "Train one variant on one env with one seed into OUT/<run id>/ (config.json, meta.json, "
+    "metrics.parquet, policy.pt). A complete run is never overwritten; an interrupted one "
+    "continues from its checkpoint. Ctrl-C or SIGTERM stop after the current iteration, "
+    "checkpointed."
+)
+
 WANDB_HELP = (
     "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
     "(default: wandb.mode, which defaults to auto)"
@@ -226,10 +239,18 @@ WANDB_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from npgbench import __version__
+
     parser = OneLineParser(prog="npgbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"npgbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    run = sub.add_parser("run", help="train one run into a run directory")
+    run = sub.add_parser(
+        "run",
+        help="train one run into a run directory",
+        description=RUN_DESCRIPTION,
+        formatter_class=HelpFormatter,
+    )
     run.add_argument("--algo", required=True, help="registered algorithm (npgbench list)")
     run.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v5")
     run.add_argument(

@@ -27,6 +27,7 @@ from npgbench.harness.core.command import (
     HelpFormatter,
     OneLineParser,
     one_thread_per_process,
+    plural,
     positive_int,
 )
 
@@ -173,6 +174,8 @@ def _main(argv: list[str]) -> int:
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
+    if args.slurm and backend != "submitit":  # loky and dask would silently drop them
+        raise ConfigError(f"--slurm needs --backend submitit (got --backend {backend})")
     overrides = dict(parse_override(p) for p in args.set)
     suite = load_checked_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
@@ -187,6 +190,7 @@ def _main(argv: list[str]) -> int:
     statuses = plan(tasks, out)
     if args.dry_run:
         print_plan(suite, tasks, statuses, out)
+        print_rounding(tasks)  # the note a real sweep prints, so the plan shows it too
         return 0
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
     if todo:
@@ -201,7 +205,9 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
     client, cluster = (
         dask_client(args.scheduler, args.jobs) if backend == "dask" and todo else (None, None)
     )
-    where = f"{args.jobs} workers" if client is None or cluster else f"cluster {args.scheduler}"
+    where = (
+        plural(args.jobs, "worker") if client is None or cluster else f"cluster {args.scheduler}"
+    )
     print(
         f"sweep {suite.name}: {len(todo) + skipped} runs, {skipped} already complete, "
         f"{len(todo)} to run on {backend} ({where}) -> {out}  [W&B {wandb['mode']}]",
