@@ -64,13 +64,18 @@ def cmd_run(args) -> int:
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
-    if run_status(run_dir) == "complete":
+    stale = run_status(run_dir) == "complete" and _stale(run_dir, cfg.algo, args.rerun_stale)
+    if run_status(run_dir) == "complete" and not (stale and args.rerun_stale):
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
+    if stale:
+        from npgbench.harness.staleness import move_aside
+
+        print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     try:
         train(
@@ -88,6 +93,19 @@ def cmd_run(args) -> int:
             mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _stale(run_dir: Path, algo: str, rerun: bool) -> bool:
+    """Whether a complete run was made by other code; says so (and what changed) on stderr."""
+    from npgbench.harness.staleness import check_code
+
+    check = check_code(run_dir, algo)
+    if check.state == "stale":
+        todo = "rerunning it (--rerun-stale)" if rerun else "--rerun-stale reruns it"
+        print(f"stale: {'; '.join(check.reasons)}: {todo}", file=sys.stderr)
+    elif check.state == "unknown":
+        print("code unknown: the run records no code fingerprint", file=sys.stderr)
+    return check.state == "stale"
 
 
 def _wandb_mirror(cfg, run_dir: Path):
@@ -270,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     run.add_argument(
         "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)"
+    )
+    run.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="rerun a complete run made by other code (its variant's source or plugin version "
+        "changed), moving the old directory to OUT/superseded/ (default: keep it)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -33,6 +33,7 @@ from npgbench.harness.core.command import (
 
 one_thread_per_process()  # before numpy or torch load (joblib#834)
 
+from npgbench.harness import staleness  # noqa: E402
 from npgbench.harness.cli import WANDB_HELP  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
@@ -100,6 +101,12 @@ def _add_grid_arguments(p: argparse.ArgumentParser) -> None:
         help="the suite's first N seeds, extended past its list (default: all of them)",
     )
     p.add_argument("--steps", type=positive_int, help="step budget per run (default: the suite's)")
+    p.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="rerun complete runs made by other code (their variant's source or plugin version "
+        "changed), moving the old directories to OUT/superseded/ (default: keep them)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -188,14 +195,22 @@ def _main(argv: list[str]) -> int:
     check_sizes(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
+    checks = staleness.code_checks(tasks, statuses, out)
+    statuses = staleness.mark(tasks, statuses, checks)
+    done = ("complete",) if args.rerun_stale else ("complete", "stale")
     if args.dry_run:
-        print_plan(suite, tasks, statuses, out)
+        print_plan(suite, tasks, statuses, out, done)
+        staleness.print_notes(tasks, checks, args.rerun_stale, True, sys.stdout)
         print_rounding(tasks)  # the note a real sweep prints, so the plan shows it too
         return 0
-    todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
+    todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
     if todo:
         check_output_dir(out)
     print_rounding(tasks)  # after every check: an error is the only line of a refused command
+    staleness.print_notes(tasks, checks, args.rerun_stale, args.rerun_stale, sys.stderr)
+    for task, status in zip(tasks, statuses, strict=True):
+        if status == "stale" and args.rerun_stale:
+            staleness.move_aside(out / task.run_id)  # kept under out/superseded/
     return _run(args, backend, suite, overrides, todo, len(tasks) - len(todo), out)
 
 
