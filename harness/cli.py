@@ -238,6 +238,10 @@ DELEGATED = {
         "npgbench.harness.dataset",
         "copy complete runs into the committed results dataset",
     ),
+    "check-plugin": (
+        "npgbench.testing",
+        "run the packaged conformance tests on an installed plugin variant",
+    ),
 }
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
