@@ -21,6 +21,7 @@ from npgbench.harness.core.command import (
 
 one_thread_per_process()  # before numpy or torch load
 
+from npgbench.harness import live  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.core.identity import run_id  # noqa: E402
 
@@ -69,6 +70,10 @@ def cmd_run(args) -> int:
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
+    if args.tensorboard:
+        from npgbench.harness.live import check_tensorboard
+
+        check_tensorboard()
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
@@ -77,12 +82,13 @@ def cmd_run(args) -> int:
 
         print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
+    watch = _live_view(cfg, run_dir, args)
     try:
         train(
             cfg,
             Path(args.out),
             progress=show_progress(args.quiet),
-            on_row=None if mirror is None else mirror.on_row,
+            on_row=live.compose(mirror and mirror.on_row, *(w.on_row for w in watch)),
         )
         status = "complete"
     except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
@@ -91,8 +97,26 @@ def cmd_run(args) -> int:
     finally:
         if mirror is not None:
             mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
+        for watcher in watch:
+            if hasattr(watcher, "close"):
+                watcher.close()
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _live_view(cfg, run_dir: Path, args) -> list:
+    """Row watchers beside W&B (each with on_row): progress lines when no bar is drawn (a
+    log), and the TensorBoard event files of --tensorboard (harness/live.py)."""
+    import math
+
+    watch = []
+    if not args.quiet and not show_progress(args.quiet):
+        iterations = math.ceil(cfg.total_steps / cfg.sampler.steps_per_update)
+        label = f"{cfg.algo} {cfg.env} s{cfg.seed}"
+        watch.append(live.ProgressLines(label, iterations))
+    if args.tensorboard:
+        watch.append(live.TensorBoardMirror(run_dir, cfg.algo))
+    return watch
 
 
 def _stale(run_dir: Path, algo: str, rerun: bool) -> bool:
@@ -291,7 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="parent folder of the run directory")
     run.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     run.add_argument(
-        "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)"
+        "--quiet",
+        action="store_true",
+        help="no progress output (default: a bar on a terminal, else a line per tenth of the "
+        "run or per minute)",
+    )
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to the run directory's tensorboard/ (needs "
+        "pip install 'npg-bench[tensorboard]'; default: off)",
     )
     run.add_argument(
         "--rerun-stale",

@@ -37,6 +37,7 @@ from npgbench.harness import staleness  # noqa: E402
 from npgbench.harness.cli import WANDB_HELP  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
+from npgbench.harness.live import check_tensorboard  # noqa: E402
 from npgbench.harness.sweep_plan import (  # noqa: E402
     check_sizes,
     pick_seeds,
@@ -143,6 +144,12 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
         help="dask scheduler address, e.g. tcp://host:8786 (default: none, run locally)",
     )
     p.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into each run directory's tensorboard/ "
+        "(needs pip install 'npg-bench[tensorboard]'; default: off)",
+    )
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
     p.add_argument(
         "--shard",
@@ -206,6 +213,8 @@ def _main(argv: list[str]) -> int:
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
     if todo:
         check_output_dir(out)
+    if args.tensorboard:
+        check_tensorboard()
     print_rounding(tasks)  # after every check: an error is the only line of a refused command
     staleness.print_notes(tasks, checks, args.rerun_stale, args.rerun_stale, sys.stderr)
     for task, status in zip(tasks, statuses, strict=True):
@@ -232,6 +241,7 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
     suite_sha = record_suite(suite, out)
     for job in jobs:
         job["meta"]["suite_sha256"] = suite_sha
+        job["tensorboard"] = args.tensorboard
     start = time.time()
     try:
         with sigterm_as_interrupt():
