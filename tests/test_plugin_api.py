@@ -24,7 +24,8 @@ def test_all_in_a_suite_includes_an_installed_plugin(tmp_path, on_path):  # noqa
     on_path(install(tmp_path / "site", "tplug", "npg_tplug", "tplug", GOOD))
     suite = tmp_path / "s.toml"
     suite.write_text('envs = ["Hopper-v5"]\nalgos = "all"\nsteps = 512\n')
-    assert check_suite(load_suite(suite)).algos == (*ALGORITHMS, "npg_tplug")
+    algos = check_suite(load_suite(suite)).algos
+    assert algos[: len(ALGORITHMS)] == tuple(ALGORITHMS) and "npg_tplug" in algos
     assert "npg_tplug" in check_suite(load_suite("quickstart")).algos
 
 
