@@ -24,6 +24,7 @@ one_thread_per_process()  # before numpy or torch load
 from npgbench.harness import live  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.core.identity import run_id  # noqa: E402
+from npgbench.harness.staleness import move_aside, say_stale  # noqa: E402
 
 
 def one_line(exc: BaseException) -> str:
@@ -65,7 +66,7 @@ def cmd_run(args) -> int:
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
-    stale = run_status(run_dir) == "complete" and _stale(run_dir, cfg.algo, args.rerun_stale)
+    stale = run_status(run_dir) == "complete" and say_stale(run_dir, cfg.algo, args.rerun_stale)
     if run_status(run_dir) == "complete" and not (stale and args.rerun_stale):
         print(f"already complete, not overwritten: {run_dir}")
         return 0
@@ -78,11 +79,9 @@ def cmd_run(args) -> int:
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
     if stale:
-        from npgbench.harness.staleness import move_aside
-
         print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
-    watch = _live_view(cfg, run_dir, args)
+    watch = live.watchers(cfg, run_dir, show_progress(args.quiet), args.quiet, args.tensorboard)
     try:
         train(
             cfg,
@@ -102,34 +101,6 @@ def cmd_run(args) -> int:
                 watcher.close()
     print(f"run directory: {run_dir}")
     return 0
-
-
-def _live_view(cfg, run_dir: Path, args) -> list:
-    """Row watchers beside W&B (each with on_row): progress lines when no bar is drawn (a
-    log), and the TensorBoard event files of --tensorboard (harness/live.py)."""
-    import math
-
-    watch = []
-    if not args.quiet and not show_progress(args.quiet):
-        iterations = math.ceil(cfg.total_steps / cfg.sampler.steps_per_update)
-        label = f"{cfg.algo} {cfg.env} s{cfg.seed}"
-        watch.append(live.ProgressLines(label, iterations))
-    if args.tensorboard:
-        watch.append(live.TensorBoardMirror(run_dir, cfg.algo))
-    return watch
-
-
-def _stale(run_dir: Path, algo: str, rerun: bool) -> bool:
-    """Whether a complete run was made by other code; says so (and what changed) on stderr."""
-    from npgbench.harness.staleness import check_code
-
-    check = check_code(run_dir, algo)
-    if check.state == "stale":
-        todo = "rerunning it (--rerun-stale)" if rerun else "--rerun-stale reruns it"
-        print(f"stale: {'; '.join(check.reasons)}: {todo}", file=sys.stderr)
-    elif check.state == "unknown":
-        print("code unknown: the run records no code fingerprint", file=sys.stderr)
-    return check.state == "stale"
 
 
 def _wandb_mirror(cfg, run_dir: Path):

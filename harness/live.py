@@ -91,6 +91,18 @@ class TensorBoardMirror:
             self.writer.close()
 
 
+def watchers(cfg, run_dir: Path, bar: bool, quiet: bool, tensorboard: bool) -> list:
+    """What watches one `npgbench run` beside W&B (each has on_row): progress lines when no
+    bar is drawn and output is wanted (a log), TensorBoard event files when asked for."""
+    watch: list = []
+    if not bar and not quiet:
+        iterations = math.ceil(cfg.total_steps / cfg.sampler.steps_per_update)
+        watch.append(ProgressLines(f"{cfg.algo} {cfg.env} s{cfg.seed}", iterations))
+    if tensorboard:
+        watch.append(TensorBoardMirror(run_dir, cfg.algo))
+    return watch
+
+
 def check_tensorboard() -> None:
     """ConfigError (one line, exit 2) when --tensorboard is asked for without the package."""
     from npgbench.harness.core.config import ConfigError
@@ -118,4 +130,4 @@ def compose(*callbacks: Callable[[dict], None] | None) -> Callable[[dict], None]
     return on_row
 
 
-__all__ = ["ProgressLines", "TensorBoardMirror", "check_tensorboard", "compose"]
+__all__ = ["ProgressLines", "TensorBoardMirror", "check_tensorboard", "compose", "watchers"]

@@ -15,6 +15,7 @@ same run id: the fingerprint stays out of the run hash, so ids and the dataset d
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,18 @@ def code_checks(tasks, statuses: list[str], out: Path) -> dict[str, CodeCheck]:
         for t, s in zip(tasks, statuses, strict=True)
         if s == "complete"
     }
+
+
+def say_stale(run_dir: Path, algo: str, rerun: bool) -> bool:
+    """Whether a complete run was made by other code; says so on stderr, with what changed
+    (or that its code is unknown), for `npgbench run`."""
+    check = check_code(run_dir, algo)
+    if check.state == "stale":
+        todo = "rerunning it (--rerun-stale)" if rerun else "--rerun-stale reruns it"
+        print(f"stale: {'; '.join(check.reasons)}: {todo}", file=sys.stderr)
+    elif check.state == "unknown":
+        print("code unknown: the run records no code fingerprint", file=sys.stderr)
+    return check.state == "stale"
 
 
 def stale_line(label: str, run_id: str, check: CodeCheck) -> str:
@@ -115,4 +128,14 @@ def move_aside(run_dir: Path) -> Path:
     return target
 
 
-__all__ = ["CodeCheck", "SUPERSEDED", "check_code", "code_checks", "describe", "move_aside"]
+__all__ = [
+    "CodeCheck",
+    "SUPERSEDED",
+    "check_code",
+    "code_checks",
+    "describe",
+    "mark",
+    "move_aside",
+    "print_notes",
+    "say_stale",
+]
