@@ -17,7 +17,6 @@ effects: it loads neither torch nor matplotlib.pyplot and leaves matplotlib's ba
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +35,35 @@ AGGREGATES = tuple(_aggregate.AGGREGATES)
 """Names of the aggregates `aggregate` estimates: IQM, median, mean, optimality gap."""
 
 
-def load(root: str | Path) -> RunSet:
-    """Every run directory under root (recursively). Only complete runs enter `.frame`, the
-    tidy per-iteration frame (columns analysis.load.ID_COLUMNS + CORE_COLUMNS + extras);
+def load(root: str | Path, *, include_incomplete: bool = False) -> RunSet:
+    """Every run directory under root (recursively). `.frame` is the tidy per-iteration
+    frame (columns analysis.load.ID_COLUMNS + CORE_COLUMNS + extras) of the complete runs,
+    and with include_incomplete=True also the rows so far of running, interrupted and
+    failed runs (a live sweep can then be plotted; `scores` still uses complete runs only);
     `.runs` lists every run with its status, `.warnings` the files that were skipped."""
-    return load_runs(root)
+    return load_runs(root, include_incomplete=include_incomplete)
 
 
-def _frame(runs: RunSet | pd.DataFrame) -> pd.DataFrame:
-    return runs.frame if isinstance(runs, RunSet) else runs
+def _frame(runs: RunSet | pd.DataFrame, complete_only: bool = False) -> pd.DataFrame:
+    if not isinstance(runs, RunSet):
+        return runs
+    if not complete_only:
+        return runs.frame
+    return runs.frame[runs.frame["run_id"].isin(runs.complete["run_id"])]
 
 
 def curves(
     runs: RunSet | pd.DataFrame, *, value: str = "return_mean", x: str = "step", points: int = 101
 ) -> pd.DataFrame:
-    """Every run's `value` on a common `x` grid per (study, env) (x: step or wall_time).
+    """Every run's `value` column on a common `x` grid per (study, env) (x: step or
+    wall_time).
 
     Returns the long frame the curve plots read: columns study, env, group, run_id, seed, x,
-    value (`points` rows per run; NaN outside a run's own x range, never extrapolated)."""
-    return interpolate_curves(_frame(runs), value, x, points)
+    value (`points` rows per run; NaN outside a run's own x range, never extrapolated);
+    `.attrs` records the `value` and `x` columns, which `plot_curves` puts on its axes."""
+    out = interpolate_curves(_frame(runs), value, x, points)
+    out.attrs.update(value=value, x=x)
+    return out
 
 
 def scores(
@@ -74,7 +83,8 @@ def scores(
     given = suite if isinstance(suite, SuiteInfo) else load_suite_info(suite) if suite else None
     opts = Options(value=value, final_frac=final_frac)
     parts = []
-    for study, frame in _frame(runs).groupby("study", sort=True):  # suites are never mixed
+    # suites are never mixed; a run still going has no final return yet
+    for study, frame in _frame(runs, complete_only=True).groupby("study", sort=True):
         summary, ranges, _ = summarise_runs(frame, given or _study_suite(study), opts)
         lo = summary["env"].map(lambda env, r=ranges: r[env][0])
         hi = summary["env"].map(lambda env, r=ranges: r[env][1])
@@ -142,33 +152,42 @@ def aggregate(
 
 
 def _plots():
-    """npgbench.analysis.plots, imported on first use.
-
-    NOTE: analysis.plots calls matplotlib.use("Agg") at import until issue 11 item 4 removes
-    it (another branch); this puts the caller's backend back, so a notebook keeps its inline
-    one. Delete the restore once analysis.plots has no import-time side effect."""
-    if "npgbench.analysis.plots" not in sys.modules:
-        import matplotlib
-        from matplotlib import rcsetup
-
-        before = matplotlib.rcParams._get_backend_or_none()
-        from npgbench.analysis import plots  # noqa: F401
-
-        if matplotlib.rcParams._get_backend_or_none() != before:
-            if before is None:  # not chosen yet: let matplotlib choose as before
-                matplotlib.rcParams["backend"] = rcsetup._auto_backend_sentinel
-            else:
-                matplotlib.use(before)
+    """npgbench.analysis.plots, imported on first use (it loads matplotlib.pyplot, which a
+    caller that only computes numbers does not need)."""
     from npgbench.analysis import plots
 
     return plots
 
 
-def plot_curves(curves_df: pd.DataFrame, env: str, *, ax=None, colors=None, **kwargs):
-    """Mean over seeds of every group's curve on one env with a 95% bootstrap CI band, one
-    line per group (labelled with the group). kwargs: analysis.plots.learning_curve's
-    (value, xlabel, run_ends). Returns ax."""
-    return _plots().learning_curve(curves_df, env, ax=ax, style=colors, **kwargs)
+X_LABELS = {"step": "environment steps", "wall_time": "wall-clock time (s)"}
+"""The x-axis label of each `x` that `curves` takes."""
+
+
+def plot_curves(
+    curves_df: pd.DataFrame,
+    env: str,
+    *,
+    ax=None,
+    colors=None,
+    run_ends: bool = False,
+    xlabel: str | None = None,
+):
+    """Mean over seeds of every group's curve on one env with a Student-t 95% CI band of
+    that mean (the per-env tables' interval), one line per group and a legend with each
+    group's seed count. The axes are labelled from the `value` and `x` that `curves` used;
+    xlabel overrides the x label. colors: {group: colour}; a group without one gets the
+    style's next colour for its line and its band. run_ends: tick where each seed stopped.
+    Returns ax."""
+    x = curves_df.attrs.get("x", "step")
+    return _plots().learning_curve(
+        curves_df,
+        env,
+        ax=ax,
+        style=colors,
+        value=curves_df.attrs.get("value", "return_mean"),
+        xlabel=xlabel or X_LABELS.get(x, x.replace("_", " ")),
+        run_ends=run_ends,
+    )
 
 
 def plot_intervals(estimates: pd.DataFrame, metric: str = "IQM", *, ax=None, colors=None):

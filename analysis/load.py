@@ -98,6 +98,8 @@ def find_run_dirs(root: Path) -> list[Path]:
     if (root / "meta.json").is_file() or (root / "config.json").is_file():
         return [root]
     found = {p.parent for name in ("meta.json", "config.json") for p in root.rglob(name)}
+    # runs replaced by `--rerun-stale` (harness/staleness.py) are kept there, not analysed
+    found = {p for p in found if "superseded" not in p.relative_to(root).parts}
     # A run directory's own subfolders (none today) are not separate runs.
     return sorted(p for p in found if not any(q in p.parents for q in found))
 
@@ -149,8 +151,40 @@ def _versions_text(versions: dict | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
 
 
-def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame | None]:
-    """One runs-table row and the run's metrics (None unless complete and readable)."""
+def _code_key(code) -> str:
+    """A short name of a run's code fingerprint (meta.json "code"): its variant source hash,
+    plus the plugin's version for a plugin; "" when none is recorded."""
+    if not isinstance(code, dict) or not code.get("variant_source_sha256"):
+        return ""
+    plugin = (
+        f" {code['plugin_dist']} {code.get('plugin_version', '')}"
+        if code.get("plugin_dist")
+        else ""
+    )
+    return f"{str(code['variant_source_sha256'])[:12]}{plugin}"
+
+
+def mixed_code_notes(runs: pd.DataFrame) -> list[str]:
+    """One note per variant of a study whose complete runs were made by different code
+    (different recorded fingerprints; runs that record none are not counted)."""
+    notes = []
+    done = runs[(runs["status"] == "complete") & (runs["code"] != "")]
+    for (study, label), sub in done.groupby(["study", "label"], sort=True):
+        codes = sorted(sub["code"].unique())
+        if len(codes) > 1:
+            where = f" in suite {study}" if study else ""
+            notes.append(
+                f"{label}{where} mixes runs of {len(codes)} code versions ({', '.join(codes)}: "
+                'meta.json "code"); its rows in every table combine them'
+            )
+    return notes
+
+
+def _run_record(
+    run_dir: Path, warnings: list[str], include_incomplete: bool = False
+) -> tuple[dict, pd.DataFrame | None]:
+    """One runs-table row and the run's metrics (None unless readable, and complete or
+    include_incomplete)."""
     meta = _read_json(run_dir / "meta.json")
     config = _read_json(run_dir / "config.json")
     if config is None and (run_dir / "config.json").exists():
@@ -178,6 +212,7 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         "total_steps_done": (meta or {}).get("total_steps_done", np.nan),
         "versions": _versions_text((meta or {}).get("versions")),
         "git_sha": (meta or {}).get("git_sha", ""),
+        "code": _code_key((meta or {}).get("code")),
         "error": (meta or {}).get("error") or "",
         "iterations": 0,
     }
@@ -185,11 +220,15 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         warnings.append(f"{run_dir / 'meta.json'}: missing or unreadable; run skipped")
         return {**rec, "status": "corrupt"}, None
     status = meta.get("status")
-    if status == "failed":
-        return {**rec, "status": "failed"}, None
     if status != "complete":
         # "running" with no live writer = interrupted; a live run is not finished either.
-        return {**rec, "status": "incomplete"}, None
+        rec["status"] = "failed" if status == "failed" else "incomplete"
+        if not include_incomplete:
+            return rec, None
+        df, _ = _read_metrics(run_dir / "metrics.parquet")  # no rows yet is no problem
+        if df is None:
+            return rec, None
+        return {**rec, "iterations": len(df)}, _clean_metrics(df)
     df, why = _read_metrics(run_dir / "metrics.parquet")
     if df is None:
         warnings.append(why)
@@ -215,13 +254,15 @@ def assign_groups(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     return groups, notes
 
 
-def load_runs(root: str | Path) -> RunSet:
-    """Load every run directory under root. Never raises on a bad run: it is listed instead."""
+def load_runs(root: str | Path, include_incomplete: bool = False) -> RunSet:
+    """Load every run directory under root. Never raises on a bad run: it is listed instead.
+    include_incomplete: the rows so far of failed and incomplete (running) runs enter the
+    frame too, for watching a live sweep; the report never sets it."""
     root = Path(root)
     warnings: list[str] = []
     records, frames = [], {}
     for run_dir in find_run_dirs(root):
-        rec, df = _run_record(run_dir, warnings)
+        rec, df = _run_record(run_dir, warnings, include_incomplete)
         records.append(rec)
         if df is not None:
             frames[rec["run_id"]] = df
@@ -231,6 +272,7 @@ def load_runs(root: str | Path) -> RunSet:
     runs = runs.sort_values(["study", "env", "label", "seed", "run_id"], kind="stable")
     runs = runs.reset_index(drop=True)
     runs["group"], notes = assign_groups(runs)
+    notes += mixed_code_notes(runs)
     studies = sorted(runs.loc[runs["status"] == "complete", "study"].unique())
     if len(studies) > 1:
         names = ", ".join(s or "(no suite)" for s in studies)
@@ -240,7 +282,7 @@ def load_runs(root: str | Path) -> RunSet:
             "each suite is analysed separately",
         )
     parts = []
-    for rec in runs[runs["status"] == "complete"].itertuples(index=False):
+    for rec in runs[runs["run_id"].isin(list(frames))].itertuples(index=False):
         df = frames[rec.run_id]
         ids = pd.DataFrame({c: [getattr(rec, c)] * len(df) for c in ID_COLUMNS})
         parts.append(pd.concat([ids, df], axis=1))

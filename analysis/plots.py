@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -73,8 +74,10 @@ def learning_curve(
     run_ends: bool = False,
 ):
     """Mean return over seeds against x on one env, with a Student-t 95% CI band, drawn
-    while every seed of the variant has a value. run_ends: mark where each seed stopped
-    (its last value), for x axes such as wall-clock where runs end at different places."""
+    while every seed of the variant has a value; a legend outside the axes. value: the
+    metrics column the curves hold (it words the y label). run_ends: mark where each seed
+    stopped (its last value), for x axes such as wall-clock where runs end at different
+    places. A group without a style gets the axes' next colour, for its line and its band."""
     ax = new_ax(ax)
     for group, df in curves[curves["env"] == env].groupby("group", sort=True):
         wide = df.pivot(index="run_id", columns="x", values="value")
@@ -85,18 +88,21 @@ def learning_curve(
         line = style_of(style, group)
         marks = max(1, int(everyone_X.sum()) // MARKS_PER_CURVE)
         mean_X, lo_X, hi_X = (np.where(everyone_X, a, np.nan) for a in (mean_X, lo_X, hi_X))
-        ax.plot(x_X, mean_X, label=n_label(group, len(values_RX)), markevery=marks, **line)
-        ax.fill_between(x_X, lo_X, hi_X, alpha=0.2, color=line.get("color"), linewidth=0)
+        (drawn,) = ax.plot(
+            x_X, mean_X, label=n_label(group, len(values_RX)), markevery=marks, **line
+        )
+        colour = drawn.get_color()  # the band shares the line's colour, styled or not
+        ax.fill_between(x_X, lo_X, hi_X, alpha=0.2, color=colour, linewidth=0)
         if run_ends:
             last_R = [np.flatnonzero(np.isfinite(v))[-1] for v in values_RX if np.isfinite(v).any()]
             ends = [
                 (x_X[i], v[i]) for i, v in zip(last_R, values_RX[np.isfinite(values_RX).any(1)])
             ]
-            ax.plot(
-                *zip(*ends), linestyle="none", marker="|", markersize=9, color=line.get("color")
-            )
+            ax.plot(*zip(*ends), linestyle="none", marker="|", markersize=9, color=colour)
     ax.set(title=plain(env), xlabel=xlabel, ylabel=axis_label(value))
     ax.xaxis.set_major_formatter(EngFormatter())
+    if ax.lines:
+        legend_outside(ax)
     return ax
 
 
@@ -182,8 +188,10 @@ def aggregate_curve(
             )
         x_K = grids[envs[0]] if same else np.linspace(0, 1, points)
         line = style_of(style, group)
-        ax.plot(x_K, iqm_K, label=n_label(group, cells), markevery=max(1, points // 8), **line)
-        ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=line.get("color"), linewidth=0)
+        (drawn,) = ax.plot(
+            x_K, iqm_K, label=n_label(group, cells), markevery=max(1, points // 8), **line
+        )
+        ax.fill_between(x_K, lo_K, hi_K, alpha=0.2, color=drawn.get_color(), linewidth=0)
     ax.set(
         xlabel="environment steps" if same else "fraction of training",
         ylabel=f"{name} of normalised return",
@@ -206,11 +214,12 @@ def performance_profiles(
         profile_K, ci_2K = aggregate.performance_profile(scores_RT, taus_K, reps, seed=seed)
         line = style_of(style, group)
         n = int(np.isfinite(scores_RT).sum())
-        ax.plot(
+        (drawn,) = ax.plot(
             taus_K, profile_K, label=n_label(group, n), drawstyle="steps-post", markevery=12, **line
         )
+        colour = drawn.get_color()
         ax.fill_between(
-            taus_K, ci_2K[0], ci_2K[1], alpha=0.2, color=line.get("color"), step="post", linewidth=0
+            taus_K, ci_2K[0], ci_2K[1], alpha=0.2, color=colour, step="post", linewidth=0
         )
     ax.set(
         xlabel="normalised final score τ",
@@ -223,16 +232,20 @@ def performance_profiles(
 
 
 def interval_plot(estimates: dict, metric: str, *, ax=None, colors=None, counts=None):
-    """Point estimate and 95% CI of one aggregate (IQM, median, ...) per variant; counts:
-    {variant: number of scores} shown as n in the tick labels."""
+    """Point estimate and 95% CI of one aggregate (IQM, median, ...) per variant: a light bar
+    for the CI and a full-strength tick of the same colour for the point, visible for any
+    colour (black included). colors: {variant: colour}; a variant without one gets the
+    colour of the style's cycle. counts: {variant: number of scores} shown as n in the
+    tick labels."""
     ax = new_ax(ax, (3.2, 0.5 + 0.45 * len(estimates)))
     names = sorted(estimates)
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for i, group in enumerate(names):
         point, lo, hi = estimates[group][metric]
-        color = None if colors is None else colors.get(group)
+        color = (colors or {}).get(group) or cycle[i % len(cycle)]
         if np.isfinite(lo):
-            ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.75)
-        ax.vlines(point, i - 0.3, i + 0.3, color="black", linewidth=1.5)
+            ax.barh(i, hi - lo, left=lo, height=0.6, color=color, alpha=0.35, linewidth=0)
+        ax.vlines(point, i - 0.3, i + 0.3, color=color, linewidth=2.5)
     ticks = [n_label(g, counts[g]) if counts else plain(g) for g in names]
     ax.set_yticks(range(len(names)), ticks)
     ax.margins(x=0.15)

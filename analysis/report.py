@@ -22,7 +22,8 @@ import pandas as pd
 from npgbench.analysis import fisher_experiments, tables, timing
 from npgbench.analysis.document import markdown_blocks, render_html, render_markdown
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
-from npgbench.analysis.formatting import Table, table_latex
+from npgbench.analysis.formatting import Table
+from npgbench.analysis.latex import table_latex
 from npgbench.analysis.load import RunSet, load_runs
 from npgbench.analysis.recorded_suite import study_suite
 from npgbench.analysis.study import FIGURE_NAMES, Study, analyse, planned_section, slug

@@ -24,6 +24,7 @@ from npgbench.analysis.curves import interpolate_curves
 from npgbench.analysis.formatting import Table
 from npgbench.analysis.plot_style import axis_label, palette, styles
 from npgbench.analysis.summary import Options, score_matrices
+from scipy import stats
 
 if TYPE_CHECKING:  # study.py imports this module
     from npgbench.analysis.study import Study
@@ -53,6 +54,7 @@ def _learning_curve_figures(frame, opts: Options, style) -> list[Figure]:
     value = opts.value
     envs = sorted(frame["env"].unique())
     band = "mean over seeds, Student-t 95% CI band (the tables' interval), n in the legend"
+    band += seed_count_notes(frame)
 
     def facets(x: str, xlabel: str, run_ends: bool):
         curves = interpolate_curves(frame, value, x, opts.points)
@@ -90,6 +92,19 @@ def _learning_curve_figures(frame, opts: Options, style) -> list[Figure]:
     ]
 
 
+def seed_count_notes(frame: pd.DataFrame) -> str:
+    """Caption notes on the seeds behind the curves: a band of n = 2 spans ±12.7 standard
+    errors (t with 1 degree of freedom), and curves of unequal n are not equally certain."""
+    n = frame.groupby(["group", "env"])["run_id"].nunique()
+    notes = ""
+    if n.min() == 2:
+        t = stats.t.ppf(0.975, 1)
+        notes += f"; where n = 2 the band is ±{t:.1f} standard errors wide and says little"
+    if n.nunique() > 1:
+        notes += f"; seed counts differ between curves (n = {n.min()} to {n.max()})"
+    return notes
+
+
 def _aggregate_figures(frame, scores: dict, ranges, opts: Options, style, colors) -> list[Figure]:
     """Across-env aggregates of the normalised final scores (score_matrices: group ->
     scores_RT, seeds x envs): the IQM curve along training, the final-return intervals and
@@ -120,7 +135,7 @@ def _aggregate_figures(frame, scores: dict, ranges, opts: Options, style, colors
         ),
         Figure(
             "final_intervals",
-            f"Normalised final return: aggregate point estimates (black) and {boot}; n = runs",
+            f"Normalised final return: aggregate point estimates (ticks) and {boot}; n = runs",
             intervals,
         ),
         Figure(

@@ -162,6 +162,13 @@ def aggregates(summary: pd.DataFrame, ranges: dict, opts: Options) -> Table | No
     )
     if partial:
         note += f" Not on every env, left out: {', '.join(partial)}."
+    observed = [env for env in envs if ranges[env][2] == "observed min/max"]
+    if observed:  # the suite gave no score_ranges: the scale depends on which runs are here
+        note += (
+            f" No score range in the suite for {', '.join(observed)}: normalised by the "
+            "lowest and highest final return of these runs, so the scores change with the "
+            "runs included."
+        )
     return Table("aggregate", "Aggregate across envs", pd.DataFrame(rows), pd.DataFrame(view), note)
 
 

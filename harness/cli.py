@@ -11,12 +11,20 @@ import os
 import sys
 from pathlib import Path
 
-from npgbench.harness.core.command import OneLineParser, one_thread_per_process, positive_int
+from npgbench.harness.core.command import (
+    HelpFormatter,
+    OneLineParser,
+    one_thread_per_process,
+    plural,
+    positive_int,
+)
 
 one_thread_per_process()  # before numpy or torch load
 
+from npgbench.harness import live  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.core.identity import run_id  # noqa: E402
+from npgbench.harness.staleness import move_aside, say_stale  # noqa: E402
 
 
 def one_line(exc: BaseException) -> str:
@@ -37,7 +45,7 @@ def rounding_note(requested: int, per_update: int) -> str | None:
     done = -(-requested // per_update) * per_update
     return (
         f"note: {requested:,d} steps is not a multiple of sampler.steps_per_update "
-        f"({per_update:,d}): rounded up to {done:,d} steps ({done // per_update} updates)"
+        f"({per_update:,d}): rounded up to {done:,d} steps ({plural(done // per_update, 'update')})"
     )
 
 
@@ -58,20 +66,28 @@ def cmd_run(args) -> int:
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
-    if run_status(run_dir) == "complete":
+    stale = run_status(run_dir) == "complete" and say_stale(run_dir, cfg.algo, args.rerun_stale)
+    if run_status(run_dir) == "complete" and not (stale and args.rerun_stale):
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
+    if args.tensorboard:
+        from npgbench.harness.live import check_tensorboard
+
+        check_tensorboard()
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
+    if stale:
+        print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
+    watch = live.watchers(cfg, run_dir, show_progress(args.quiet), args.quiet, args.tensorboard)
     try:
         train(
             cfg,
             Path(args.out),
             progress=show_progress(args.quiet),
-            on_row=None if mirror is None else mirror.on_row,
+            on_row=live.compose(mirror and mirror.on_row, *(w.on_row for w in watch)),
         )
         status = "complete"
     except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
@@ -80,6 +96,9 @@ def cmd_run(args) -> int:
     finally:
         if mirror is not None:
             mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
+        for watcher in watch:
+            if hasattr(watcher, "close"):
+                watcher.close()
     print(f"run directory: {run_dir}")
     return 0
 
@@ -214,9 +233,20 @@ DELEGATED = {
         "npgbench.harness.dataset",
         "copy complete runs into the committed results dataset",
     ),
+    "check-plugin": (
+        "npgbench.testing",
+        "run the packaged conformance tests on an installed plugin variant",
+    ),
 }
 """Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
 
+
+RUN_DESCRIPTION = (
+    "Train one variant on one env with one seed into OUT/<run id>/ (config.json, meta.json, "
+    "metrics.parquet, policy.pt). A complete run is never overwritten; an interrupted one "
+    "continues from its checkpoint. Ctrl-C or SIGTERM stop after the current iteration, "
+    "checkpointed."
+)
 
 WANDB_HELP = (
     "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
@@ -226,10 +256,18 @@ WANDB_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from npgbench import __version__
+
     parser = OneLineParser(prog="npgbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"npgbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    run = sub.add_parser("run", help="train one run into a run directory")
+    run = sub.add_parser(
+        "run",
+        help="train one run into a run directory",
+        description=RUN_DESCRIPTION,
+        formatter_class=HelpFormatter,
+    )
     run.add_argument("--algo", required=True, help="registered algorithm (npgbench list)")
     run.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v5")
     run.add_argument(
@@ -248,7 +286,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="parent folder of the run directory")
     run.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
     run.add_argument(
-        "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)"
+        "--quiet",
+        action="store_true",
+        help="no progress output (default: a bar on a terminal, else a line per tenth of the "
+        "run or per minute)",
+    )
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to the run directory's tensorboard/ (needs "
+        "pip install 'npg-bench[tensorboard]'; default: off)",
+    )
+    run.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="rerun a complete run made by other code (its variant's source or plugin version "
+        "changed), moving the old directory to OUT/superseded/ (default: keep it)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -58,7 +58,9 @@ def find_run_dirs(root: Path) -> list[Path]:
     root = Path(root)
     if (root / "meta.json").is_file():
         return [root]
-    return sorted(p.parent for p in root.rglob("meta.json"))
+    found = (p.parent for p in root.rglob("meta.json"))
+    # runs replaced by `--rerun-stale` are kept under superseded/, never copied
+    return sorted(p for p in found if "superseded" not in p.relative_to(root).parts)
 
 
 def _is_complete_copyable(run_dir: Path) -> bool:

@@ -27,6 +27,7 @@ def run_task(job: dict) -> dict:
     _thread_lock_for_tqdm()
     # Imported before the run's lock is taken: loading torch takes seconds, during which a
     # locked run directory would sit without its meta.json.
+    from npgbench.harness.live import TensorBoardMirror, compose
     from npgbench.harness.runner import train
     from npgbench.harness.tracking import lock_run, run_status
     from npgbench.harness.wandb_mirror import WandbMirror
@@ -50,19 +51,23 @@ def run_task(job: dict) -> dict:
     if lock is None:  # a live process (orphaned worker, second sweep) holds this run
         result["status"] = "busy"
         return result
-    mirror = None
+    mirror = board = None
     try:
         if run_status(run_dir) == "complete":  # finished elsewhere meanwhile (dask retry)
             result["status"] = "complete"
             return result
         mirror = WandbMirror(rid, run_dir, job["wandb_config"], **job["wandb"])
+        board = TensorBoardMirror(run_dir, job["cfg"].algo) if job.get("tensorboard") else None
+        on_row = compose(mirror.on_row, board and board.on_row)
         try:
-            train(job["cfg"], out, progress=False, on_row=mirror.on_row, extra_meta=job["meta"])
+            train(job["cfg"], out, progress=False, on_row=on_row, extra_meta=job["meta"])
             result["status"] = "complete"
         except Exception as exc:  # recorded in meta.json by train; the sweep goes on
             result["error"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
         result["final_return"] = run_final_return(run_dir)
     finally:
+        if board is not None:
+            board.close()
         if mirror is not None:
             _finish_mirror(mirror, result, start)
         lock.close()  # releases the flock

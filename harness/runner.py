@@ -222,7 +222,8 @@ def train(
     """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched;
     an incomplete one continues from its checkpoint.pt when it has one (harness/checkpoint.py).
 
-    on_row is called with every metrics row (the W&B mirror); its failures never stop the run.
+    on_row is called with every metrics row (the W&B mirror), a resumed run's restored rows
+    first; its failures never stop the run.
     """
     record = config_record(cfg)
     run_dir = Path(out) / record["run_id"]
@@ -277,6 +278,8 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
     )
     start, last_return = time.perf_counter() - elapsed, math.nan
+    for row in writer.rows if on_row is not None else ():
+        on_row(row)  # a resumed run's rows so far: its W&B record then holds every row
     for it in range(done, iterations):
         row = trainer.iteration(it)
         row["step"] = (it + 1) * per_update

@@ -14,11 +14,12 @@ Slurm settings come from `--slurm KEY=VALUE` (submitit's `slurm_KEY` parameters)
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.config import ConfigError, closest
 from npgbench.harness.dispatch import run_task
 
 POLL_S = 0.5
@@ -43,10 +44,22 @@ def make_executor(folder: Path, slurm: dict):
         import submitit
     except ImportError:
         raise ConfigError("--backend submitit needs submitit: pip install -e .[slurm]") from None
+    # the sbatch options submitit knows, and its generic names of some (mem_gb, timeout_min)
+    slurm_executor = submitit.SlurmExecutor
+    valid = set(slurm_executor._valid_parameters()) | set(slurm_executor._equivalence_dict())
+    for key in slurm:
+        if key not in valid:  # a typo (partiton) is caught on any machine, not only on Slurm
+            raise ConfigError(f"--slurm {key}: unknown Slurm parameter: {closest(key, valid)}")
     executor = submitit.AutoExecutor(folder=folder)
     params = {"cpus_per_task": 1, "tasks_per_node": 1, "name": "npgbench"}
     if executor.cluster == "slurm":
         params.update({f"slurm_{k}": v for k, v in slurm.items()})
+    elif slurm:
+        print(
+            f"note: no Slurm here (submitit runs the jobs on its {executor.cluster} executor): "
+            f"--slurm {', '.join(slurm)} not applied",
+            file=sys.stderr,
+        )
     try:
         executor.update_parameters(**params)
     except (TypeError, ValueError) as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from npgbench.algorithms import ALGORITHMS
 from npgbench.algorithms.registry import preconditioner_variants, registry
 from npgbench.harness.core.config import ConfigError, closest
 from npgbench.harness.core.envs import check_env_id
@@ -24,10 +23,12 @@ def load_checked_suite(name_or_path: str | Path) -> Suite:
 def check_suite(suite: Suite) -> Suite:
     """Check algorithm and env names against the registries (imports torch and gymnasium).
 
-    Expands algos = "all" to every built-in variant and "natural" to every built-in
-    natural-gradient approximation (registry.preconditioner_variants: npg_cg, not trpo);
-    plugins are named explicitly, so installing one never changes what a shipped suite runs. References, thresholds and per-env
-    tables must name envs of the suite; algo tables must name algorithms the suite runs.
+    Expands algos = "all" to every registered variant, installed plugins included, and
+    "natural" to every natural-gradient approximation (registry.preconditioner_variants:
+    npg_cg, not trpo). Shipped suites whose runs must stay fixed list their variants
+    instead, so installing a plugin never changes what they run. References, thresholds and
+    per-env tables must name envs of the suite; algo tables must name algorithms the suite
+    runs.
     """
     variants = registry()
 
@@ -38,8 +39,8 @@ def check_suite(suite: Suite) -> Suite:
             )
 
     keywords = {
-        ("all",): tuple(ALGORITHMS),
-        ("natural",): tuple(preconditioner_variants(ALGORITHMS)),
+        ("all",): tuple(variants),
+        ("natural",): tuple(preconditioner_variants(variants)),
     }
     algos = keywords.get(suite.algos, suite.algos)
     for name in algos:

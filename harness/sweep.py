@@ -27,14 +27,17 @@ from npgbench.harness.core.command import (
     HelpFormatter,
     OneLineParser,
     one_thread_per_process,
+    plural,
     positive_int,
 )
 
 one_thread_per_process()  # before numpy or torch load (joblib#834)
 
+from npgbench.harness import staleness  # noqa: E402
 from npgbench.harness.cli import WANDB_HELP  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
+from npgbench.harness.live import check_tensorboard  # noqa: E402
 from npgbench.harness.sweep_plan import (  # noqa: E402
     check_sizes,
     pick_seeds,
@@ -100,6 +103,12 @@ def _add_grid_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--steps", type=positive_int, help="step budget per run (default: the suite's)")
     p.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="rerun complete runs made by other code (their variant's source or plugin version "
+        "changed), moving the old directories to OUT/superseded/ (default: keep them)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -135,6 +144,12 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
         help="dask scheduler address, e.g. tcp://host:8786 (default: none, run locally)",
     )
     p.add_argument("--wandb", choices=WANDB_MODES, default=None, help=WANDB_HELP)
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into each run directory's tensorboard/ "
+        "(needs pip install 'npg-bench[tensorboard]'; default: off)",
+    )
     p.add_argument("--out", help="parent folder of the run directories (default results/SUITE)")
     p.add_argument(
         "--shard",
@@ -173,6 +188,8 @@ def _main(argv: list[str]) -> int:
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
+    if args.slurm and backend != "submitit":  # loky and dask would silently drop them
+        raise ConfigError(f"--slurm needs --backend submitit (got --backend {backend})")
     overrides = dict(parse_override(p) for p in args.set)
     suite = load_checked_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
@@ -185,13 +202,24 @@ def _main(argv: list[str]) -> int:
     check_sizes(tasks)
     out = Path(args.out) if args.out else Path("results") / suite.name
     statuses = plan(tasks, out)
+    checks = staleness.code_checks(tasks, statuses, out)
+    statuses = staleness.mark(tasks, statuses, checks)
+    done = ("complete",) if args.rerun_stale else ("complete", "stale")
     if args.dry_run:
-        print_plan(suite, tasks, statuses, out)
+        print_plan(suite, tasks, statuses, out, done)
+        staleness.print_notes(tasks, checks, args.rerun_stale, True, sys.stdout)
+        print_rounding(tasks)  # the note a real sweep prints, so the plan shows it too
         return 0
-    todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
+    todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
     if todo:
         check_output_dir(out)
+    if args.tensorboard:
+        check_tensorboard()
     print_rounding(tasks)  # after every check: an error is the only line of a refused command
+    staleness.print_notes(tasks, checks, args.rerun_stale, args.rerun_stale, sys.stderr)
+    for task, status in zip(tasks, statuses, strict=True):
+        if status == "stale" and args.rerun_stale:
+            staleness.move_aside(out / task.run_id)  # kept under out/superseded/
     return _run(args, backend, suite, overrides, todo, len(tasks) - len(todo), out)
 
 
@@ -201,7 +229,9 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
     client, cluster = (
         dask_client(args.scheduler, args.jobs) if backend == "dask" and todo else (None, None)
     )
-    where = f"{args.jobs} workers" if client is None or cluster else f"cluster {args.scheduler}"
+    where = (
+        plural(args.jobs, "worker") if client is None or cluster else f"cluster {args.scheduler}"
+    )
     print(
         f"sweep {suite.name}: {len(todo) + skipped} runs, {skipped} already complete, "
         f"{len(todo)} to run on {backend} ({where}) -> {out}  [W&B {wandb['mode']}]",
@@ -211,6 +241,7 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
     suite_sha = record_suite(suite, out)
     for job in jobs:
         job["meta"]["suite_sha256"] = suite_sha
+        job["tensorboard"] = args.tensorboard
     start = time.time()
     try:
         with sigterm_as_interrupt():

@@ -75,7 +75,8 @@ def print_rounding(tasks) -> None:
             print(f"{note}, {runs} run{'s' * (runs != 1)}", file=sys.stderr)
 
 
-def print_plan(suite, tasks, statuses, out: Path) -> None:
+def print_plan(suite, tasks, statuses, out: Path, done=("complete", "stale")) -> None:
+    """The plan, one line per run, and the counts; `done`: the statuses that are no work."""
     width = max(len(t.label) for t in tasks)
     env_w = max(len(t.env) for t in tasks)
     print(f"suite {suite.name} ({suite.path}) -> {out}")
@@ -85,9 +86,11 @@ def print_plan(suite, tasks, statuses, out: Path) -> None:
             f"{task.env_steps:>9,d} steps  {task.run_id}"
         )
     counts = Counter(statuses)
-    todo = [t for t, s in zip(tasks, statuses, strict=True) if s != "complete"]
+    todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
+    stale = f" (stale {counts['stale']})" if counts["stale"] else ""
     print(
-        f"{len(tasks)} runs: complete {counts['complete']}, failed {counts['failed']}, "
+        f"{len(tasks)} runs: complete {counts['complete'] + counts['stale']}{stale}, "
+        f"failed {counts['failed']}, "
         f"incomplete {counts['running']}, new {counts['new']}; work left: {len(todo)} runs, "
         f"{sum(t.env_steps for t in todo):,d} env steps"
     )

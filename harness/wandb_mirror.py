@@ -14,14 +14,19 @@ What a W&B workspace sees (CleanRL's and RL-Zoo's habits, so their dashboards ca
   job_type  the variant label (trpo_lowdamp, npg_cg[update.kl_delta=0.02]); name
             label__env__sSEED; tags suite:, env:, algo:, label:, npg-bench:
   config    the resolved config plus run_id, config_hash, git_sha, versions, npg_bench_version
-  id        run id + a random attempt token, in every mode: each attempt trains from scratch,
-            so it is its own W&B run and a rerun never appends rows (or `_step`) to a synced one
+  id        run id + a random token for an attempt that trains from scratch, so a rerun
+            never appends rows (or `_step`) to a synced run; an attempt that continues from
+            checkpoint.pt continues the W&B run of the attempt before it (same id,
+            resume="allow") and logs the rows W&B lacks: online, those after the server's
+            last step; offline (where wandb starts a new record), every row, the restored
+            ones first. Either way the newest record holds every row exactly once.
 
 Process model: the sweep's parent calls `prepare_parent` (wandb.setup starts one wandb-core
 service and exports WANDB_SERVICE, which loky workers inherit), each worker opens one mirror
 per run and finishes it in a `finally`, so workers exit cleanly. Offline records live in
-<run_dir>/wandb/ (an attempt deletes the previous attempt's); upload later:
-`wandb sync <run_dir>/wandb/offline-run-*`.
+<run_dir>/wandb/; a new attempt moves the earlier attempts' records into
+<run_dir>/wandb/superseded/ (never deletes them), so that the record to upload is the one
+`wandb sync <run_dir>/wandb/offline-run-*` finds.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import logging
 import netrc
 import os
 import re
-import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -101,6 +105,37 @@ def attempt_id(run_id: str) -> str:
     return f"{clean}-{uuid.uuid4().hex[:8]}"
 
 
+SUPERSEDED = "superseded"
+"""<run_dir>/wandb/<SUPERSEDED>/: the records of earlier attempts, kept."""
+
+
+RECORD = re.compile(r"^(?:offline-)?run-(\d{8}_\d{6})-(.+)$")
+"""wandb's name of one attempt's record folder: [offline-]run-<YYYYmmdd_HHMMSS>-<run id>."""
+
+
+def records(run_dir: Path) -> list[Path]:
+    """The W&B record folders of this run's attempts under <run_dir>/wandb, oldest first."""
+    found = [p for p in (Path(run_dir) / "wandb").glob("*run-*") if RECORD.match(p.name)]
+    return sorted((p for p in found if p.is_dir()), key=lambda p: RECORD.match(p.name).groups())
+
+
+def supersede(run_dir: Path) -> str | None:
+    """Move the earlier attempts' records into wandb/superseded/ (nothing is deleted);
+    the W&B id of the newest of them, or None."""
+    earlier = records(run_dir)
+    if not earlier:
+        return None
+    kept = Path(run_dir) / "wandb" / SUPERSEDED
+    kept.mkdir(parents=True, exist_ok=True)
+    for folder in earlier:
+        target, n = kept / folder.name, 0
+        while target.exists():  # two attempts in one second under one id
+            n += 1
+            target = kept / f"{folder.name}.{n}"
+        folder.rename(target)
+    return RECORD.match(earlier[-1].name).group(2)
+
+
 def identity() -> dict:
     """What the W&B config adds to the resolved config: where and with what it ran."""
     from npgbench.harness.tracking import git_sha, versions
@@ -125,40 +160,57 @@ class WandbMirror:
         self.run: Any = None
         self.mode, self.run_dir = mode, Path(run_dir)
         self.last: dict = {}
+        self.first = 0
+        """Rows with a smaller iteration are in W&B already (a resumed online run)."""
         self.keys = metric_keys(str(config.get("algo", "")))  # core + the variant's columns
         if mode == "disabled":
             return
         try:
-            import wandb
-
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            # The attempt restarts from scratch: an earlier attempt's offline record is obsolete.
-            shutil.rmtree(self.run_dir / "wandb", ignore_errors=True)
-            names = naming(config, group)
-            settings = wandb.Settings(
-                x_disable_stats=True,
-                init_timeout=init_timeout,
-                console="off",
-                save_code=False,
-                silent=True,
-            )
-            self.run = wandb.init(
-                project=project,
-                group=names["group"],
-                job_type=job_type or names["job_type"],
-                name=names["name"],
-                tags=names["tags"],
-                id=attempt_id(run_id),
-                dir=str(self.run_dir),
-                config={"run_id": run_id, **config, **identity()},
-                mode=mode,
-                reinit="finish_previous",
-                settings=settings,
-            )
-            self.run.define_metric(STEP_KEY)
-            self.run.define_metric("*", step_metric=STEP_KEY)
+            self._start(run_id, config, project, group, job_type, init_timeout)
         except Exception as exc:
             self._fail("init", exc)
+
+    def _start(self, run_id, config, project, group, job_type, init_timeout) -> None:
+        """wandb.init of this attempt: a fresh id, or the id of the attempt it continues."""
+        import wandb
+        from npgbench.harness.checkpoint import FILENAME
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        previous = supersede(self.run_dir)
+        resumes = previous is not None and (self.run_dir / FILENAME).is_file()
+        names = naming(config, group)
+        settings = wandb.Settings(
+            x_disable_stats=True,
+            init_timeout=init_timeout,
+            console="off",
+            save_code=False,
+            silent=True,
+        )
+        kwargs = dict(
+            project=project,
+            group=names["group"],
+            job_type=job_type or names["job_type"],
+            name=names["name"],
+            tags=names["tags"],
+            dir=str(self.run_dir),
+            config={"run_id": run_id, **config, **identity()},
+            mode=self.mode,
+            reinit="finish_previous",
+            settings=settings,
+        )
+        try:
+            if not resumes:
+                raise LookupError("no attempt to continue")
+            self.run = wandb.init(id=previous, resume="allow", **kwargs)
+            self.first = int(self.run.step)  # online: the server's next step; offline: 0
+        except Exception as exc:
+            if resumes:  # e.g. a live wandb service still holds the killed attempt's id
+                log.warning(
+                    "W&B run %s not continued (%s): a new one gets every row", previous, exc
+                )
+            self.run = wandb.init(id=attempt_id(run_id), **kwargs)
+        self.run.define_metric(STEP_KEY)
+        self.run.define_metric("*", step_metric=STEP_KEY)
 
     def _fail(self, where: str, exc: BaseException) -> None:
         log.warning(
@@ -170,8 +222,8 @@ class WandbMirror:
         self.run = None
 
     def on_row(self, row: dict) -> None:
-        """Log one metrics row under its W&B keys (see wandb_row)."""
-        if self.run is None:
+        """Log one metrics row under its W&B keys (see wandb_row), unless W&B has it."""
+        if self.run is None or int(row.get("iteration", self.first)) < self.first:
             return
         try:
             data = wandb_row(row, self.keys)

@@ -4,8 +4,9 @@ A suite file holds (every key but `envs`, `algos` and `steps` is optional):
 
     name, description         str (name defaults to the file stem)
     envs                      ["Hopper-v5", ...]
-    algos                     ["ppo", ...], "all" (every built-in variant) or "natural" (every
-                              built-in natural-gradient approximation: one per preconditioner,
+    algos                     ["ppo", ...], "all" (every variant: built-ins and installed
+                              plugins) or "natural" (every natural-gradient
+                              approximation, plugins included: one per preconditioner,
                               so npg_cg but not trpo, which takes npg_cg's direction)
     seeds                     [0, 1, 2]  (explicit; default [0])
     steps                     environment-step budget of every run
@@ -106,12 +107,31 @@ def find_copy(folder: Path, sha: str) -> Path | None:
     return None
 
 
+RECORDED_KEYWORDS = {
+    "all": ["vanilla", "npg_exact", "npg_diag", "npg_kfac", "npg_cg", "trpo", "ppo"],
+    "natural": ["npg_exact", "npg_diag", "npg_kfac", "npg_cg"],
+}
+"""What `algos = "all"` and `"natural"` expanded to before installed plugins joined "all":
+the shipped suites that used them now list these variants, and a suite copy recorded then
+(docs/data) is still the same experiment as the shipped file (a fact of the past, not the
+registry, which may grow)."""
+
+
+def _settings(path: Path) -> dict:
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    algos = data.get("algos")
+    if isinstance(algos, str) and algos in RECORDED_KEYWORDS:
+        data["algos"] = RECORDED_KEYWORDS[algos]
+    return data
+
+
 def same_settings(a: Path, b: Path) -> bool:
     """Whether two suite files hold the same TOML data (they may differ in comments and
-    layout): runs swept from either are the same experiment. False when either is unreadable."""
+    layout, and a recorded copy's "all"/"natural" in the list it meant, RECORDED_KEYWORDS):
+    runs swept from either are the same experiment. False when either is unreadable."""
     try:
-        with open(a, "rb") as fa, open(b, "rb") as fb:
-            return tomllib.load(fa) == tomllib.load(fb)
+        return _settings(a) == _settings(b)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
 

@@ -115,6 +115,6 @@ def test_hostile_labels_are_shown_literally(tmp_path):
     html = (out / "report.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     tex = (out / "tables" / "convergence.tex").read_text()
-    assert r"\$\textbackslash{}foo\{\$" in tex and r"a|b\_c\&d\%" in tex
+    assert r"\$\textbackslash{}foo\{\$" in tex and r"a\textbar{}b\_c\&d\%" in tex
     groups = set(pd.read_csv(out / "tables" / "convergence.csv")["group"])
     assert groups == set(HOSTILE)

@@ -58,7 +58,8 @@ def test_hyperparameter_table_highlights_what_differs(variants_report):
 def test_latex_tables_are_booktabs_and_escaped(variants_report):
     tex = (variants_report / "tables" / "convergence.tex").read_text()
     lines = tex.splitlines()
-    assert lines[0] == r"\begin{table}[htbp]" and lines[-1] == r"\end{table}"
+    assert lines[0].startswith("% ") and "\\usepackage{booktabs}" in lines[0]
+    assert lines[1] == r"\begin{table}[htbp]" and lines[-1] == r"\end{table}"
     assert [x for x in lines if x in (r"\toprule", r"\midrule", r"\bottomrule")] == [
         r"\toprule",
         r"\midrule",

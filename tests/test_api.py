@@ -142,3 +142,92 @@ print(json.dumps({
     assert out["xlabel"] == "IQM of normalised final return"
     pdf = tmp_path / "quickstart.pdf"
     assert pdf.is_file() and pdf.read_bytes()[:4] == b"%PDF"
+
+
+# The notebook plot helpers, one test per defect a new user met.
+
+
+@pytest.fixture
+def quickstart_runs(tmp_path):
+    return api.load(quickstart_like(tmp_path))
+
+
+def test_plot_curves_draws_a_legend_of_every_group(quickstart_runs):
+    ax = api.plot_curves(api.curves(quickstart_runs), "Hopper-v5")
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == [f"{g} (n=3)" for g in sorted(LEVELS)]
+
+
+def test_a_group_missing_from_colors_has_one_colour_for_line_and_band(quickstart_runs):
+    from matplotlib.colors import to_hex
+
+    ax = api.plot_curves(api.curves(quickstart_runs), "Hopper-v5", colors={"trpo": "black"})
+    lines = [line for line in ax.lines if "(n=" in line.get_label()]
+    bands = ax.collections
+    assert len(lines) == len(bands) == 3
+    for line, band in zip(lines, bands):  # drawn in pairs, group by group
+        assert to_hex(band.get_facecolor()[0][:3]) == to_hex(line.get_color())
+    assert len({to_hex(line.get_color()) for line in lines}) == 3
+
+
+def test_the_interval_point_is_visible_on_a_black_bar(quickstart_runs):
+    from matplotlib.colors import to_rgba
+
+    estimates = api.aggregate(api.scores(quickstart_runs), reps=100)
+    ax = api.plot_intervals(estimates, colors={"trpo": "black"})
+    ticks = [t.get_text().split(" (n=")[0] for t in ax.get_yticklabels()] or sorted(LEVELS)
+    points = ax.collections  # one vlines collection per group, in tick order
+    trpo = sorted(LEVELS).index("trpo")
+    assert to_rgba(points[trpo].get_color()[0]) == to_rgba("black")
+    bar = ax.patches[trpo]
+    assert bar.get_alpha() < 0.5  # a light bar under a full-strength tick: the point shows
+    shown = [to_rgba(p.get_color()[0]) for p in points]
+    assert len(set(shown)) == len(ticks)  # groups without a colour get distinct ones
+
+
+def test_the_axis_labels_follow_the_curves_x_and_value(quickstart_runs):
+    ax = api.plot_curves(api.curves(quickstart_runs, x="wall_time"), "Hopper-v5")
+    assert ax.get_xlabel() == "wall-clock time (s)"
+    ax = api.plot_curves(api.curves(quickstart_runs), "Hopper-v5")
+    assert ax.get_xlabel() == "environment steps"
+    assert ax.get_ylabel() == "training-episode return"
+
+
+def test_value_means_the_column_in_curves_and_plot_curves_takes_it_from_there(quickstart_runs):
+    curves = api.curves(quickstart_runs, value="eval_return_mean")
+    ax = api.plot_curves(curves, "Hopper-v5")
+    assert ax.get_ylabel() == "evaluation return (mean action)"
+    with pytest.raises(TypeError):
+        api.plot_curves(curves, "Hopper-v5", value="return")  # one meaning only: the column
+
+
+def test_the_band_is_the_student_t_interval_its_docstring_names(quickstart_runs):
+    curves = api.curves(quickstart_runs, points=11)
+    ax = api.plot_curves(curves, "Hopper-v5")
+    assert "Student-t" in api.plot_curves.__doc__ and "bootstrap" not in api.plot_curves.__doc__
+    ppo = curves[(curves["env"] == "Hopper-v5") & (curves["group"] == "ppo")]
+    last = ppo[ppo["x"] == ppo["x"].max()]["value"].to_numpy()
+    half = stats.t.ppf(0.975, len(last) - 1) * last.std(ddof=1) / np.sqrt(len(last))
+    band = ax.collections[sorted(LEVELS).index("ppo")].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(last.mean() + half)
+
+
+def test_incomplete_runs_load_only_when_asked(tmp_path):
+    quickstart_like(tmp_path)
+    write_run(tmp_path, "npg_cg", "Hopper-v5", 0, np.linspace(0, 50, 5), status="running")
+    write_run(tmp_path, "npg_cg", "Hopper-v5", 1, None, status="running")  # no rows yet
+    assert "npg_cg" not in set(api.load(tmp_path).frame["group"])
+    live = api.load(tmp_path, include_incomplete=True)
+    assert len(live.frame[live.frame["group"] == "npg_cg"]) == 5
+    assert set(live.runs.loc[live.runs["algo"] == "npg_cg", "status"]) == {"incomplete"}
+    assert "npg_cg" not in set(api.scores(live)["group"])  # no final return before the end
+    ax = api.plot_curves(api.curves(live), "Hopper-v5")
+    assert any(line.get_label().startswith("npg_cg") for line in ax.lines)
+
+
+def test_the_api_documents_no_development_notes():
+    import inspect
+
+    source = inspect.getsource(api)
+    assert not re.search(r"\bissue \d+|\bNOTE\b|another branch|TODO", source)

@@ -105,10 +105,16 @@ def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_pa
         *TINY,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
         "note: 600 steps is not a multiple of sampler.steps_per_update (256): rounded up to "
         "768 steps (3 updates)"
+    )
+    # no bar frames: one progress line per update here (a tenth of a 3-update run)
+    assert [ln.split(", ")[0] for ln in lines[1:]] == [
+        f"vanilla InvertedPendulum-v5 s0: iteration {i}/3" for i in (1, 2, 3)
     ]
+    assert "\r" not in result.stderr
     exact = npgbench(
         "run",
         "--algo",
@@ -121,7 +127,8 @@ def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_pa
         str(tmp_path),
         *TINY,
     )
-    assert exact.returncode == 0 and exact.stderr == ""  # no bar (stderr is not a TTY), no note
+    assert exact.returncode == 0 and "note:" not in exact.stderr  # nothing rounded
+    assert "\r" not in exact.stderr  # progress lines, not bar frames (stderr is not a TTY)
 
 
 def write_suite(tmp_path: Path) -> Path:

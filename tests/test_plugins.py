@@ -67,7 +67,7 @@ def test_a_plugin_is_listed_resolved_and_swept_on_loky_workers(tmp_path, on_path
     env = on_path(install(tmp_path / "site", "tplug", "npg_tplug", "tplug", GOOD))
     assert "npg_tplug" in reg.registry() and reg.is_natural(reg.lookup("npg_tplug"))
     assert reg.natural_config("npg_tplug").cg_iters == 3
-    assert "npg_tplug" not in reg.ALGORITHMS  # built-ins ("all" in a suite) are unchanged
+    assert "npg_tplug" not in reg.ALGORITHMS  # the built-ins are unchanged
     listed = cli("list", env=env, cwd=tmp_path)
     assert listed.returncode == 0 and "npg_tplug" in listed.stdout and "[plugin]" in listed.stdout
     suite = tmp_path / "p.toml"

@@ -1,10 +1,16 @@
 """The W&B offline record read back: tags, namespaced keys, SPS, the variant label, run
-identity in the config, and a fresh id for every attempt of one run. About 20 s (wandb-core)."""
+identity in the config, a fresh id for every attempt that starts from scratch, and a killed
+and resumed run whose record holds every row once. About 40 s (wandb-core)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import signal
+import subprocess
+import time
 
 import pandas as pd
 import pytest
@@ -96,7 +102,9 @@ def test_a_second_attempt_of_the_same_run_is_a_new_wandb_run(swept):
     second = read_offline_run(run_dir, wait_s=30)
     assert second["run"]["id"] != first  # a synced first attempt never gets the new rows
     assert first.startswith(run_dir.name) and second["run"]["id"].startswith(run_dir.name)
-    assert len(offline_records(run_dir)) == 1  # the obsolete record is gone
+    assert len(offline_records(run_dir)) == 1  # the earlier record is moved aside, kept
+    (kept,) = (run_dir / "wandb" / "superseded").glob("offline-run-*")
+    assert kept.name.endswith(first)
     steps = [r["_step"] for r in second["history"] if "_step" in r]
     assert steps[0] == 0 and second["run"]["name"] == "trpo_lowdamp__InvertedPendulum-v5__s0"
 
@@ -143,3 +151,33 @@ def test_npgbench_run_mirrors_with_the_same_names_and_a_fresh_id_per_attempt(tmp
     atomic_write_json(run_dir / "meta.json", {**meta, "status": "failed"})
     assert cli(args) == 0
     assert read_offline_run(run_dir, wait_s=30)["run"]["id"] != first["run"]["id"]
+
+
+def test_a_killed_and_resumed_run_continues_its_wandb_run_with_every_row_once(tmp_path):
+    from npgbench.harness.cli import main as cli
+
+    npgbench = shutil.which("npgbench")
+    assert npgbench, "console script npgbench is not installed"
+    args = ["run", "--algo", "npg_cg", "--env", "InvertedPendulum-v5", "--steps", str(256 * 40)]
+    args += ["--out", str(tmp_path), "--wandb", "offline", "--quiet"]
+    for setting in ("sampler.num_envs=2", "sampler.steps_per_update=256", "checkpoint.every=2"):
+        args += ["--set", setting]
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # its own wandb-core
+    proc = subprocess.Popen(
+        [npgbench, *args], start_new_session=True, stderr=subprocess.DEVNULL, env=env
+    )
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("*/checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its wandb-core, mid-iteration or not
+    proc.wait()
+    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert cli(args) == 0 and read_json(run_dir / "meta.json")["resumed_at_iterations"][0] >= 2
+    record = read_offline_run(run_dir, wait_s=30)
+    steps = [r["global_step"] for r in record["history"] if "global_step" in r]
+    assert steps == list(pd.read_parquet(run_dir / "metrics.parquet")["step"])  # each row once
+    assert record["summary"]["status"] == "complete"
+    # the killed attempt's record (wandb-core may have written none of it) is kept, and the
+    # resumed attempt continued its W&B run id
+    (kept,) = (run_dir / "wandb" / "superseded").glob("offline-run-*")
+    assert list(kept.glob("run-*.wandb")) and kept.name.endswith(f"-{record['run']['id']}")

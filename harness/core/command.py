@@ -46,6 +46,11 @@ class OneLineParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 worker", "2 workers": a count with its noun."""
+    return f"{n:,d} {word}{'s' * (n != 1)}"
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (underscores allowed: 1_000_000)."""
     try:

@@ -16,9 +16,7 @@ mirror logs it as fisher/efisher_rows and `npgbench list --metrics` documents it
 
 from __future__ import annotations
 
-from npgbench.algorithms import Variant
-from npgbench.algorithms.natural import make_natural
-from npgbench.harness.core.metrics import Metric
+from npgbench.plugin import Metric, Variant, make_natural
 
 from npgbench_efisher.efisher import EFisherConfig, EmpiricalFisher
 

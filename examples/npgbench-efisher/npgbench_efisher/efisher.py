@@ -37,14 +37,19 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from npgbench.algorithms.fisher import CostArm, PreconditionerConfig
-from npgbench.algorithms.fisher.exact import check_memory as exact_memory
-from npgbench.algorithms.fisher.exact import damped_condition_number, row_width
-from npgbench.algorithms.fisher.rows import linear_layers, rows_at
-from npgbench.harness.core.config import ConfigError
-from npgbench.harness.core.config_checks import PolicyShape
-from npgbench.harness.core.policy import GaussianPolicy
-from npgbench.harness.core.rollout import Batch
+from npgbench.plugin import (
+    Batch,
+    ConfigError,
+    CostArm,
+    GaussianPolicy,
+    PolicyShape,
+    PreconditionerConfig,
+    damped_condition_number,
+    linear_layers,
+    row_width,
+    rows_at,
+)
+from npgbench.plugin import check_memory as exact_memory
 
 F64 = torch.float64
 FORMS = ("auto", "gram", "dense")
