@@ -142,7 +142,7 @@ def cmd_eval(args) -> int:
                 mean, std, note = float(np.mean(returns)), float(np.std(returns)), ""
         except Exception as exc:  # a corrupt or foreign policy.pt: say which file, no traceback
             raise ConfigError(
-                f"cannot evaluate {run_dir / 'policy.pt'}: {type(exc).__name__}: {one_line(exc)}"
+                f"cannot load {run_dir / 'policy.pt'}: {type(exc).__name__}: {one_line(exc)}"
             ) from None
         print(
             f"{run_dir.name}: mean-action return {mean:.1f} +- {std:.1f} "
@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--write",
         action="store_true",
         help="write final_eval.json into each run directory (the analysis's final return); "
-        "a run whose final_eval.json has the same episodes, seed and policy is kept",
+        "a run whose final_eval.json has the same episodes, seed and policy is kept "
+        "(default: print only)",
     )
     ev.set_defaults(func=cmd_eval)
 

@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows",
         type=Path,
         default=None,
-        help="take the rows from this CSV of an earlier run instead of measuring them",
+        help="take the rows from this CSV of an earlier run instead of measuring them "
+        "(default: measure)",
     )
     add("--out", type=Path, default=Path("results/bench/invariance.csv"), help="CSV written")
     add("--batch-file", type=Path, default=Path("results/bench/invariance_batch.pt"),
