@@ -48,7 +48,7 @@ import math
 import time
 
 import torch
-from npgbench.algorithms.common import policy_stats, surrogate
+from npgbench.algorithms.common import Row, policy_stats, surrogate
 from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
 from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.products import FisherOperator
@@ -115,8 +115,7 @@ def compare_directions(x: torch.Tensor, x_ref: torch.Tensor, fisher_matvec) -> t
 def own_model_solve(reference: ExactFisher, damping_matvec, g: torch.Tensor) -> torch.Tensor:
     """(F + D)^-1 g [P] for the analytic dense F of `reference` and a damping model D given
     by its product (D symmetric positive definite), in float64 by Cholesky."""
-    # the dense F of a dense-form reference is reused; a Gram-form one is formed here once
-    fisher = reference.matrix if reference.form == "dense" else reference.rows.fisher()
+    fisher = reference.dense_fisher()
     eye = torch.eye(fisher.shape[0], dtype=fisher.dtype)
     damped = torch.stack([damping_matvec(e).to(fisher.dtype) for e in eye])  # D^T = D
     damped += fisher
@@ -154,7 +153,7 @@ class NaturalUpdater:
         self.updates = int(state["updates"])
         self.precond.load_state_dict(state["precond"])
 
-    def _empty_row(self) -> dict:
+    def _empty_row(self) -> Row:
         keys = (
             "beta",
             "g_dot_x",
@@ -171,7 +170,7 @@ class NaturalUpdater:
             "fidelity_cosine",
             "fidelity_kl_ratio",
         )
-        row = dict.fromkeys(keys, NAN)
+        row: Row = dict.fromkeys(keys, NAN)
         if self.heldout is not None:
             row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
         row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
@@ -179,31 +178,37 @@ class NaturalUpdater:
             row["accepted"] = False
         return row
 
+    def _fidelity_due(self) -> bool:
+        return self.fidelity is not None and self.updates % self.fidelity.every == 0
+
+    def _heldout_due(self) -> bool:
+        return self.heldout is not None and self.heldout.due(self.updates)
+
     def _has_line_search(self) -> bool:
         """`accepted` is logged only when a line search is configured (max_backtracks > 0):
         without one there is nothing to accept or reject, and analysis reads the absent
         column as n/a rather than as a 0% failed-line-search rate."""
         return self.cfg.max_backtracks > 0
 
-    def _skip(self, row: dict, reason: str, theta_old: torch.Tensor, batch: Batch) -> dict:
+    def _skip(self, row: Row, reason: str, theta_old: torch.Tensor, batch: Batch) -> Row:
         set_flat_params(self.policy.all_params(), theta_old)
         row.update(skipped=True, skip_reason=reason)
         if self._has_line_search():
             row["accepted"] = False
         return {**row, **policy_stats(self.policy, batch)}
 
-    def update(self, batch: Batch) -> dict:
+    def update(self, batch: Batch) -> Row:
         policy, cfg, row = self.policy, self.cfg, self._empty_row()
         params = policy.all_params()
         theta_old = flat_params(params)
-        fidelity_due = self.fidelity is not None and self.updates % self.fidelity.every == 0
-        heldout_due = self.heldout is not None and self.heldout.due(self.updates)
+        fidelity = self.fidelity if self._fidelity_due() else None
+        heldout = self.heldout if self._heldout_due() else None
         self.updates += 1
 
         t0 = time.perf_counter()
-        surrogate_old = surrogate(policy, batch)
-        g = flat_grad(surrogate_old, params)
-        surrogate_old = float(surrogate_old.detach())
+        objective = surrogate(policy, batch)
+        g = flat_grad(objective, params)
+        surrogate_old = float(objective.detach())
         row["grad_norm"] = float(g.norm())
         t1 = time.perf_counter()
         row["time_grad"] = t1 - t0
@@ -218,19 +223,28 @@ class NaturalUpdater:
             return self._skip(row, f"preconditioner failed: {exc}", theta_old, batch)
         t3 = time.perf_counter()
         row.update(time_fisher_fit=t2 - t1, time_solve=t3 - t2)
+        num_params = policy.num_params()
+        if not x.shape == g.shape == (num_params,):  # protects the step from a plugin's shape
+            return self._skip(
+                row,
+                f"{type(self.precond).__name__}.solve returned shape {list(x.shape)} for g "
+                f"{list(g.shape)}, expected [{num_params}]",
+                theta_old,
+                batch,
+            )
         row.update(self.precond.diagnostics())
         if not torch.isfinite(x).all():
             return self._skip(row, "non-finite direction x", theta_old, batch)
 
-        if fidelity_due:
+        if fidelity is not None:
             f0 = time.perf_counter()
-            measured = self.fidelity.measure(policy, batch, g, x, self.precond)
-            if not math.isnan(row["fisher_cond"]):  # npg_exact keeps its own estimate
+            measured = fidelity.measure(policy, batch, g, x, self.precond)
+            if not math.isnan(float(row["fisher_cond"])):  # npg_exact keeps its own estimate
                 measured.pop("fisher_cond")
             row.update(measured, time_fidelity=time.perf_counter() - f0)
-        if heldout_due:
+        if heldout is not None:
             h0 = time.perf_counter()
-            row.update(self.heldout.measure(policy, batch, self.precond, cfg))
+            row.update(heldout.measure(policy, batch, self.precond, cfg))
             row["time_heldout"] = time.perf_counter() - h0
 
         t4 = time.perf_counter()

@@ -68,6 +68,9 @@ class DiagonalFisher(SampledEstimator):
         self.diagonal = rows.square_sum().detach()  # [P]
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
+        """x = g / (diag F + lambda): g [P] -> x [P]."""
+        if self.diagonal is None:
+            raise RuntimeError("DiagonalFisher: call fit(policy, batch) before solving")
         return g / (self.diagonal + self.damping)
 
     def diagnostics(self) -> dict[str, float]:
