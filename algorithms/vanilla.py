@@ -20,9 +20,10 @@ from npgbench.algorithms.common import (
     snapshot,
     surrogate,
 )
+from npgbench.algorithms.fidelity import Fidelity
 from npgbench.algorithms.fisher import NaturalConfig
 from npgbench.algorithms.fisher.identity import Identity
-from npgbench.algorithms.natural import Fidelity, NaturalUpdater
+from npgbench.algorithms.natural import NaturalUpdater
 from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
