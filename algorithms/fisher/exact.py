@@ -204,10 +204,8 @@ class ExactFisher(SampledEstimator):
     ):
         if not damping > 0:
             raise ValueError("ExactFisher needs damping > 0")
-        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
-        self.requested_form = form
-        super().__init__(gen)
-        self.max_memory_mb, self.cond_iters = max_memory_mb, cond_iters
+        super().__init__(damping, estimator, gen, samples_per_state)
+        self.requested_form, self.max_memory_mb, self.cond_iters = form, max_memory_mb, cond_iters
         self.fitted: CholeskyFit | None = None
         """None until fit() succeeds (and again after a failed one)."""
         self._cond = float("nan")

@@ -124,8 +124,8 @@ class KFAC(SampledEstimator):
         gen: torch.Generator | None = None,
         stat_decay: float = 0.95,
     ):
-        self.damping, self.estimator, self.stat_decay = damping, estimator, stat_decay
-        super().__init__(gen)
+        super().__init__(damping, estimator, gen)
+        self.stat_decay = stat_decay
         self.factors: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # (A, G) per layer
         self.fitted: KroneckerFit | None = None
         """None until the first fit() (the running factors are state; this is recomputed)."""

@@ -1,6 +1,6 @@
 """Sampler: a batch of on-policy transitions from a vector env, GAE with correct bootstrapping.
 
-Bootstrapping rules (DLR-RM/stable-baselines3#633 and PR #658: bootstrap on truncation only;
+Bootstrapping rules (DLR-RM/stable-baselines3#633 and #658: bootstrap on truncation only;
 openai/gym#3102: terminated and truncated can both be true):
     terminated           -> no bootstrap (the episode really ended; also when truncated too)
     truncated only       -> bootstrap from V(true final observation), info["final_obs"]
