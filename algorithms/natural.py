@@ -80,65 +80,6 @@ class NaturalUpdater:
         self.heldout = heldout
         self.updates = 0
 
-    def state_dict(self) -> dict:
-        """The update count (the fidelity schedule) and the preconditioner's own state.
-
-        Raises NotImplementedError for a preconditioner without state_dict(): a plugin whose
-        state is unknown cannot resume bit-identically (the runner then keeps no checkpoints).
-        """
-        save = getattr(self.precond, "state_dict", None)
-        if save is None:
-            raise NotImplementedError(f"{type(self.precond).__name__} has no state_dict()")
-        return {"updates": self.updates, "precond": save()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.updates = int(state["updates"])
-        self.precond.load_state_dict(state["precond"])
-
-    def _empty_row(self) -> Row:
-        keys = (
-            "beta",
-            "g_dot_x",
-            "x_fisher_x",
-            "predicted_kl",
-            "grad_norm",
-            "cg_residual",
-            "time_grad",
-            "time_fisher_fit",
-            "time_solve",
-            "time_line_search",
-            "time_fidelity",
-            "fisher_cond",
-            "fidelity_cosine",
-            "fidelity_kl_ratio",
-        )
-        row: Row = dict.fromkeys(keys, NAN)
-        if self.heldout is not None:
-            row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
-        row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
-        if self._has_line_search():
-            row["accepted"] = False
-        return row
-
-    def _fidelity_due(self) -> bool:
-        return self.fidelity is not None and self.updates % self.fidelity.every == 0
-
-    def _heldout_due(self) -> bool:
-        return self.heldout is not None and self.heldout.due(self.updates)
-
-    def _has_line_search(self) -> bool:
-        """`accepted` is logged only when a line search is configured (max_backtracks > 0):
-        without one there is nothing to accept or reject, and analysis reads the absent
-        column as n/a rather than as a 0% failed-line-search rate."""
-        return self.cfg.max_backtracks > 0
-
-    def _skip(self, row: Row, reason: str, theta_old: torch.Tensor, batch: Batch) -> Row:
-        set_flat_params(self.policy.all_params(), theta_old)
-        row.update(skipped=True, skip_reason=reason)
-        if self._has_line_search():
-            row["accepted"] = False
-        return {**row, **policy_stats(self.policy, batch)}
-
     def update(self, batch: Batch) -> Row:
         """One update, in mjrl npg_cg's order: g, P.fit, x = P.solve(g), diagnostics, step."""
         row = self._empty_row()
@@ -253,6 +194,65 @@ class NaturalUpdater:
             cfg.backtrack_coeff,
         )
         row.update(backtracks=result.backtracks, accepted=result.accepted)
+
+    def state_dict(self) -> dict:
+        """The update count (the fidelity schedule) and the preconditioner's own state.
+
+        Raises NotImplementedError for a preconditioner without state_dict(): a plugin whose
+        state is unknown cannot resume bit-identically (the runner then keeps no checkpoints).
+        """
+        save = getattr(self.precond, "state_dict", None)
+        if save is None:
+            raise NotImplementedError(f"{type(self.precond).__name__} has no state_dict()")
+        return {"updates": self.updates, "precond": save()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state["updates"])
+        self.precond.load_state_dict(state["precond"])
+
+    def _empty_row(self) -> Row:
+        keys = (
+            "beta",
+            "g_dot_x",
+            "x_fisher_x",
+            "predicted_kl",
+            "grad_norm",
+            "cg_residual",
+            "time_grad",
+            "time_fisher_fit",
+            "time_solve",
+            "time_line_search",
+            "time_fidelity",
+            "fisher_cond",
+            "fidelity_cosine",
+            "fidelity_kl_ratio",
+        )
+        row: Row = dict.fromkeys(keys, NAN)
+        if self.heldout is not None:
+            row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
+        row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
+        if self._has_line_search():
+            row["accepted"] = False
+        return row
+
+    def _fidelity_due(self) -> bool:
+        return self.fidelity is not None and self.updates % self.fidelity.every == 0
+
+    def _heldout_due(self) -> bool:
+        return self.heldout is not None and self.heldout.due(self.updates)
+
+    def _has_line_search(self) -> bool:
+        """`accepted` is logged only when a line search is configured (max_backtracks > 0):
+        without one there is nothing to accept or reject, and analysis reads the absent
+        column as n/a rather than as a 0% failed-line-search rate."""
+        return self.cfg.max_backtracks > 0
+
+    def _skip(self, row: Row, reason: str, theta_old: torch.Tensor, batch: Batch) -> Row:
+        set_flat_params(self.policy.all_params(), theta_old)
+        row.update(skipped=True, skip_reason=reason)
+        if self._has_line_search():
+            row["accepted"] = False
+        return {**row, **policy_stats(self.policy, batch)}
 
 
 def make_natural(

@@ -10,7 +10,8 @@ pi_old detached, which for the Gaussian head is the Gauss-Newton form
 (`products.py`). Every preconditioner follows one protocol:
 
     fit(policy, batch)   curvature statistics at theta_old (pi_old detached)
-    solve(g [P])         x [P] ~ (F + damping I)^-1 g
+    solve(g [P])         x [P] ~ (F + damping I)^-1 g (the skeleton skips the update, naming
+                         the preconditioner, when x is not [P])
     diagnostics()        dict of floats for the metrics row (cg_residual, fisher_cond, ...)
     damping_matvec(v)    optional: D v [P] when the solve's damping model F_approx + D is not
                          F_approx + damping I (K-FAC's factored damping); the fidelity
