@@ -8,6 +8,8 @@ policy with itself has zero gradient and Hessian).
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import torch
 from npgbench.harness.core.policy import (
     GaussianPolicy,
@@ -17,6 +19,10 @@ from npgbench.harness.core.policy import (
     set_flat_params,
 )
 from npgbench.harness.core.rollout import Batch
+
+Row: TypeAlias = dict[str, float | int | bool | str]
+"""One update's metrics row (columns declared in harness/core/metrics.py): floats, and the
+counts, flags and skip_reason that some columns hold."""
 
 
 def surrogate(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:

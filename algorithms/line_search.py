@@ -10,8 +10,8 @@ beta x (beta = sqrt(2 delta / x^T F x)) and hands it here:
     otherwise restore theta_old and record the failure (accepted = False).
 
 Both conditions are checked (joschu/modular_rl#29 checked only improvement); non-finite KL
-or surrogate counts as a rejection, and the parameters are restored on failure (Tianshou
-PR #1287). The KL direction is the paper's, KL(old || new).
+or surrogate counts as a rejection, and the parameters are restored on failure
+(thu-ml/tianshou#1287). The KL direction is the paper's, KL(old || new).
 """
 
 from __future__ import annotations

@@ -22,17 +22,9 @@ Failures are recorded, never hidden: a non-finite g or x, a non-finite or non-po
 a failed factorisation, or non-finite parameters (or sigma <= 0) after the step leave
 theta_old in place with `skipped` and `skip_reason`. NaN is never replaced by zero.
 
-Fidelity (diagnostics.fidelity_every = K): every K updates, before the step, x is compared
-with the exact natural gradient x* = (F + lambda I)^-1 g of the analytic dense Fisher (same
-lambda, or npg_exact's default 1e-2 for an undamped preconditioner):
-    fidelity_cosine   = cos(x, x*)
-    fidelity_kl_ratio = x^T F x / x*^T F x*   predicted KL of beta x over that of beta x*
-and with x*_own = (F + D)^-1 g, D the preconditioner's own damping model (`damping_matvec`:
-K-FAC's factored Tikhonov damping is not lambda I, so against x* its cosine stays below 1
-even where G (x) A = F exactly; lambda I for the others, where x*_own = x*):
-    fidelity_cosine_own, fidelity_kl_ratio_own   the same two numbers against x*_own
-`fisher_cond` = cond(F + lambda I): npg_exact records its own estimate every update; the
-other variants record the analytic F's on fidelity updates (NaN otherwise).
+Diagnostics, every K updates before the step and never changing it: the direction's fidelity
+to the exact natural gradient (fidelity.py, diagnostics.fidelity_every) and the held-out
+step measures (heldout.py, diagnostics.heldout_every).
 
 Row keys: the metrics.parquet columns harness/core/metrics.py declares with writer "natural"
 (NaN where a quantity was not reached), skipped, skip_reason, kl and entropy (after the
@@ -46,81 +38,31 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import torch
-from npgbench.algorithms.common import policy_stats, surrogate
+from npgbench.algorithms.common import Row, policy_stats, surrogate
+from npgbench.algorithms.fidelity import Fidelity
 from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
-from npgbench.algorithms.fisher.exact import ExactFisher
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.heldout import COLUMNS as HELDOUT_COLUMNS
 from npgbench.algorithms.heldout import HeldOut
 from npgbench.algorithms.line_search import backtracking_line_search
-from npgbench.harness.core.config import FIDELITY_DEFAULT_DAMPING, DiagnosticsConfig
-from npgbench.harness.core.config_checks import check_fidelity_size
+from npgbench.harness.core.config import DiagnosticsConfig
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
 from npgbench.harness.core.rollout import Batch
 
 NAN = math.nan
 
 
-class Fidelity:
-    """Compares a direction with the exact natural gradient of the analytic dense Fisher."""
+@dataclass(frozen=True)
+class Direction:
+    """An update's direction at theta_old: g = grad L [P], x = P.solve(g) [P], and L(theta_old)
+    (the line search's reference)."""
 
-    def __init__(self, every: int, damping: float):
-        self.every, self.damping = every, damping
-
-    @classmethod
-    def build(
-        cls, policy: GaussianPolicy, diagnostics: DiagnosticsConfig | None, damping: float
-    ) -> Fidelity | None:
-        if diagnostics is None or diagnostics.fidelity_every <= 0:
-            return None
-        check_fidelity_size(diagnostics, policy.num_params())
-        return cls(diagnostics.fidelity_every, damping if damping > 0 else FIDELITY_DEFAULT_DAMPING)
-
-    def measure(
-        self,
-        policy: GaussianPolicy,
-        batch: Batch,
-        g: torch.Tensor,
-        x: torch.Tensor,
-        precond: Preconditioner,
-    ) -> dict[str, float]:
-        """g, x [P] -> cosine and KL ratio of x against x* and x*_own, and cond(F + lambda I)."""
-        assert g.shape == x.shape == (policy.num_params(),), (g.shape, x.shape)
-        reference = ExactFisher(self.damping, "analytic", max_memory_mb=math.inf)
-        reference.fit(policy, batch)
-        x64, g64 = x.double(), g.double()
-        x_ref = reference.solve(g64)
-        own_damping = getattr(precond, "damping_matvec", None)  # optional: lambda I if absent
-        x_own = x_ref if own_damping is None else own_model_solve(reference, own_damping, g64)
-        cosine, ratio = compare_directions(x64, x_ref, reference.fisher_matvec)
-        cosine_own, ratio_own = compare_directions(x64, x_own, reference.fisher_matvec)
-        return {
-            "fidelity_cosine": cosine,
-            "fidelity_kl_ratio": ratio,
-            "fidelity_cosine_own": cosine_own,
-            "fidelity_kl_ratio_own": ratio_own,
-            "fisher_cond": reference.condition_number(),
-        }
-
-
-def compare_directions(x: torch.Tensor, x_ref: torch.Tensor, fisher_matvec) -> tuple[float, float]:
-    """(cos(x, x_ref), x^T F x / x_ref^T F x_ref) of two float64 directions [P]."""
-    cosine = float(x @ x_ref / (x.norm() * x_ref.norm()))
-    return cosine, float(x @ fisher_matvec(x)) / float(x_ref @ fisher_matvec(x_ref))
-
-
-def own_model_solve(reference: ExactFisher, damping_matvec, g: torch.Tensor) -> torch.Tensor:
-    """(F + D)^-1 g [P] for the analytic dense F of `reference` and a damping model D given
-    by its product (D symmetric positive definite), in float64 by Cholesky."""
-    # the dense F of a dense-form reference is reused; a Gram-form one is formed here once
-    fisher = reference.matrix if reference.form == "dense" else reference.rows.fisher()
-    eye = torch.eye(fisher.shape[0], dtype=fisher.dtype)
-    damped = torch.stack([damping_matvec(e).to(fisher.dtype) for e in eye])  # D^T = D
-    damped += fisher
-    chol = torch.linalg.cholesky(damped)
-    return torch.cholesky_solve(g[:, None], chol)[:, 0]
+    g: torch.Tensor
+    x: torch.Tensor
+    surrogate_old: float
 
 
 class NaturalUpdater:
@@ -138,6 +80,121 @@ class NaturalUpdater:
         self.heldout = heldout
         self.updates = 0
 
+    def update(self, batch: Batch) -> Row:
+        """One update, in mjrl npg_cg's order: g, P.fit, x = P.solve(g), diagnostics, step."""
+        row = self._empty_row()
+        theta_old = flat_params(self.policy.all_params())
+        fidelity = self.fidelity if self._fidelity_due() else None
+        heldout = self.heldout if self._heldout_due() else None
+        self.updates += 1
+        direction = self.direction(batch, row)
+        if isinstance(direction, str):
+            return self._skip(row, direction, theta_old, batch)
+        self._diagnose(batch, direction, row, fidelity, heldout)
+        reason = self.step(batch, direction, theta_old, row)
+        if reason:
+            return self._skip(row, reason, theta_old, batch)
+        return {**row, **policy_stats(self.policy, batch)}
+
+    def direction(self, batch: Batch, row: Row) -> Direction | str:
+        """g = grad L(theta_old) [P], P.fit, x = P.solve(g) [P]: the Direction, or why there is
+        none (the skip reason). Writes grad_norm, the timings and P's diagnostics into row."""
+        policy = self.policy
+        t0 = time.perf_counter()
+        objective = surrogate(policy, batch)
+        g = flat_grad(objective, policy.all_params())
+        row["grad_norm"] = float(g.norm())
+        t1 = time.perf_counter()
+        row["time_grad"] = t1 - t0
+        if not torch.isfinite(g).all():
+            return "non-finite gradient"
+        try:
+            self.precond.fit(policy, batch)
+            t2 = time.perf_counter()
+            x = self.precond.solve(g).detach()
+        except (FloatingPointError, torch.linalg.LinAlgError) as exc:
+            return f"preconditioner failed: {exc}"
+        row.update(time_fisher_fit=t2 - t1, time_solve=time.perf_counter() - t2)
+        num_params = policy.num_params()
+        if not x.shape == g.shape == (num_params,):  # protects the step from a plugin's shape
+            return (
+                f"{type(self.precond).__name__}.solve returned shape {list(x.shape)} for g "
+                f"{list(g.shape)}, expected [{num_params}]"
+            )
+        row.update(self.precond.diagnostics())
+        if not torch.isfinite(x).all():
+            return "non-finite direction x"
+        return Direction(g, x, float(objective.detach()))
+
+    def _diagnose(
+        self,
+        batch: Batch,
+        direction: Direction,
+        row: Row,
+        fidelity: Fidelity | None,
+        heldout: HeldOut | None,
+    ) -> None:
+        """The diagnostics due this update (fidelity, held-out step), at theta_old."""
+        if fidelity is not None:
+            f0 = time.perf_counter()
+            measured = fidelity.measure(self.policy, batch, direction.g, direction.x, self.precond)
+            if not math.isnan(float(row["fisher_cond"])):  # npg_exact keeps its own estimate
+                measured.pop("fisher_cond")
+            row.update(measured, time_fidelity=time.perf_counter() - f0)
+        if heldout is not None:
+            h0 = time.perf_counter()
+            row.update(heldout.measure(self.policy, batch, self.precond, self.cfg))
+            row["time_heldout"] = time.perf_counter() - h0
+
+    def step(self, batch: Batch, direction: Direction, theta_old: torch.Tensor, row: Row) -> str:
+        """theta = theta_old + beta x, beta by the step rule, or a backtracking line search on
+        that step: '' when the parameters stand, else the skip reason (the caller restores)."""
+        policy, cfg, x = self.policy, self.cfg, direction.x
+        t4 = time.perf_counter()
+        quad = float(x @ FisherOperator(policy, batch.obs)(x).detach())
+        row.update(g_dot_x=float(direction.g @ x), x_fisher_x=quad)
+        if not (math.isfinite(quad) and quad > 0):
+            return f"x^T F x = {quad} (not finite and positive)"
+        # NOTE: baselines/spinningup/Tianshou normalise by x^T (F + lambda I) x (damped_quad)
+        norm = quad + self.precond.damping * float(x @ x) if cfg.damped_quad else quad
+        beta = math.sqrt(2 * cfg.kl_delta / norm) if cfg.step_rule == "kl" else cfg.fixed_step
+        row.update(beta=beta, predicted_kl=0.5 * beta**2 * quad)
+        reason = ""
+        if cfg.max_backtracks > 0:
+            self._line_search(batch, theta_old, beta * x, direction.surrogate_old, row)
+        else:
+            set_flat_params(policy.all_params(), theta_old + beta * x)
+            reason = policy.invalid_reason()
+        row["time_line_search"] = time.perf_counter() - t4
+        return reason
+
+    def _line_search(
+        self,
+        batch: Batch,
+        theta_old: torch.Tensor,
+        step: torch.Tensor,
+        surrogate_old: float,
+        row: Row,
+    ) -> None:
+        """TRPO's backtracking on `step` [P] (line_search.py); records backtracks, accepted."""
+        policy, cfg = self.policy, self.cfg
+        params = policy.all_params()
+
+        def try_step(fraction: float) -> tuple[float, float]:
+            set_flat_params(params, theta_old + fraction * step)
+            stats = policy_stats(policy, batch)
+            with torch.no_grad():
+                return stats["kl"], float(surrogate(policy, batch)) - surrogate_old
+
+        result = backtracking_line_search(
+            try_step,
+            lambda: set_flat_params(params, theta_old),
+            cfg.kl_delta,
+            cfg.max_backtracks,
+            cfg.backtrack_coeff,
+        )
+        row.update(backtracks=result.backtracks, accepted=result.accepted)
+
     def state_dict(self) -> dict:
         """The update count (the fidelity schedule) and the preconditioner's own state.
 
@@ -153,7 +210,7 @@ class NaturalUpdater:
         self.updates = int(state["updates"])
         self.precond.load_state_dict(state["precond"])
 
-    def _empty_row(self) -> dict:
+    def _empty_row(self) -> Row:
         keys = (
             "beta",
             "g_dot_x",
@@ -170,7 +227,7 @@ class NaturalUpdater:
             "fidelity_cosine",
             "fidelity_kl_ratio",
         )
-        row = dict.fromkeys(keys, NAN)
+        row: Row = dict.fromkeys(keys, NAN)
         if self.heldout is not None:
             row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
         row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
@@ -178,95 +235,24 @@ class NaturalUpdater:
             row["accepted"] = False
         return row
 
+    def _fidelity_due(self) -> bool:
+        return self.fidelity is not None and self.updates % self.fidelity.every == 0
+
+    def _heldout_due(self) -> bool:
+        return self.heldout is not None and self.heldout.due(self.updates)
+
     def _has_line_search(self) -> bool:
         """`accepted` is logged only when a line search is configured (max_backtracks > 0):
         without one there is nothing to accept or reject, and analysis reads the absent
         column as n/a rather than as a 0% failed-line-search rate."""
         return self.cfg.max_backtracks > 0
 
-    def _skip(self, row: dict, reason: str, theta_old: torch.Tensor, batch: Batch) -> dict:
+    def _skip(self, row: Row, reason: str, theta_old: torch.Tensor, batch: Batch) -> Row:
         set_flat_params(self.policy.all_params(), theta_old)
         row.update(skipped=True, skip_reason=reason)
         if self._has_line_search():
             row["accepted"] = False
         return {**row, **policy_stats(self.policy, batch)}
-
-    def update(self, batch: Batch) -> dict:
-        policy, cfg, row = self.policy, self.cfg, self._empty_row()
-        params = policy.all_params()
-        theta_old = flat_params(params)
-        fidelity_due = self.fidelity is not None and self.updates % self.fidelity.every == 0
-        heldout_due = self.heldout is not None and self.heldout.due(self.updates)
-        self.updates += 1
-
-        t0 = time.perf_counter()
-        surrogate_old = surrogate(policy, batch)
-        g = flat_grad(surrogate_old, params)
-        surrogate_old = float(surrogate_old.detach())
-        row["grad_norm"] = float(g.norm())
-        t1 = time.perf_counter()
-        row["time_grad"] = t1 - t0
-        if not torch.isfinite(g).all():
-            return self._skip(row, "non-finite gradient", theta_old, batch)
-
-        try:
-            self.precond.fit(policy, batch)
-            t2 = time.perf_counter()
-            x = self.precond.solve(g).detach()
-        except (FloatingPointError, torch.linalg.LinAlgError) as exc:
-            return self._skip(row, f"preconditioner failed: {exc}", theta_old, batch)
-        t3 = time.perf_counter()
-        row.update(time_fisher_fit=t2 - t1, time_solve=t3 - t2)
-        row.update(self.precond.diagnostics())
-        if not torch.isfinite(x).all():
-            return self._skip(row, "non-finite direction x", theta_old, batch)
-
-        if fidelity_due:
-            f0 = time.perf_counter()
-            measured = self.fidelity.measure(policy, batch, g, x, self.precond)
-            if not math.isnan(row["fisher_cond"]):  # npg_exact keeps its own estimate
-                measured.pop("fisher_cond")
-            row.update(measured, time_fidelity=time.perf_counter() - f0)
-        if heldout_due:
-            h0 = time.perf_counter()
-            row.update(self.heldout.measure(policy, batch, self.precond, cfg))
-            row["time_heldout"] = time.perf_counter() - h0
-
-        t4 = time.perf_counter()
-        quad = float(x @ FisherOperator(policy, batch.obs)(x).detach())
-        row.update(g_dot_x=float(g @ x), x_fisher_x=quad)
-        if not (math.isfinite(quad) and quad > 0):
-            return self._skip(row, f"x^T F x = {quad} (not finite and positive)", theta_old, batch)
-        # NOTE: baselines/spinningup/Tianshou normalise by x^T (F + lambda I) x (damped_quad)
-        norm = quad + self.precond.damping * float(x @ x) if cfg.damped_quad else quad
-        beta = math.sqrt(2 * cfg.kl_delta / norm) if cfg.step_rule == "kl" else cfg.fixed_step
-        row.update(beta=beta, predicted_kl=0.5 * beta**2 * quad)
-        step = beta * x
-
-        if cfg.max_backtracks > 0:
-
-            def try_step(fraction: float) -> tuple[float, float]:
-                set_flat_params(params, theta_old + fraction * step)
-                stats = policy_stats(policy, batch)
-                with torch.no_grad():
-                    return stats["kl"], float(surrogate(policy, batch)) - surrogate_old
-
-            result = backtracking_line_search(
-                try_step,
-                lambda: set_flat_params(params, theta_old),
-                cfg.kl_delta,
-                cfg.max_backtracks,
-                cfg.backtrack_coeff,
-            )
-            row.update(backtracks=result.backtracks, accepted=result.accepted)
-        else:
-            set_flat_params(params, theta_old + step)
-            reason = policy.invalid_reason()
-            if reason:
-                row["time_line_search"] = time.perf_counter() - t4
-                return self._skip(row, reason, theta_old, batch)
-        row["time_line_search"] = time.perf_counter() - t4
-        return {**row, **policy_stats(policy, batch)}
 
 
 def make_natural(

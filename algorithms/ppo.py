@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from npgbench.algorithms.common import policy_stats, restore_if_invalid, snapshot
+from npgbench.algorithms.common import Row, policy_stats, restore_if_invalid, snapshot
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
@@ -91,7 +91,7 @@ class PPOUpdater:
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
         return zip(obs, actions, old_log_probs[perm].view(k, size), adv)
 
-    def update(self, batch: Batch) -> dict:
+    def update(self, batch: Batch) -> Row:
         theta_old = snapshot(self.policy)
         params = self.policy.all_params()
         # log pi_old(a|s) + (A/2) log 2 pi: the ratio then needs only the z^2 and log sigma terms
@@ -110,7 +110,7 @@ class PPOUpdater:
             if stopped:
                 break
             epochs_done += 1
-        row = {"epochs": epochs_done}
+        row: Row = {"epochs": epochs_done}
         reason = restore_if_invalid(self.policy, theta_old)
         if reason:
             row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")

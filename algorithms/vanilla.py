@@ -13,10 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from npgbench.algorithms.common import policy_stats, restore_if_invalid, snapshot, surrogate
+from npgbench.algorithms.common import (
+    Row,
+    policy_stats,
+    restore_if_invalid,
+    snapshot,
+    surrogate,
+)
+from npgbench.algorithms.fidelity import Fidelity
 from npgbench.algorithms.fisher import NaturalConfig
 from npgbench.algorithms.fisher.identity import Identity
-from npgbench.algorithms.natural import Fidelity, NaturalUpdater
+from npgbench.algorithms.natural import NaturalUpdater
 from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
@@ -78,7 +85,7 @@ class VanillaUpdater:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
 
-    def update(self, batch: Batch) -> dict:
+    def update(self, batch: Batch) -> Row:
         theta_old = snapshot(self.policy)
         loss = -surrogate(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -91,7 +98,7 @@ class VanillaUpdater:
                 **policy_stats(self.policy, batch),
             }
         self.optimizer.step()
-        row = {"grad_norm": float(grad_norm)}
+        row: Row = {"grad_norm": float(grad_norm)}
         reason = restore_if_invalid(self.policy, theta_old)
         if reason:
             row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")

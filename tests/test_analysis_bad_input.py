@@ -1,25 +1,23 @@
-"""Bad input and hostile labels, through the real console script: one line, exit 2, nothing
-written; warnings only when a report is written; labels never run as mathtext or HTML."""
+"""`npgbench report` on bad input and hostile labels: one line, exit 2, nothing written;
+warnings only when a report is written; labels never run as mathtext or HTML. In process
+(cli.main, tests/cli_inprocess.py): the exit code, output and files are the script's."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import write_run
+from cli_inprocess import npgbench as npgbench_inprocess
 from matplotlib import image
 
-NPGBENCH = shutil.which("npgbench")
 
-
-def npgbench(*args) -> subprocess.CompletedProcess:
-    assert NPGBENCH, "console script npgbench is not installed"
-    return subprocess.run(
-        [NPGBENCH, "report", *map(str, args)], capture_output=True, text=True, timeout=300
-    )
+@pytest.fixture
+def npgbench(capsys):
+    """`npgbench report *args` in process."""
+    return lambda *args: npgbench_inprocess(capsys, "report", *args)
 
 
 def refused(result, out, *words) -> None:
@@ -49,20 +47,20 @@ def runs(tmp_path):
         (["--figures", "nope"], ["'nope'", "valid: learning_curves"]),
     ],
 )
-def test_bad_options_are_refused_before_anything_is_written(runs, tmp_path, args, words):
+def test_bad_options_are_refused_before_anything_is_written(npgbench, runs, tmp_path, args, words):
     out = tmp_path / "out"
     refused(npgbench(runs, "--out", out, *args), out, *words)
     assert not (tmp_path.parent / "x.md").exists()
 
 
-def test_two_copies_of_one_run_id_are_refused(runs, tmp_path):
+def test_two_copies_of_one_run_id_are_refused(npgbench, runs, tmp_path):
     (original,) = [p for p in runs.iterdir() if "__s0__" in p.name]
     shutil.copytree(original, tmp_path / "runs" / "backup" / original.name)
     out = tmp_path / "out"
     refused(npgbench(runs, "--out", out), out, original.name, "2 directories", "one copy")
 
 
-def test_warnings_are_not_printed_before_an_error(tmp_path):
+def test_warnings_are_not_printed_before_an_error(npgbench, tmp_path):
     root = tmp_path / "runs"
     bad = write_run(root, "ppo", "EnvA-v5", 0, [1.0, 2.0])
     (bad / "metrics.parquet").write_bytes(b"PAR1 garbage")  # a warning, and no complete run
@@ -70,7 +68,7 @@ def test_warnings_are_not_printed_before_an_error(tmp_path):
     refused(npgbench(root, "--out", out), out, "no complete runs")
 
 
-def test_an_invalid_config_json_is_warned_about(runs, tmp_path):
+def test_an_invalid_config_json_is_warned_about(npgbench, runs, tmp_path):
     (broken,) = [p for p in runs.iterdir() if "__s1__" in p.name]
     (broken / "config.json").write_text("[1, 2")
     result = npgbench(runs, "--out", tmp_path / "out", "--reps", "50")
@@ -78,7 +76,7 @@ def test_an_invalid_config_json_is_warned_about(runs, tmp_path):
     assert f"warning: {broken / 'config.json'}: unreadable" in result.stderr
 
 
-def test_out_that_is_a_file_is_one_line(runs, tmp_path):
+def test_out_that_is_a_file_is_one_line(npgbench, runs, tmp_path):
     out = tmp_path / "file"
     out.write_text("x")
     result = npgbench(runs, "--out", out, "--reps", "50")
@@ -89,7 +87,7 @@ def test_out_that_is_a_file_is_one_line(runs, tmp_path):
 HOSTILE = [r"$\foo{$", "<script>alert(1)</script>", "a|b_c&d%"]
 
 
-def test_hostile_labels_are_shown_literally(tmp_path):
+def test_hostile_labels_are_shown_literally(npgbench, tmp_path):
     root = tmp_path / "runs"
     for env in ("EnvA-v5", "EnvB-v5"):
         for i, label in enumerate(HOSTILE):

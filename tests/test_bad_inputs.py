@@ -1,8 +1,8 @@
-"""Issue 12's bad inputs through the real console script: each is refused with one line on
-stderr, exit code 2, no traceback, and nothing written anywhere under the working directory.
+"""Bad inputs of every command: each is refused with one line on stderr, exit code 2, no
+traceback, and nothing written anywhere under the working directory.
 
-Every case is its own `npgbench` process (a few seconds each, most of it importing torch),
-three at a time.
+The cases run in process (cli.main, tests/cli_inprocess.py); one case goes through the real
+console script, which is what a user runs.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from cli_inprocess import npgbench
 
 NPGBENCH = shutil.which("npgbench")
 RUN = ["run", "--algo", "ppo", "--env", "InvertedPendulum-v5"]
@@ -26,17 +27,12 @@ steps = 512
 """
 
 
-def npgbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    assert NPGBENCH, "console script npgbench is not installed"
-    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def snapshot(root: Path) -> dict[str, int]:
     """Every path under root with its size (a written or grown file changes it)."""
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
 
 
-def assert_refused(result: subprocess.CompletedProcess, expected: str, case=()) -> None:
+def assert_refused(result, expected: str, case=()) -> None:
     assert result.returncode == 2, (case, result.returncode, result.stderr)
     assert "Traceback" not in result.stderr, case
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -65,21 +61,29 @@ RUN_CASES = [
 ]
 
 
-def run_all(cases, cwd: Path, prefix=()) -> list[subprocess.CompletedProcess]:
-    """Each case's `npgbench *prefix *args` in its own process, three at a time."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(lambda args: npgbench(*prefix, *args, cwd=cwd), cases))
+def run_all(capsys, cases, cwd: Path, prefix=()) -> list:
+    """Each case's `npgbench *prefix *args`, in process, one after another."""
+    return [npgbench(capsys, *prefix, *args, cwd=cwd) for args in cases]
 
 
-def test_run_refuses_each_bad_input(tmp_path):
+def test_the_console_script_refuses_in_one_line(tmp_path):
+    """The real script: one stderr line, exit 2, no traceback, nothing written."""
+    assert NPGBENCH, "console script npgbench is not installed"
+    args = [NPGBENCH, *RUN, "--set", "sampler.num_envs=0", "--out", "results"]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert_refused(result, "sampler.num_envs must be a positive integer")
+    assert snapshot(tmp_path) == {}
+
+
+def test_run_refuses_each_bad_input(tmp_path, capsys):
     # --env given twice: argparse keeps the last, so a case can replace the default env.
     cases = [[*args, "--out", "results"] for args, _ in RUN_CASES]
-    for (args, expected), result in zip(RUN_CASES, run_all(cases, tmp_path, RUN)):
+    for (args, expected), result in zip(RUN_CASES, run_all(capsys, cases, tmp_path, RUN)):
         assert_refused(result, expected, args)
     assert snapshot(tmp_path) == {}
 
 
-def test_run_out_that_is_a_file_under_a_file_or_unwritable(tmp_path):
+def test_run_out_that_is_a_file_under_a_file_or_unwritable(tmp_path, capsys):
     (tmp_path / "taken").write_text("not a folder\n")
     before = snapshot(tmp_path)
     cases = [
@@ -87,30 +91,30 @@ def test_run_out_that_is_a_file_under_a_file_or_unwritable(tmp_path):
         ("taken/sub/dir", "taken, a folder above it, is a file"),
         ("/proc/1/npg-results", "/proc/1 is not writable"),  # refused even to root
     ]
-    results = run_all([["--out", out] for out, _ in cases], tmp_path, RUN)
+    results = run_all(capsys, [["--out", out] for out, _ in cases], tmp_path, RUN)
     for (out, expected), result in zip(cases, results):
         assert_refused(result, expected, out)
     assert snapshot(tmp_path) == before
 
 
-def test_npg_exact_memory_cap_is_refused_before_the_run_exists(tmp_path):
+def test_npg_exact_memory_cap_is_refused_before_the_run_exists(tmp_path, capsys):
     # The dense-Fisher memory model needs only the policy's sizes and the batch, known once the
     # env is: bad input (exit 2, nothing written), never a failed run. 2 x 256 float64 Gram
     # rows for InvertedPendulum's 4,546-parameter policy cannot fit in 1 kB.
     args = ["--algo", "npg_exact", "--env", "InvertedPendulum-v5", "--steps", "256"]
     tiny = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
     cap = ["--set", "update.exact_max_memory_mb=0.001", "--quiet", "--out", "results"]
-    result = npgbench("run", *args, *tiny, *cap, cwd=tmp_path)
+    result = npgbench(capsys, "run", *args, *tiny, *cap, cwd=tmp_path)
     assert_refused(result, "256 rows x 4546 parameters, above update.exact_max_memory_mb=0")
     assert snapshot(tmp_path) == {}
 
 
-def test_sweep_refuses_a_suite_env_with_a_missing_dependency_and_huge_budgets(tmp_path):
+def test_sweep_refuses_a_suite_env_with_a_missing_dependency_and_huge_budgets(tmp_path, capsys):
     (tmp_path / "car.toml").write_text(TINY_SUITE.format(envs='["CarRacing-v3"]'))
     (tmp_path / "ok.toml").write_text(TINY_SUITE.format(envs='["InvertedPendulum-v5"]'))
     (tmp_path / "taken").write_text("x")
     before = snapshot(tmp_path)
-    cases = [
+    cases_and_errors = [
         (["--suite", "car.toml"], "'CarRacing-v3' needs a package that is not installed"),
         (["--suite", "ok.toml", "--steps", "1000000000000000000"], "above the cap"),
         (["--suite", "ok.toml", "--set", "update.clip=inf"], "update.clip must be a finite"),
@@ -121,8 +125,9 @@ def test_sweep_refuses_a_suite_env_with_a_missing_dependency_and_huge_budgets(tm
             "ppo on InvertedPendulum-v5: diagnostics.fidelity_every needs",
         ),
     ]
-    results = run_all([[*args, "--wandb", "disabled"] for args, _ in cases], tmp_path, ["sweep"])
-    for (args, expected), result in zip(cases, results):
+    cases = [[*args, "--wandb", "disabled"] for args, _ in cases_and_errors]
+    results = run_all(capsys, cases, tmp_path, ["sweep"])
+    for (args, expected), result in zip(cases_and_errors, results):
         assert_refused(result, expected, args)
     assert snapshot(tmp_path) == before
 
@@ -141,21 +146,21 @@ BENCH_CASES = [
 ]
 
 
-def test_bench_refuses_each_bad_input(tmp_path):
+def test_bench_refuses_each_bad_input(tmp_path, capsys):
     (tmp_path / "taken").write_text("x")
     before = snapshot(tmp_path)
     cases = [args for args, _ in BENCH_CASES]
-    for (args, expected), result in zip(BENCH_CASES, run_all(cases, tmp_path, ["bench"])):
+    for (args, expected), result in zip(BENCH_CASES, run_all(capsys, cases, tmp_path, ["bench"])):
         assert_refused(result, expected, args)
     assert snapshot(tmp_path) == before
 
 
-def test_eval_of_a_corrupt_policy_is_one_line(tmp_path):
+def test_eval_of_a_corrupt_policy_is_one_line(tmp_path, capsys):
     run_dir = tmp_path / "ppo__InvertedPendulum-v5__s0__00000000"
     run_dir.mkdir()
     (run_dir / "meta.json").write_text(json.dumps({"status": "complete"}))
     (run_dir / "policy.pt").write_bytes(b"PK\x03\x04 truncated zip, not a torch file")
     before = snapshot(tmp_path)
-    assert_refused(npgbench("eval", str(run_dir), cwd=tmp_path), "cannot load")
-    assert_refused(npgbench("list", "--fields", "ppp", cwd=tmp_path), "did you mean ppo")
+    assert_refused(npgbench(capsys, "eval", run_dir, cwd=tmp_path), "cannot evaluate")
+    assert_refused(npgbench(capsys, "list", "--fields", "ppp", cwd=tmp_path), "did you mean ppo")
     assert snapshot(tmp_path) == before

@@ -1,4 +1,5 @@
-"""Bad input through the real console script: one line, exit 2, no traceback, nothing written."""
+"""Bad input: one line, exit 2, no traceback, nothing written (in process, cli.main:
+tests/cli_inprocess.py); a run, its rerun and eval, and list through the real console script."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+from cli_inprocess import npgbench as npgbench_inprocess
 from npgbench.algorithms import ALGORITHMS
 from npgbench.harness.core.metrics import expected_columns
 
@@ -58,9 +60,9 @@ def npgbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["--algo", "ppo", "--env", "CartPole-v1"], "not continuous control"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, expected):
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, args, expected):
     out = tmp_path / "results"
-    result = npgbench("run", *args, "--out", str(out))
+    result = npgbench_inprocess(capsys, "run", *args, "--out", out)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -68,9 +70,9 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, expected):
     assert not out.exists()
 
 
-def test_unknown_subcommand_and_benchmark(tmp_path):
+def test_unknown_subcommand_and_benchmark(capsys):
     for args in (["frobnicate"], ["bench", "speed"]):
-        result = npgbench(*args)
+        result = npgbench_inprocess(capsys, *args)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
 
 

@@ -1,6 +1,6 @@
-"""CLI habits through the real console script: defaults in every --help, a closed pipe ends
-quietly, no progress-bar frames in logs, sweep --quiet, a rounded --steps says so, and one
-quick-start time everywhere."""
+"""CLI habits: defaults in every --help, a closed pipe ends quietly, no progress-bar frames in
+logs, sweep --quiet, a rounded --steps says so. The closed pipe and the sweep go through the
+real console script; the rest run in process (cli.main, tests/cli_inprocess.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_inprocess import npgbench as npgbench_inprocess
 
 NPGBENCH = shutil.which("npgbench")
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def option_entries(help_text: str) -> dict[str, str]:
 
 
 REQUIRED = {"-h", "--algo", "--env", "--suite"}  # no default to show
-FLAGS = {"--dry-run"}  # off unless given
+FLAGS = {"--dry-run", "--write"}  # off unless given
 
 
 @pytest.mark.parametrize(
@@ -55,9 +56,10 @@ FLAGS = {"--dry-run"}  # off unless given
         ["bench", "invariance"],
     ],
 )
-def test_every_help_shows_every_default(command):
-    # `npgbench report --help` is analysis/report.py's parser (another change of issue 11).
-    result = npgbench(*command, "--help")
+def test_every_help_shows_every_default(command, capsys, monkeypatch):
+    # `npgbench report --help` is analysis/report.py's parser, checked with the analysis.
+    monkeypatch.setenv("COLUMNS", "100")
+    result = npgbench_inprocess(capsys, *command, "--help")
     assert result.returncode == 0, result.stderr
     entries = option_entries(result.stdout)
     assert entries
@@ -67,8 +69,10 @@ def test_every_help_shows_every_default(command):
     assert not missing, f"npgbench {' '.join(command)} --help: no default for {missing}"
 
 
-def test_run_and_sweep_help_name_the_same_wandb_default():
-    run, sweep = npgbench("run", "--help").stdout, npgbench("sweep", "--help").stdout
+def test_run_and_sweep_help_name_the_same_wandb_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    run = npgbench_inprocess(capsys, "run", "--help").stdout
+    sweep = npgbench_inprocess(capsys, "sweep", "--help").stdout
     wandb = [option_entries(text)["--wandb"] for text in (run, sweep)]
     assert wandb[0] == wandb[1] and "defaults to auto" in wandb[0]
 
@@ -91,8 +95,9 @@ def test_a_closed_pipe_ends_quietly():
     assert shell.stderr == "" and len(shell.stdout.splitlines()) == 1
 
 
-def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_path):
-    result = npgbench(
+def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_path, capsys):
+    result = npgbench_inprocess(
+        capsys,
         "run",
         "--algo",
         "vanilla",
@@ -115,7 +120,8 @@ def test_a_run_in_a_log_has_no_bar_frames_and_says_how_steps_were_rounded(tmp_pa
         f"vanilla InvertedPendulum-v5 s0: iteration {i}/3" for i in (1, 2, 3)
     ]
     assert "\r" not in result.stderr
-    exact = npgbench(
+    exact = npgbench_inprocess(
+        capsys,
         "run",
         "--algo",
         "vanilla",
@@ -157,17 +163,3 @@ def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp
     assert quiet.returncode == 0 and quiet.stderr.splitlines() == err[:1]
     out = quiet.stdout.splitlines()
     assert len(out) == 2 and out[0].startswith("sweep tiny: 1 runs") and "done in" in out[1]
-
-
-def test_one_quick_start_time_everywhere():
-    from npgbench.harness.suite_checks import load_checked_suite
-
-    places = {
-        "README.md": (ROOT / "README.md").read_text().split("## Tests")[0],  # not pytest's
-        "suites/README.md": (ROOT / "suites" / "README.md").read_text(),
-        "suites/quickstart.toml": (ROOT / "suites" / "quickstart.toml").read_text(),
-        "description": load_checked_suite("quickstart").description,
-    }
-    for where, text in places.items():
-        quoted = re.findall(r"(\d+(?:\.\d+)?) min(?:utes)? on 2 cores", text)
-        assert quoted and set(quoted) == {"5.3"}, f"{where}: {quoted}"

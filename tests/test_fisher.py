@@ -348,7 +348,7 @@ def test_exact_refuses_before_allocating_and_names_npg_cg():
     exact = ExactFisher(1e-2, "analytic", max_memory_mb=1.0)
     with pytest.raises(ConfigError, match="npg_cg"):
         exact.fit(policy, batch)
-    assert exact.rows is None
+    assert exact.fitted is None
 
 
 def test_kronecker_block_damping_term_is_the_damped_model_minus_g_kron_a():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from npgbench.harness.core.config import PolicyConfig, SamplerConfig
 from npgbench.harness.core.policy import GaussianPolicy
-from npgbench.harness.core.rollout import Sampler, compute_gae
+from npgbench.harness.core.rollout import Batch, Sampler, compute_gae
 from torch import nn
 
 V = 10.0
@@ -127,3 +127,44 @@ def test_compute_gae_matches_definition(gamma, lam):
         expected = sum((gamma * lam) ** (k - t) * delta[k] for k in range(t, end))
         np.testing.assert_allclose(adv[t], expected, rtol=1e-12)
     np.testing.assert_allclose(ret, adv + values)
+
+
+def test_compute_gae_refuses_inputs_that_are_not_t_by_n():
+    """A [T] or [T, 1] input would broadcast into a wrong [T, N] result: refused by name."""
+    rewards, values = np.zeros((5, 2)), np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"next_values must be \[T, N\] = \[5, 2\], got \[5, 1\]"):
+        compute_gae(rewards, values, np.zeros((5, 1)), values, values, 0.99, 0.95)
+    with pytest.raises(ValueError, match=r"rewards must be \[T, N\], got \[5\]"):
+        compute_gae(np.zeros(5), values, values, values, values, 0.99, 0.95)
+
+
+def _batch(**wrong) -> Batch:
+    b, o, a = 6, 3, 2
+    tensors = {
+        "obs": torch.zeros(b, o),
+        "actions": torch.zeros(b, a),
+        "log_probs": torch.zeros(b),
+        "old_mean": torch.zeros(b, a),
+        "old_std": torch.ones(a),
+        "advantages": torch.zeros(b),
+        "returns": torch.zeros(b),
+        "values": torch.zeros(b),
+    }
+    return Batch(**{**tensors, **wrong}, episode_returns=[], episode_lengths=[])
+
+
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("obs", (6,), r"Batch.obs must be \[B, O\], got \[6\]"),
+        ("actions", (5, 2), r"Batch.actions must be \[B=6, A\], got \[5, 2\]"),
+        ("log_probs", (6, 1), r"Batch.log_probs must be \[6\] \(B=6, A=2\), got \[6, 1\]"),
+        ("old_mean", (6, 3), r"Batch.old_mean must be \[6, 2\]"),
+        ("old_std", (6, 2), r"Batch.old_std must be \[2\]"),
+        ("returns", (5,), r"Batch.returns must be \[6\]"),
+    ],
+)
+def test_a_batch_refuses_inconsistent_shapes_naming_the_tensor(name, shape, message):
+    assert len(_batch()) == 6 and len(_batch().rows(slice(0, 4))) == 4
+    with pytest.raises(ValueError, match=message):
+        _batch(**{name: torch.zeros(shape)})

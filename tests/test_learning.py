@@ -20,5 +20,5 @@ def best_training_return(algo: str, env: str, steps: int, seed: int, out, overri
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_ppo_solves_inverted_pendulum_within_100k_steps(tmp_path, seed):
-    # issue 2: ppo reaches a mean training return >= 900 within 100k steps on 2 of 2 seeds
+    # ppo reaches a mean training return >= 900 within 100k steps on 2 of 2 seeds
     assert best_training_return("ppo", "InvertedPendulum-v5", 100_000, seed, tmp_path) >= 900

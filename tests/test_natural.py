@@ -206,6 +206,38 @@ def test_bad_directions_are_skipped_with_a_reason_and_never_zeroed(value, reason
     assert torch.equal(theta_old, flat_params(policy.all_params()))
 
 
+class _Reshaped(_Fixed):
+    """A plugin whose solve returns the wrong shape: g [P] -> [P - 1] or [P, 1]."""
+
+    def __init__(self, shape):
+        super().__init__(1.0)
+        self.shape = shape
+
+    def solve(self, g):
+        p = g.shape[0]
+        return torch.ones(p - 1) if self.shape == "short" else torch.ones(p, 1)
+
+
+@pytest.mark.parametrize("shape, got", [("short", "[27]"), ("column", "[28, 1]")])
+def test_a_direction_of_the_wrong_shape_is_skipped_naming_the_preconditioner(shape, got):
+    policy = small_policy(3, 2, hidden=(4,))  # P = 3*4+4 + 4*2+2 + 2 = 28
+    batch = make_batch(policy, 32)
+    p = policy.num_params()
+    theta_old = flat_params(policy.all_params())
+    stats = NaturalUpdater(policy, _Reshaped(shape), NaturalConfig()).update(batch)
+    assert stats["skipped"]
+    assert stats["skip_reason"].startswith(f"_Reshaped.solve returned shape {got}"), stats
+    assert stats["skip_reason"].endswith(f"expected [{p}]")
+    assert torch.equal(theta_old, flat_params(policy.all_params()))
+
+
+@pytest.mark.parametrize("algo", ["npg_exact", "npg_diag", "npg_kfac", "npg_cg"])
+def test_solving_before_fit_is_a_clear_error(algo):
+    precond = natural_config(algo).preconditioner(seed=0)
+    with pytest.raises(RuntimeError, match="call fit"):
+        precond.solve(torch.ones(28))
+
+
 def test_a_step_that_makes_sigma_non_positive_is_restored():
     policy = small_policy(3, 2, hidden=(4,), std_param="identity")
     batch = make_batch(policy, 32)

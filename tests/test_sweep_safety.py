@@ -1,4 +1,4 @@
-"""Shared-filesystem safety (issue 12 item 5): suite names that climb out of results/, a
+"""Shared-filesystem safety: suite names that climb out of results/, a
 symlink planted at a run's .lock, shipped suite names shadowed by local files, file modes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Slurm path (issue 12 item 3): --shard I/N partitions the grid, stably under resume; the
+"""Slurm path: --shard I/N partitions the grid, stably under resume; the
 dask-jobqueue recipe and the job-array script in examples/slurm/ run here on a local cluster.
 """
 

@@ -10,7 +10,8 @@ pi_old detached, which for the Gaussian head is the Gauss-Newton form
 (`products.py`). Every preconditioner follows one protocol:
 
     fit(policy, batch)   curvature statistics at theta_old (pi_old detached)
-    solve(g [P])         x [P] ~ (F + damping I)^-1 g
+    solve(g [P])         x [P] ~ (F + damping I)^-1 g (the skeleton skips the update, naming
+                         the preconditioner, when x is not [P])
     diagnostics()        dict of floats for the metrics row (cg_residual, fisher_cond, ...)
     damping_matvec(v)    optional: D v [P] when the solve's damping model F_approx + D is not
                          F_approx + damping I (K-FAC's factored damping); the fidelity
@@ -147,11 +148,19 @@ class FisherEstimatorConfig(PreconditionerConfig):
 
 
 class SampledEstimator:
-    """The action generator a sampled-Fisher preconditioner draws from: its state between
-    updates, checkpointed so that a resumed run draws the same actions (npg_exact, npg_diag,
-    npg_kfac; everything else they hold is refitted every update)."""
+    """Base of the preconditioners built from score rows (npg_exact, npg_diag, npg_kfac): the
+    damping, the estimator (sampled or analytic), the actions drawn per state, and the action
+    generator of the sampled estimator, their state between updates, checkpointed so that a
+    resumed run draws the same actions (everything else they hold is refitted every update)."""
 
-    def __init__(self, gen: torch.Generator | None):
+    def __init__(
+        self,
+        damping: float,
+        estimator: str = "sampled",
+        gen: torch.Generator | None = None,
+        samples_per_state: int = 1,
+    ):
+        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
         self.gen = gen if gen is not None else torch.Generator().manual_seed(0)
 
     def state_dict(self) -> dict:

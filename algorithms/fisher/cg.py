@@ -120,8 +120,12 @@ class ConjugateGradient:
         self.fvp = FisherOperator(policy, batch.obs)
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
+        """x ~ (F + lambda I)^-1 g: g [P] -> x [P]."""
+        fvp = self.fvp
+        if fvp is None:
+            raise RuntimeError("ConjugateGradient: call fit(policy, batch) before solving")
         x, self.residual, self.iterations = conjugate_gradient(
-            lambda v: self.fvp(v) + self.damping * v,
+            lambda v: fvp(v) + self.damping * v,
             g,
             self.cg_iters,
             self.cg_tol,

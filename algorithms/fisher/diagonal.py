@@ -50,24 +50,20 @@ class DiagonalConfig(FisherEstimatorConfig):
 
 
 class DiagonalFisher(SampledEstimator):
-    """x = g / (diag F + lambda)."""
+    """x = g / (diag F + lambda); constructed as SampledEstimator(damping, estimator, gen,
+    samples_per_state)."""
 
-    def __init__(
-        self,
-        damping: float,
-        estimator: str = "sampled",
-        gen: torch.Generator | None = None,
-        samples_per_state: int = 1,
-    ):
-        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
-        super().__init__(gen)
-        self.diagonal: torch.Tensor | None = None
+    diagonal: torch.Tensor | None = None
+    """diag F [P] of the last fit; None before the first."""
 
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
         self.diagonal = rows.square_sum().detach()  # [P]
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
+        """x = g / (diag F + lambda): g [P] -> x [P]."""
+        if self.diagonal is None:
+            raise RuntimeError("DiagonalFisher: call fit(policy, batch) before solving")
         return g / (self.diagonal + self.damping)
 
     def diagnostics(self) -> dict[str, float]:

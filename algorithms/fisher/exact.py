@@ -178,6 +178,17 @@ def damped_condition_number(
     return top * float(u @ solve64(u))
 
 
+@dataclass(frozen=True)
+class CholeskyFit:
+    """What ExactFisher.fit leaves for solve: the form it chose, the float64 rows, the stored
+    matrix (F [P, P] dense, or S S^T [R, R] Gram) and the Cholesky factor of matrix + lambda I."""
+
+    form: str
+    rows: ScoreRows
+    matrix: torch.Tensor
+    chol: torch.Tensor
+
+
 class ExactFisher(SampledEstimator):
     """Dense (F + lambda I)^-1 by Cholesky in float64, dense or Gram form."""
 
@@ -193,51 +204,79 @@ class ExactFisher(SampledEstimator):
     ):
         if not damping > 0:
             raise ValueError("ExactFisher needs damping > 0")
-        self.damping, self.estimator, self.samples_per_state = damping, estimator, samples_per_state
-        self.requested_form = form
-        super().__init__(gen)
-        self.max_memory_mb, self.cond_iters = max_memory_mb, cond_iters
-        self.form, self.rows, self.matrix, self.chol = "", None, None, None
+        super().__init__(damping, estimator, gen, samples_per_state)
+        self.requested_form, self.max_memory_mb, self.cond_iters = form, max_memory_mb, cond_iters
+        self.fitted: CholeskyFit | None = None
+        """None until fit() succeeds (and again after a failed one)."""
         self._cond = float("nan")
 
     def fit(self, policy: GaussianPolicy, batch: Batch) -> None:
+        self.fitted, self._cond = None, float("nan")
         layers = linear_layers(policy)
         sizes = (layers[0].in_features, *(m.out_features for m in layers))
         n_rows = num_rows(self.estimator, len(batch), sizes[-1], self.samples_per_state)
-        self.form = check_memory(
+        form = check_memory(
             f"npg_exact ({self.estimator}", n_rows, policy.num_params(), row_width(sizes),
             self.requested_form, self.max_memory_mb,
         )  # fmt: skip
         rows = score_rows(policy, batch.obs, self.estimator, self.gen, self.samples_per_state)
-        self.rows = rows.to(F64)
-        self.matrix = self.rows.gram() if self.form == "gram" else self.rows.fisher()
-        damped = self.matrix.clone()
+        rows = rows.to(F64)
+        matrix = rows.gram() if form == "gram" else rows.fisher()
+        damped = matrix.clone()
         damped.diagonal().add_(self.damping)
-        self.chol, info = torch.linalg.cholesky_ex(damped)
+        chol, info = torch.linalg.cholesky_ex(damped)
         if info.item() != 0:
-            raise FloatingPointError(f"Cholesky of the damped Fisher failed ({self.form} form)")
-        self._cond = float("nan")
+            raise FloatingPointError(f"Cholesky of the damped Fisher failed ({form} form)")
+        self.fitted = CholeskyFit(form, rows, matrix, chol)
 
-    def _chol_solve(self, b: torch.Tensor) -> torch.Tensor:
+    def state(self) -> CholeskyFit:
+        """The fitted solver; RuntimeError when fit() has not succeeded."""
+        if self.fitted is None:
+            raise RuntimeError("ExactFisher: call fit(policy, batch) before solving")
+        return self.fitted
+
+    @property
+    def form(self) -> str:
+        """The solve form of the last fit: 'dense' or 'gram'."""
+        return self.state().form
+
+    @property
+    def rows(self) -> ScoreRows:
+        """The float64 score rows of the last fit."""
+        return self.state().rows
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """F [P, P] (dense form) or S S^T [R, R] (Gram form) of the last fit, undamped."""
+        return self.state().matrix
+
+    def _chol_solve(self, chol: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # two triangular solves: much faster than cholesky_solve for one right-hand side
-        y = torch.linalg.solve_triangular(self.chol, b[:, None], upper=False)
-        return torch.linalg.solve_triangular(self.chol.T, y, upper=True)[:, 0]
+        y = torch.linalg.solve_triangular(chol, b[:, None], upper=False)
+        return torch.linalg.solve_triangular(chol.T, y, upper=True)[:, 0]
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
         """x = (F + lambda I)^-1 g: g [P] -> x [P] (computed in float64, returned in g's dtype)."""
         return self._solve64(g.to(F64)).to(g.dtype)
 
     def _solve64(self, g: torch.Tensor) -> torch.Tensor:
-        if self.form == "dense":
-            return self._chol_solve(g)
-        rows: ScoreRows = self.rows
-        return (g - rows.rmatvec(self._chol_solve(rows.matvec(g)))) / self.damping
+        fit = self.state()
+        if fit.form == "dense":
+            return self._chol_solve(fit.chol, g)
+        rows = fit.rows
+        return (g - rows.rmatvec(self._chol_solve(fit.chol, rows.matvec(g)))) / self.damping
 
     def fisher_matvec(self, v: torch.Tensor) -> torch.Tensor:
         """F v (undamped) of the fitted estimate, float64."""
-        if self.form == "dense":
-            return self.matrix @ v
-        return self.rows.rmatvec(self.rows.matvec(v))
+        fit = self.state()
+        if fit.form == "dense":
+            return fit.matrix @ v
+        return fit.rows.rmatvec(fit.rows.matvec(v))
+
+    def dense_fisher(self) -> torch.Tensor:
+        """F [P, P] of the fitted estimate, undamped (formed here once in the Gram form)."""
+        fit = self.state()
+        return fit.matrix if fit.form == "dense" else fit.rows.fisher()
 
     def condition_number(self) -> float:
         """cond(F + lambda I) = (lambda_max(F) + lambda) / lambda_min(F + lambda I).
@@ -246,13 +285,14 @@ class ExactFisher(SampledEstimator):
         lambda_min = lambda when the Gram form has fewer rows than parameters (F then has a
         null space), else by inverse iteration through the Cholesky solve. Rayleigh quotients.
         """
-        null_space = self.form == "gram" and self.rows.num_rows < self.rows.num_params
+        fit = self.state()
+        null_space = fit.form == "gram" and fit.rows.num_rows < fit.rows.num_params
         return damped_condition_number(
-            self.matrix, self._solve64, self.damping, self.rows.num_params, null_space,
+            fit.matrix, self._solve64, self.damping, fit.rows.num_params, null_space,
             self.cond_iters,
         )  # fmt: skip
 
     def diagnostics(self) -> dict[str, float]:
-        if self.chol is not None and self._cond != self._cond:  # lazily, outside the timers
+        if self.fitted is not None and self._cond != self._cond:  # lazily, outside the timers
             self._cond = self.condition_number()
         return {"fisher_cond": self._cond}

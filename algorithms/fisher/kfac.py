@@ -96,6 +96,16 @@ class KroneckerBlock:
         return self.gamma_a * g_v + self.gamma_g * v_a + self.gamma_a * self.gamma_g * v
 
 
+@dataclass(frozen=True)
+class KroneckerFit:
+    """What KFAC.fit leaves for solve: the per-layer blocks of the running factors, the rows'
+    layout (to split and join flat [P] vectors) and the std block's exact Fisher [A]."""
+
+    blocks: list[KroneckerBlock]
+    layout: ScoreRows
+    std_fisher: torch.Tensor
+
+
 def split_damping(a: torch.Tensor, g: torch.Tensor, damping: float) -> tuple[float, float]:
     """(gamma_A, gamma_G) with gamma_A gamma_G = damping, balanced by the factors' mean traces."""
     ratio = (a.trace() / a.shape[0]) / (g.trace() / g.shape[0])
@@ -114,12 +124,11 @@ class KFAC(SampledEstimator):
         gen: torch.Generator | None = None,
         stat_decay: float = 0.95,
     ):
-        self.damping, self.estimator, self.stat_decay = damping, estimator, stat_decay
-        super().__init__(gen)
+        super().__init__(damping, estimator, gen)
+        self.stat_decay = stat_decay
         self.factors: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # (A, G) per layer
-        self.blocks: list[KroneckerBlock] = []
-        self.layout: ScoreRows | None = None
-        self.std_fisher: torch.Tensor | None = None
+        self.fitted: KroneckerFit | None = None
+        """None until the first fit() (the running factors are state; this is recomputed)."""
 
     def state_dict(self) -> dict:
         """The sampled-Fisher generator and the running factors (A, G) per layer; the
@@ -153,9 +162,30 @@ class KFAC(SampledEstimator):
                 (rho * a0 + (1 - rho) * a1, rho * g0 + (1 - rho) * g1)
                 for (a0, g0), (a1, g1) in zip(self.factors, new, strict=True)
             ]
-        self.blocks = [self._block(a, g) for a, g in self.factors]
-        self.layout = rows
-        self.std_fisher = policy.std_fisher().detach().to(F64)
+        self.fitted = KroneckerFit(
+            [self._block(a, g) for a, g in self.factors],
+            rows,
+            policy.std_fisher().detach().to(F64),
+        )
+
+    def state(self) -> KroneckerFit:
+        """The fitted solver; RuntimeError before the first fit()."""
+        if self.fitted is None:
+            raise RuntimeError("KFAC: call fit(policy, batch) before solving")
+        return self.fitted
+
+    @property
+    def blocks(self) -> list[KroneckerBlock]:
+        return self.state().blocks
+
+    @property
+    def layout(self) -> ScoreRows:
+        return self.state().layout
+
+    @property
+    def std_fisher(self) -> torch.Tensor:
+        """[A] diag of the std block's Fisher at the last fit."""
+        return self.state().std_fisher
 
     def _block(self, a: torch.Tensor, g: torch.Tensor) -> KroneckerBlock:
         eig_a, vec_a = torch.linalg.eigh(a)
@@ -168,17 +198,19 @@ class KFAC(SampledEstimator):
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
         """x [P] ~ (F + lambda I)^-1 g, block by block; the std block exactly."""
-        blocks, g_std = self.layout.split(g.to(F64))
-        x = [blk.solve(v) for blk, v in zip(self.blocks, blocks, strict=True)]
-        x_std = g_std / (self.std_fisher + self.damping)
+        fit = self.state()
+        blocks, g_std = fit.layout.split(g.to(F64))
+        x = [blk.solve(v) for blk, v in zip(fit.blocks, blocks, strict=True)]
+        x_std = g_std / (fit.std_fisher + self.damping)
         return ScoreRows.join(x, x_std).to(g.dtype)
 
     def damping_matvec(self, v: torch.Tensor) -> torch.Tensor:
         """D v [P] of the damping model: solve() inverts G (x) A + D per layer, not G (x) A +
         lambda I (factored Tikhonov); the std block's D is lambda I. The fidelity diagnostic
         compares x with (F + D)^-1 g too, so the damping model is not charged to G (x) A."""
-        blocks, v_std = self.layout.split(v.to(F64))
-        d = [blk.damping_term(b) for blk, b in zip(self.blocks, blocks, strict=True)]
+        fit = self.state()
+        blocks, v_std = fit.layout.split(v.to(F64))
+        d = [blk.damping_term(b) for blk, b in zip(fit.blocks, blocks, strict=True)]
         return ScoreRows.join(d, self.damping * v_std).to(v.dtype)
 
     def diagnostics(self) -> dict[str, float]:

@@ -14,13 +14,15 @@ Flat vectors [P] follow `policy.all_params()` order: mean_net parameters, then s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from npgbench.harness.core.policy import GaussianPolicy
 
 Params = dict  # {parameter name: tensor}, as torch.func.functional_call takes them
 
 
-def unflatten(v: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+def unflatten(v: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Flat [P] -> one view of v per tensor of `like`, shaped like it."""
     out, offset = [], 0
     for p in like:

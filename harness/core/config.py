@@ -313,9 +313,14 @@ def field_docs(cls: type) -> dict[str, str]:
             tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         except (OSError, TypeError):
             continue
-        body = tree.body[0].body
+        klass_def = tree.body[0]
+        if not isinstance(klass_def, ast.ClassDef):
+            continue
+        body = klass_def.body
         for node, nxt in zip(body, body[1:]):
             if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+                if not isinstance(node.target, ast.Name):
+                    continue
                 if isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
                     docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs

@@ -12,6 +12,7 @@ import functools
 import importlib
 import logging
 import warnings
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -110,7 +111,9 @@ def make_vector_env(
     env_id: str, num_envs: int, max_episode_steps: int = 0
 ) -> gym.vector.SyncVectorEnv:
     """SyncVectorEnv of `num_envs` copies; SAME_STEP autoreset puts the true final obs in info."""
-    kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
+    kwargs: dict[str, Any] = (
+        {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
+    )
     fns = [lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)]
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
@@ -267,7 +270,7 @@ def _unpack_arrays(data: mujoco.MjData, layout: list, blob: np.ndarray) -> None:
 def load_env_state(env: gym.Env, state: dict) -> None:
     """Inverse of env_state on an env made the same way (same id and time limit)."""
     base = _mujoco_base(env)
-    layer = env
+    layer: Any = env  # each wrapper's .env, down to the base env
     for fields in state["wrappers"]:
         for key, value in fields.items():
             setattr(layer, key, value)

@@ -12,6 +12,7 @@ The Fisher of N(mu, diag sigma^2) is Sigma^-1 for mu and 2/sigma^2 for sigma, so
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from npgbench.harness.core.config import PolicyConfig, ValueConfig
@@ -157,12 +158,12 @@ class ValueNet(nn.Module):
         return self.net(obs).squeeze(-1)
 
 
-def flat_params(params: list[torch.Tensor]) -> torch.Tensor:
+def flat_params(params: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate parameters into one vector [P]."""
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
-def set_flat_params(params: list[torch.Tensor], flat: torch.Tensor) -> None:
+def set_flat_params(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
     """Write the vector `flat` [P] back into `params` in place."""
     offset = 0
     with torch.no_grad():
@@ -172,7 +173,7 @@ def set_flat_params(params: list[torch.Tensor], flat: torch.Tensor) -> None:
             offset += n
 
 
-def flat_grad(output: torch.Tensor, params: list[torch.Tensor], **kwargs) -> torch.Tensor:
+def flat_grad(output: torch.Tensor, params: Sequence[torch.Tensor], **kwargs) -> torch.Tensor:
     """d output / d params as one vector [P] (zeros for parameters output does not touch)."""
     grads = torch.autograd.grad(output, params, allow_unused=True, **kwargs)
     return torch.cat(

@@ -1,6 +1,6 @@
 """Sampler: a batch of on-policy transitions from a vector env, GAE with correct bootstrapping.
 
-Bootstrapping rules (DLR-RM/stable-baselines3#633 and PR #658: bootstrap on truncation only;
+Bootstrapping rules (DLR-RM/stable-baselines3#633 and #658: bootstrap on truncation only;
 openai/gym#3102: terminated and truncated can both be true):
     terminated           -> no bootstrap (the episode really ended; also when truncated too)
     truncated only       -> bootstrap from V(true final observation), info["final_obs"]
@@ -10,9 +10,11 @@ openai/gym#3102: terminated and truncated can both be true):
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import numpy as np
 import torch
+from gymnasium.spaces import Box
 from npgbench.harness.core.config import SamplerConfig
 from npgbench.harness.core.envs import (
     IdentityNorm,
@@ -47,6 +49,29 @@ class Batch:
     advantages_normalized: bool = True
     """Whether the sampler standardised advantages (PPO then also does so per minibatch)."""
 
+    def __post_init__(self) -> None:
+        """Refuse a batch whose tensors disagree on B or A (one line naming the tensor)."""
+        if self.obs.ndim != 2:
+            raise ValueError(f"Batch.obs must be [B, O], got {list(self.obs.shape)}")
+        b = self.obs.shape[0]
+        if self.actions.ndim != 2 or self.actions.shape[0] != b:
+            raise ValueError(f"Batch.actions must be [B={b}, A], got {list(self.actions.shape)}")
+        a = self.actions.shape[1]
+        expected = {
+            "log_probs": (b,),
+            "advantages": (b,),
+            "returns": (b,),
+            "values": (b,),
+            "old_mean": (b, a),
+            "old_std": (a,),
+        }
+        for name, shape in expected.items():
+            got = tuple(getattr(self, name).shape)
+            if got != shape:
+                raise ValueError(
+                    f"Batch.{name} must be {list(shape)} (B={b}, A={a}), got {list(got)}"
+                )
+
     def __len__(self) -> int:
         return self.obs.shape[0]
 
@@ -65,8 +90,16 @@ class Batch:
         )
 
 
-def compute_gae(rewards, values, next_values, terminated, dones, gamma: float, lam: float):
-    """Generalised advantage estimation over a [T, N] rollout.
+def compute_gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over a [T, N] rollout (every input [T, N]).
 
     next_values[t] is V of the state that followed step t: V(final obs) at a truncation,
     V(next obs) otherwise (batch cut included). terminated stops bootstrapping; dones
@@ -75,6 +108,16 @@ def compute_gae(rewards, values, next_values, terminated, dones, gamma: float, l
         A_t     = delta_t + gamma lam (1 - done_t) A_{t+1},   A_T = 0
     Returns (advantages [T, N], returns = advantages + values [T, N]).
     """
+    # rlax style: the ranks and shapes are checked at entry, since broadcasting would turn a
+    # [T] or [T, 1] input into a silently wrong [T, N] result
+    if rewards.ndim != 2:
+        raise ValueError(f"compute_gae: rewards must be [T, N], got {list(rewards.shape)}")
+    inputs = {"values": values, "next_values": next_values, "terminated": terminated}
+    for name, array in {**inputs, "dones": dones}.items():
+        if array.shape != rewards.shape:
+            raise ValueError(
+                f"compute_gae: {name} must be [T, N] = {list(rewards.shape)}, got {list(array.shape)}"
+            )
     T = rewards.shape[0]
     adv = np.zeros_like(rewards, dtype=np.float64)
     last = np.zeros(rewards.shape[1:], dtype=np.float64)
@@ -106,7 +149,7 @@ class Sampler:
     def __init__(self, env_id: str, cfg: SamplerConfig, max_episode_steps: int, seed: int):
         self.cfg = cfg
         self.envs = make_vector_env(env_id, cfg.num_envs, max_episode_steps)
-        obs_dim = self.envs.single_observation_space.shape[0]
+        obs_dim = self.obs_dim
         self.obs_norm = (
             RunningNorm((obs_dim,), cfg.obs_clip) if cfg.normalize_obs else IdentityNorm((obs_dim,))
         )
@@ -118,18 +161,23 @@ class Sampler:
         # Seed through the first reset only; autoreset continues the same RNG (Gymnasium#1321).
         self.obs, _ = self.envs.reset(seed=seed)
         self.envs.action_space.seed(seed)
-        self.act_low = self.envs.single_action_space.low
-        self.act_high = self.envs.single_action_space.high
+        self.act_low = self.action_space.low
+        self.act_high = self.action_space.high
         self.ep_return = np.zeros(cfg.num_envs)
         self.ep_length = np.zeros(cfg.num_envs, dtype=np.int64)
 
     @property
     def obs_dim(self) -> int:
-        return self.envs.single_observation_space.shape[0]
+        return cast(Box, self.envs.single_observation_space).shape[0]
+
+    @property
+    def action_space(self) -> Box:
+        """One env's action space (a 1-D Box: check_env_spaces refuses any other)."""
+        return cast(Box, self.envs.single_action_space)
 
     @property
     def act_dim(self) -> int:
-        return self.envs.single_action_space.shape[0]
+        return self.action_space.shape[0]
 
     def _scale(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
         return reward if self.reward_scaler is None else self.reward_scaler(reward, done)
@@ -162,7 +210,7 @@ class Sampler:
                 buf.episode_returns.append(float(self.ep_return[i]))
                 buf.episode_lengths.append(int(self.ep_length[i]))
                 if trunc[i] and not term[i]:
-                    buf.final_obs[(t, i)] = self.obs_norm(info["final_obs"][i])
+                    buf.final_obs[(t, int(i))] = self.obs_norm(info["final_obs"][i])
             self.ep_return[done] = 0.0
             self.ep_length[done] = 0
             buf.obs[t], buf.actions[t] = obs_n, action
