@@ -161,6 +161,6 @@ def test_eval_of_a_corrupt_policy_is_one_line(tmp_path, capsys):
     (run_dir / "meta.json").write_text(json.dumps({"status": "complete"}))
     (run_dir / "policy.pt").write_bytes(b"PK\x03\x04 truncated zip, not a torch file")
     before = snapshot(tmp_path)
-    assert_refused(npgbench(capsys, "eval", run_dir, cwd=tmp_path), "cannot evaluate")
+    assert_refused(npgbench(capsys, "eval", run_dir, cwd=tmp_path), "cannot load")
     assert_refused(npgbench(capsys, "list", "--fields", "ppp", cwd=tmp_path), "did you mean ppo")
     assert snapshot(tmp_path) == before
