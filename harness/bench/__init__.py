@@ -19,6 +19,14 @@ BENCHMARKS = {
         "npgbench.harness.bench.fisher_cost",
         "fit + solve time of each Fisher approximation vs parameters",
     ),
+    "update-cost": (
+        "npgbench.harness.bench.update_cost",
+        "CPU time of every variant's update on frozen batches, interleaved; scaling exponents",
+    ),
+    "fidelity": (
+        "npgbench.harness.bench.fidelity",
+        "each natural direction vs the exact natural gradient on saved policies' batches",
+    ),
 }
 
 
