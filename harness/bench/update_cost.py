@@ -11,8 +11,8 @@ the update. Summaries: median and IQR, and the ratio of medians to --reference w
 paired bootstrap CI over repetitions (cost_stats).
 
 Scaling sweep (--sweep-env): fresh policies of width --hidden on the task's real states
-(pi_old relabelled to each), batch --batch-size (study "params"); and width 64 over
---batches rows (study "batch"). The arms are the preconditioner configs' COST_ARMS plus
+(pi_old relabelled to each), batch --batch-size (study "params"); and width --sweep-width
+over --batches rows (study "batch"). The arms are the preconditioner configs' COST_ARMS plus
 vanilla and ppo; each gets log-log exponents in n_params and in batch rows, with bootstrap
 CIs, beside its claimed cost. Arms that form the dense n x n Fisher are skipped above
 --dense-max-params.
@@ -38,7 +38,6 @@ from npgbench.harness.bench.cost_timing import suite_arms, sweep_arms, time_arms
 from npgbench.harness.core.config import ConfigError
 
 TASKS = "HalfCheetah-v5,Hopper-v5,Walker2d-v5"
-SWEEP_WIDTH = 64
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-reps", type=positive_int, default=10, help="repetitions per point")
     p.add_argument("--hidden", type=positive_int_csv, default="16,32,64,128,256", help="widths")
     p.add_argument("--batches", type=positive_int_csv, default="512,1024,2048,4096,8192")
+    p.add_argument("--sweep-width", type=positive_int, default=64, help="width of the batch sweep")
     p.add_argument("--dense-max-params", type=positive_int, default=6000, help="dense arms' cap")
     p.add_argument("--out", type=Path, default=Path("results/bench/update-cost"), help="folder")
     return p
@@ -116,7 +116,8 @@ def run_benchmark(args, plan: Plan) -> list[dict]:
         batch = sample_batches(saved, 1, args.seed, args.batch_size)[0]
         print(f"{env}: {saved.source}, {len(batch)} states", flush=True)
         timings = time_arms(suite_arms(plan.tasks[env]), saved.policy, batch, args.reps)
-        point = dict(study="benchmark", env=env, hidden=SWEEP_WIDTH, batch=len(batch))
+        width = max(saved.cfg.policy.hidden_sizes, default=0)
+        point = dict(study="benchmark", env=env, hidden=width, batch=len(batch))
         rows += timing_rows(timings, **point, n_params=saved.policy.num_params())
     return rows
 
@@ -129,7 +130,7 @@ def run_sweep(args, plan: Plan) -> list[dict]:
     states = sample_batches(plan.policies[env], 1, args.seed, max(args.batches))[0]
     cfg = plan.tasks[env][0].cfg
     points = [("params", h, args.batch_size) for h in args.hidden]
-    points += [("batch", SWEEP_WIDTH, n) for n in args.batches]
+    points += [("batch", args.sweep_width, n) for n in args.batches]
     for study, width, size in points:
         wide = dataclasses.replace(
             cfg, policy=dataclasses.replace(cfg.policy, hidden_sizes=(width, width))
