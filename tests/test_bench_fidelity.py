@@ -142,3 +142,35 @@ def test_direction_configs_cover_every_registered_preconditioner():
     assert configs["npg_kfac"].kfac_stat_decay == 0.0  # fresh factors, no running average
     assert configs["npg_cg"].cg_iters == 10 and configs["npg_cg"].damping == 0.1
     assert dataclasses.is_dataclass(configs["vanilla"]) and configs["vanilla"].damping == 0.0
+
+
+def test_reference_of_the_whole_batch_is_the_union_of_its_halves():
+    torch.manual_seed(1)
+    policy = GaussianPolicy(3, 2, PolicyConfig(hidden_sizes=(4, 4)))
+    batch = tiny_batch(policy, n=30)
+    a, b = torch.arange(0, 12), torch.arange(12, 30)  # unequal halves: the weights matter
+    whole = fidelity_measures.DenseReference(policy, batch.obs)
+    union = fidelity_measures.DenseReference.union(
+        fidelity_measures.DenseReference(policy, batch.obs[a]),
+        fidelity_measures.DenseReference(policy, batch.obs[b]),
+        batch.obs,
+    )
+    # rows are float32 before the float64 products: agreement to float32 rounding
+    assert torch.allclose(union.matrix, whole.matrix, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(union.matrix, whole.matrix * 1.001, rtol=1e-6, atol=1e-6)
+
+
+def test_a_rerun_measures_only_what_the_csv_does_not_hold(tmp_path):
+    run = saved_run(tmp_path)
+    out = tmp_path / "fid"
+    argv = [str(run), "--batch-size", "32", "--out", str(out)]
+    assert fidelity.main([*argv, "--batches", "1"]) == 0
+    first = pd.read_csv(out / "fidelity.csv")
+    first["gain_fit"] = 123.0  # a marker: kept only if batch 0 is not measured again
+    first.to_csv(out / "fidelity.csv", index=False)
+    assert fidelity.main([*argv, "--batches", "2"]) == 0
+    frame = pd.read_csv(out / "fidelity.csv")
+    assert (frame[frame.batch_seed == 0].gain_fit == 123.0).all()
+    assert len(frame[frame.batch_seed == 1]) == len(first)
+    with pytest.raises(ConfigError, match="other --lambdas"):
+        fidelity.main([*argv, "--batches", "2", "--kl-delta", "0.02"])

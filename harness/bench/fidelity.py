@@ -17,8 +17,10 @@ Report per direction (fidelity_measures):
     gain_heldout, kl_heldout        ... on the other half B (other envs: other trajectories)
     gain_fresh, kl_fresh            ... on the fresh batch E
 
-Writes --out/fidelity.csv (one row per policy, batch seed and direction) and
---out/fidelity_summary.csv (means over policies and batches, per task and direction).
+Writes --out/fidelity.csv (one row per policy, batch seed and direction; rewritten after each
+policy, and a rerun of the same command measures only the policies and batch seeds it does
+not hold yet) and --out/fidelity_summary.csv (means over policies and batches, per task and
+direction).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from npgbench.harness.core.config import ConfigError
 
 
 def float_csv(text: str) -> list[float]:
@@ -113,10 +116,11 @@ def measure_batch(saved, batch, fresh, configs, lambdas, kl_delta, seed) -> list
     from npgbench.harness.bench.frozen import env_halves, take
 
     policy = saved.policy
-    reference = fm.DenseReference(policy, batch.obs)
-    full, g = fm.directions(policy, batch, configs, lambdas, seed, reference)
     half_a, half_b = (take(batch, i) for i in env_halves(batch, saved.cfg.sampler.num_envs))
-    on_a, _ = fm.directions(policy, half_a, configs, lambdas, seed)
+    ref_a = fm.DenseReference(policy, half_a.obs)
+    reference = fm.DenseReference.union(ref_a, fm.DenseReference(policy, half_b.obs), batch.obs)
+    full, g = fm.directions(policy, batch, configs, lambdas, seed, reference)
+    on_a, _ = fm.directions(policy, half_a, configs, lambdas, seed, ref_a, own=False)
     probes = {name: fm.StepProbe(policy, b) for name, b in (("fit", half_a), ("heldout", half_b))}
     probes["fresh"] = fm.StepProbe(policy, fresh)
     in_sample = fm.StepProbe(policy, batch)
@@ -134,15 +138,36 @@ def measure_batch(saved, batch, fresh, configs, lambdas, kl_delta, seed) -> list
     return rows
 
 
-def measure(policies: list, args, on_policy=None) -> pd.DataFrame:
-    """Rows of every saved policy (frozen.SavedPolicy), batch seed and direction;
-    on_policy(frame so far) after each policy (the CSV is rewritten, so an interrupted
-    measurement keeps the policies it finished)."""
+def previous(args) -> pd.DataFrame:
+    """The rows an earlier, interrupted run of the same measurement left in --out (none: an
+    empty frame); ConfigError when they were measured with other settings."""
+    file = args.out / "fidelity.csv"
+    if not file.is_file():
+        return pd.DataFrame()
+    frame = pd.read_csv(file)
+    need = {"source", "batch_seed", "states", "kl_delta"}
+    need |= {f"cosine_ref{lam:g}" for lam in args.lambdas}
+    same = need <= set(frame.columns) and set(frame.states) == {args.batch_size}
+    if not (same and set(frame.kl_delta) == {args.kl_delta}):
+        raise ConfigError(
+            f"{file} holds rows measured with other --lambdas, --batch-size or --kl-delta; "
+            "remove it or choose another --out"
+        )
+    return frame
+
+
+def measure(policies: list, args, prior: pd.DataFrame, on_policy=None) -> pd.DataFrame:
+    """Rows of every saved policy (frozen.SavedPolicy), batch seed and direction, after the
+    `prior` rows (whose policy and batch seed are not measured again); on_policy(frame so
+    far) after each policy, so an interrupted run keeps what it finished and resumes there."""
     from npgbench.harness.bench.frozen import sample_batches
 
-    configs, rows = direction_configs(), []
+    configs, rows = direction_configs(), prior.to_dict("records")
+    done = {(r["source"], r["batch_seed"]) for r in rows}
     for saved in policies:
         for seed in range(args.batches):
+            if (saved.source, seed) in done:
+                continue
             batch, fresh = sample_batches(saved, 2, seed, args.batch_size)
             found = measure_batch(saved, batch, fresh, configs, args.lambdas, args.kl_delta, seed)
             head = dict(
@@ -175,9 +200,11 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     saved = [load_saved(f) for f in sources(args.runs, args.snapshots)]  # refuse bad input first
     check_output_dir(args.out)
+    prior = previous(args)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    frame = measure(saved, args, lambda f: f.to_csv(args.out / "fidelity.csv", index=False))
+    write = lambda f: f.to_csv(args.out / "fidelity.csv", index=False)  # noqa: E731
+    frame = measure(saved, args, prior, write)
     table = summary(frame)
     table.to_csv(args.out / "fidelity_summary.csv", index=False)
     print(table.to_string(index=False, float_format="%.3f"))

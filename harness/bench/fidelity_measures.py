@@ -39,9 +39,18 @@ class DenseReference:
 
     form = "dense"
 
-    def __init__(self, policy: GaussianPolicy, obs: torch.Tensor):
-        self.matrix = analytic_rows(policy, obs).to(F64).fisher()
+    def __init__(self, policy: GaussianPolicy, obs: torch.Tensor, matrix=None):
+        self.matrix = analytic_rows(policy, obs).to(F64).fisher() if matrix is None else matrix
+        self.states = obs.shape[0]
         self._chol: dict[float, torch.Tensor] = {}
+
+    @classmethod
+    def union(cls, a: DenseReference, b: DenseReference, obs: torch.Tensor) -> DenseReference:
+        """The reference of the states of a and b together (obs [Na + Nb, O]): F is a mean
+        over states (the std block is the same at every state), so F = (Na Fa + Nb Fb) / N
+        without forming the rows again."""
+        matrix = (a.states * a.matrix + b.states * b.matrix) / (a.states + b.states)
+        return cls(None, obs, matrix)
 
     def solve(self, damping: float, g: torch.Tensor) -> torch.Tensor:
         """(F + damping I)^-1 g: g [P] -> [P], float64."""
@@ -78,14 +87,15 @@ def directions(
     configs: dict,
     lambdas: list[float],
     seed: int,
-    reference: DenseReference | None = None,
+    reference: DenseReference,
+    own: bool = True,
 ) -> tuple[list[Direction], torch.Tensor]:
     """Every direction on `batch`: label -> preconditioner config of `configs` (fitted fresh,
-    seeded `seed`), and the exact analytic x*(lambda) as "exact_analytic@lambda". Returns the
-    directions and g [P]. The own-model references need `reference`; without it x*_own is
-    left NaN (the held-out half needs only x)."""
+    seeded `seed`), and the exact analytic x*(lambda) of `reference` (the batch's) as
+    "exact_analytic@lambda". Returns the directions and g [P]. Without `own` x*_own is left
+    NaN (the held-out measures need only x)."""
     g = gradient(policy, batch)
-    ref = reference
+    ref = reference if own else None
     out = []
     for label, cfg in configs.items():
         precond = cfg.preconditioner(seed)
@@ -102,9 +112,8 @@ def directions(
             )
         residual = precond.diagnostics().get("cg_residual", math.nan)
         out.append(Direction(label, x, own, own_damping, float(residual)))
-    exact = ref if ref is not None else DenseReference(policy, batch.obs)
     for lam in lambdas:
-        x = exact.solve(lam, g)
+        x = reference.solve(lam, g)
         out.append(Direction(f"exact_analytic@{lam:g}", x, x, lam))
     return out, g
 
