@@ -181,11 +181,10 @@ def time_once(template: Primed, batch: Batch, rep: int, position: int) -> Timing
 
 
 def time_arms(arms: list[Arm], policy: GaussianPolicy, batch: Batch, reps: int) -> list[Timing]:
-    """Every arm `reps` times on the same (policy, batch), interleaved (cost_stats.interleaved),
-    after one untimed round of every arm."""
+    """Every arm `reps` times on the same (policy, batch), interleaved (cost_stats.interleaved).
+    The priming update of each arm is its untimed warm-up (first calls allocate and load
+    lazily)."""
     templates = {arm.label: primed(arm, policy, batch) for arm in arms}
-    for arm in arms:  # warm-up: first calls allocate and load lazily
-        time_once(templates[arm.label], batch, -1, 0)
     return [
         time_once(templates[label], batch, rep, position)
         for rep, position, label in interleaved([a.label for a in arms], reps)

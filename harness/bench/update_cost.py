@@ -106,11 +106,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(tasks, policies, args.sweep_env)
 
 
-def run_benchmark(args, plan: Plan) -> list[dict]:
-    """The benchmark-shape timings of every task of --envs."""
+def run_benchmark(args, plan: Plan, rows: list[dict], flush) -> None:
+    """The benchmark-shape timings of every task of --envs, appended to rows (flush() after
+    each task)."""
     from npgbench.harness.bench.frozen import sample_batches
 
-    rows = []
     for env in [e for e in args.envs.split(",") if e]:
         saved = plan.policies[env]
         batch = sample_batches(saved, 1, args.seed, args.batch_size)[0]
@@ -119,14 +119,15 @@ def run_benchmark(args, plan: Plan) -> list[dict]:
         width = max(saved.cfg.policy.hidden_sizes, default=0)
         point = dict(study="benchmark", env=env, hidden=width, batch=len(batch))
         rows += timing_rows(timings, **point, n_params=saved.policy.num_params())
-    return rows
+        flush()
 
 
-def run_sweep(args, plan: Plan) -> list[dict]:
-    """The scaling sweep over widths (batch --batch-size) and batch sizes (width 64)."""
+def run_sweep(args, plan: Plan, rows: list[dict], flush) -> None:
+    """The scaling sweep over widths (batch --batch-size) and batch sizes (--sweep-width),
+    appended to rows (flush() after each point)."""
     from npgbench.harness.bench.frozen import fresh_policy, rebase, sample_batches, take
 
-    env, rows = plan.sweep_env, []
+    env = plan.sweep_env
     states = sample_batches(plan.policies[env], 1, args.seed, max(args.batches))[0]
     cfg = plan.tasks[env][0].cfg
     points = [("params", h, args.batch_size) for h in args.hidden]
@@ -145,7 +146,7 @@ def run_sweep(args, plan: Plan) -> list[dict]:
         timings = time_arms(arms, policy, batch, args.sweep_reps)
         point = dict(study=study, env=env, hidden=width, batch=size)
         rows += timing_rows(timings, **point, n_params=policy.num_params())
-    return rows
+        flush()
 
 
 def summarise(times: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -227,17 +228,25 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     plan = make_plan(args)
     torch.set_num_threads(1)
-    rows = run_benchmark(args, plan) + (run_sweep(args, plan) if plan.sweep_env else [])
-    times = pd.DataFrame(rows)
-    summary = summarise(times, args.reference)
-    claims = (
-        {a.label: a.cost for a in sweep_arms(plan.tasks[plan.sweep_env])} if plan.sweep_env else {}
-    )
-    scaling = exponents(times, claims) if plan.sweep_env else pd.DataFrame()
+    sweep = sweep_arms(plan.tasks[plan.sweep_env]) if plan.sweep_env else []
+    claims, rows = {a.label: a.cost for a in sweep}, []
+
+    def flush() -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Summaries of the timings so far, written (an interrupted run keeps its points)."""
+        times = pd.DataFrame(rows)
+        summary = summarise(times, args.reference)
+        is_sweep = times.study.isin(["params", "batch"]).any()
+        scaling = exponents(times, claims) if is_sweep else pd.DataFrame()
+        write(args.out, times, summary, scaling, argv)
+        return summary, scaling
+
+    run_benchmark(args, plan, rows, flush)
+    if plan.sweep_env:
+        run_sweep(args, plan, rows, flush)
+    summary, scaling = flush()
     print_table(summary)
     if len(scaling):
         print("\n" + scaling.drop(columns="claim").to_string(index=False, float_format="%.2f"))
-    write(args.out, times, summary, scaling, argv)
     print(f"wrote {args.out}/update_cost*.csv, update_cost.json")
     return 0
 
