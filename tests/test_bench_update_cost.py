@@ -108,8 +108,8 @@ def test_update_cost_end_to_end_writes_its_tables(tmp_path):
     argv = [
         "--suite", str(suite), "--envs", "InvertedPendulum-v5", "--reps", "3",
         "--batch-size", "64", "--sweep-env", "InvertedPendulum-v5", "--sweep-reps", "2",
-        "--hidden", "4,8,16", "--batches", "32,64,128", "--sweep-width", "8",
-        "--dense-max-params", "200", "--out", str(out),
+        "--hidden", "4,8", "--batches", "32,64", "--sweep-width", "8",
+        "--dense-max-params", "100", "--out", str(out),
     ]  # fmt: skip
     assert update_cost.main(argv) == 0
     times = pd.read_csv(out / "update_cost_times.csv")
@@ -120,7 +120,7 @@ def test_update_cost_end_to_end_writes_its_tables(tmp_path):
     ref = summary[(summary.study == "benchmark") & (summary.arm == "vanilla")]
     assert ref.ratio.iloc[0] == pytest.approx(1.0)
     dense = times[times.arm == "exact_dense"]
-    assert dense.n_params.max() <= 200 and len(dense) > 0  # skipped above the cap
+    assert dense.n_params.max() <= 100 and len(dense) > 0  # skipped above the cap
     scaling = pd.read_csv(out / "update_cost_scaling.csv")
     assert set(scaling.dimension) == {"n_params", "batch"}
     assert {"exact_gram", "cg", "kfac", "diagonal", "vanilla", "ppo"} <= set(scaling.arm)

@@ -106,13 +106,18 @@ def scaling_exponent(
     if len(sizes) < 2:
         return Exponent(value, math.nan, math.nan, tail)
     rng = np.random.default_rng(seed)
-    arrays = [np.asarray(s, dtype=float) for s in samples]
-    boot = np.array(
+    # [B, m] medians of resampled repetitions, then every resample's slope at once
+    boot_medians = np.stack(
         [
-            loglog_slope(sizes, [np.median(rng.choice(s, s.size)) for s in arrays])
-            for _ in range(BOOTSTRAP_RESAMPLES)
-        ]
+            np.median(rng.choice(np.asarray(s, dtype=float), (BOOTSTRAP_RESAMPLES, len(s))), 1)
+            for s in samples
+        ],
+        axis=1,
     )
+    x = np.log(np.asarray(sizes, dtype=float))
+    x = x - x.mean()
+    y = np.log(boot_medians)
+    boot = (y - y.mean(1, keepdims=True)) @ x / (x @ x)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha])
     return Exponent(value, float(low), float(high), tail)

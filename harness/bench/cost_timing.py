@@ -158,12 +158,12 @@ def primed(arm: Arm, policy: GaussianPolicy, batch: Batch) -> Primed:
 
 def time_once(template: Primed, batch: Batch, rep: int, position: int) -> Timing:
     """One timed update of an updater built from `template` (garbage collection off while
-    the clock runs, as timeit does)."""
+    the clock runs, as timeit does; no gc.collect() before it: with torch loaded a full
+    collection costs seconds)."""
     updater = template.build()
     timed = None
     if hasattr(updater, "precond"):
         timed = updater.precond = TimedPreconditioner(updater.precond)
-    gc.collect()
     gc.disable()
     try:
         c0, w0 = time.thread_time(), time.perf_counter()
