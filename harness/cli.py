@@ -228,7 +228,10 @@ def cmd_list(args) -> int:
 DELEGATED = {
     "sweep": ("npgbench.harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
     "report": ("npgbench.analysis.report", "tables, figures and report from run directories"),
-    "bench": ("npgbench.harness.bench", "benchmarks: throughput, fisher-cost, invariance"),
+    "bench": (
+        "npgbench.harness.bench",
+        "benchmarks: throughput, fisher-cost, update-cost, fidelity, invariance",
+    ),
     "dataset": (
         "npgbench.harness.dataset",
         "copy complete runs into the committed results dataset",

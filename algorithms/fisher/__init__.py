@@ -105,6 +105,9 @@ class CostArm:
     """The claimed exponent k of seconds ~ n^k, or a range such as "1-1.5"."""
     dense_matrix: bool = False
     """Forms the dense n x n Fisher (n^2 memory): skipped above --dense-max-params."""
+    batch_exponent: str = ""
+    """The claimed exponent k of seconds ~ R^k in the batch rows R at a fixed n (the
+    batch-size sweep of `bench update-cost`), or a range."""
 
 
 @dataclass(frozen=True)

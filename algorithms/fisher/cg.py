@@ -40,6 +40,7 @@ class CGConfig(PreconditionerConfig):
             {"cg_tol": 0.0},  # every one of the cg_iters iterations, never an early stop
             "O(n k), k = cg_iters Fisher-vector products (the benchmark: k = 10)",
             "1",
+            batch_exponent="1",  # each Fisher-vector product is a pass over the R rows
         )
     }
 

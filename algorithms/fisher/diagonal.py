@@ -32,7 +32,7 @@ class DiagonalConfig(FisherEstimatorConfig):
     """Actions drawn per batch state for the sampled estimator."""
 
     COST_ARMS: ClassVar[dict[str, CostArm]] = {
-        "diagonal": CostArm(claim="O(n): squared scores", expected_exponent="1")
+        "diagonal": CostArm(claim="O(n): squared scores", expected_exponent="1", batch_exponent="1")
     }
 
     def validate(self) -> None:

@@ -55,12 +55,14 @@ class ExactConfig(FisherEstimatorConfig):
             "the build dominates while n < 3R)",
             "2-3",
             dense_matrix=True,
+            batch_exponent="0.5-1",  # R n^2 build, plus the R-independent n^3 / 3 Cholesky
         ),
         "exact_gram": CostArm(
             {"exact_form": "gram"},
             "Gram/Woodbury form: O(R^2 W + R^3) for R rows, W the summed layer widths "
             "(per-layer Gram factors): nearly flat in n at a fixed batch (not n^3)",
             "0-0.5",
+            batch_exponent="2-3",  # R^2 W for S S^T, R^3 / 3 for its Cholesky
         ),
     }
 

@@ -53,6 +53,7 @@ class KFACConfig(FisherEstimatorConfig):
             claim="per layer O(d^3) for layer width d (eigendecompositions) + O(R n) "
             "statistics; d ~ sqrt(n), so between O(n) and O(n^1.5)",
             expected_exponent="1-1.5",
+            batch_exponent="1",  # the factor statistics; the eigh is independent of R
         )
     }
 

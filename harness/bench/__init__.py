@@ -23,6 +23,14 @@ BENCHMARKS = {
         "npgbench.harness.bench.invariance",
         "one step under exact reparameterisations: which directions are invariant",
     ),
+    "update-cost": (
+        "npgbench.harness.bench.update_cost",
+        "CPU time of every variant's update on frozen batches, interleaved; scaling exponents",
+    ),
+    "fidelity": (
+        "npgbench.harness.bench.fidelity",
+        "each natural direction vs the exact natural gradient on saved policies' batches",
+    ),
 }
 
 
