@@ -26,6 +26,7 @@ import pandas as pd
 from npgbench.analysis import stats
 from npgbench.analysis.claim_rows import (
     NOTE,
+    bench_cost_rows,
     comparison_row,
     cost_rows,
     finish,
@@ -145,12 +146,14 @@ def claims(
     reps: int = 2000,
     seed: int = 0,
     extra_rows: list[dict] | None = None,
+    bench: pd.DataFrame | None = None,
 ) -> Table | None:
     """The claims table for one study's complete runs (None without an equal-KL baseline).
 
     runs: the study's runs table (every status: an incomplete run makes the verdicts interim).
     extra_rows: phase_c_rows(...) of the sensitivity and invariance comparisons, which live
-    in other studies; they are appended as they are."""
+    in other studies; they are appended as they are. bench: the update-cost benchmark
+    (timing.read_bench): the cost rows come from it, else from the runs' wall times."""
     base, natural = equal_kl_groups(summary, runs)
     if base is None or not natural:
         return None
@@ -158,7 +161,10 @@ def claims(
     summary = summary.assign(drawdown_norm=drawdown_norm(summary, ranges))
     rows = primary_rows(summary, envs, base, natural, seed)
     rows += step_rows(summary, envs, base, natural, seed)
-    rows += cost_rows(summary, envs, base, natural, reps, seed, matrix, shared_envs)
+    if bench is not None and not bench.empty:
+        rows += bench_cost_rows(bench, base, natural, envs)
+    else:
+        rows += cost_rows(summary, envs, base, natural, reps, seed, matrix, shared_envs)
     rows += extra_rows if extra_rows is not None else phase_c_rows(None, None)
     return finish(pd.DataFrame(rows), is_interim(summary, runs), final_eval_note(summary))
 

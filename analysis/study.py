@@ -102,7 +102,7 @@ def analyse(
         tables.stability(summary, opts),
         tables.aggregates(summary, ranges, opts),
         tables.improvement(summary, ranges, opts),
-        claims_table(study, summary, ranges, opts),
+        claims_table(study, summary, ranges, opts, bench),
         timing.wall_clock(study.frame, summary, bench),
         None if bench is None else timing.bench_table(bench),
         refs,
@@ -151,9 +151,12 @@ def section_blocks(
     return b
 
 
-def claims_table(study: Study, summary, ranges, opts: Options) -> Table | None:
+def claims_table(
+    study: Study, summary, ranges, opts: Options, bench: pd.DataFrame | None = None
+) -> Table | None:
     """The claims at equal KL; sensitivity and invariance rows from every run of the folder
-    (their runs may belong to other suites that share this one's protocol)."""
+    (their runs may belong to other suites that share this one's protocol); the cost rows
+    from the update-cost benchmark when one is given."""
     if claims.equal_kl_groups(summary, study.runs)[0] is None:
         return None
     everything = study.set.frame
@@ -165,7 +168,9 @@ def claims_table(study: Study, summary, ranges, opts: Options) -> Table | None:
     extra = claims.phase_c_rows(
         None if step is None else step.data, None if inv is None else inv.data
     )
-    return claims.claims(summary, study.runs, ranges, opts.reps, opts.seed, extra_rows=extra)
+    return claims.claims(
+        summary, study.runs, ranges, opts.reps, opts.seed, extra_rows=extra, bench=bench
+    )
 
 
 def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:

@@ -152,31 +152,34 @@ def secs_text(secs: float, rec: dict) -> str:
     return "> run" if not np.isfinite(secs) else fmt(secs)
 
 
+BENCH_COLUMNS = ("study", "env", "arm", "cpu_ms", "cpu_ms_q25", "cpu_ms_q75")
+"""The columns of `npgbench bench update-cost`'s update_cost.csv that the report reads (its
+rows of study "benchmark": the benchmark's shapes, one row per task and arm)."""
+
+
 def read_bench(path: Path) -> pd.DataFrame:
-    """The benchmark CSV as columns env, label, median_s, q25_s, q75_s (module docstring);
-    ValueError naming the columns found when it has no variant or median time column."""
+    """update_cost.csv of `npgbench bench update-cost` as columns env, label, median_s, q25_s,
+    q75_s and the benchmark's paired-bootstrap ratio CI (ratio_low, ratio_high, NaN if absent);
+    ValueError naming the missing columns."""
     df = pd.read_csv(path)
-    cols = list(df.columns)
-    label = next((c for c in ("variant", "label", "algo", "arm") if c in cols), None)
-    median = next(
-        (c for c in ("cpu_median_s", "median_s", "seconds_median", "cpu_s") if c in cols), None
-    )
-    if label is None or median is None:
+    missing = [c for c in BENCH_COLUMNS if c not in df.columns]
+    if missing:
         raise ValueError(
-            f"{path}: needs a variant column (variant/label/algo) and a median CPU time "
-            f"(cpu_median_s/median_s/seconds_median/cpu_s); found {', '.join(cols)}"
+            f"{path}: not an update_cost.csv of `npgbench bench update-cost`: missing "
+            f"{', '.join(missing)} (median CPU time cpu_ms per arm)"
         )
-    quart = {
-        q: next((c for c in (f"cpu_{q}_s", f"{q}_s") if c in cols), None) for q in ("q25", "q75")
-    }
+    df = df[df["study"] == "benchmark"]
     return pd.DataFrame(
         {
-            "env": df["env"].astype(str) if "env" in cols else "",
-            "label": df[label].astype(str),
-            "median_s": df[median].astype(float),
-            **{f"{q}_s": df[c].astype(float) if c else np.nan for q, c in quart.items()},
+            "env": df["env"].astype(str),
+            "label": df["arm"].astype(str),
+            "median_s": df["cpu_ms"].astype(float) / 1e3,
+            "q25_s": df["cpu_ms_q25"].astype(float) / 1e3,
+            "q75_s": df["cpu_ms_q75"].astype(float) / 1e3,
+            "ratio_low": df.get("ratio_low", pd.Series(np.nan, index=df.index)).astype(float),
+            "ratio_high": df.get("ratio_high", pd.Series(np.nan, index=df.index)).astype(float),
         }
-    )
+    ).reset_index(drop=True)
 
 
 def bench_table(bench: pd.DataFrame, baseline: str = "vanilla") -> Table:
@@ -194,13 +197,15 @@ def bench_table(bench: pd.DataFrame, baseline: str = "vanilla") -> Table:
                     "env": env or "-",
                     "variant": r.label,
                     "CPU s / update [IQR]": f"{fmt(r.median_s)} [{fmt(r.q25_s)}, {fmt(r.q75_s)}]",
-                    f"/ {baseline}": fmt(ratio, 3),
+                    f"/ {baseline} [95% CI]": f"{fmt(ratio, 3)} "
+                    f"[{fmt(r.ratio_low, 3)}, {fmt(r.ratio_high, 3)}]",
                 }
             )
     note = (
         "Controlled benchmark (npgbench bench): CPU time of one policy update on frozen "
         "batches, arms interleaved; median and interquartile range over repetitions; ratio of "
-        f"medians to {baseline} on the same env."
+        f"medians to {baseline} on the same env, 95% CI by the benchmark's paired bootstrap "
+        "over repetitions (docs/bench/README.md)."
     )
     data = pd.DataFrame(rows)
     return Table("bench_cost", "Update cost, controlled benchmark", data, pd.DataFrame(view), note)

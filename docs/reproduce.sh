@@ -33,5 +33,6 @@ if [ "${1:-}" != "--report-only" ]; then
   npgbench eval --write docs/data/*/*__*/
 fi
 rm -rf docs/figures docs/tables
-npgbench report docs/data --out docs --name results --preamble docs/preamble.md
+npgbench report docs/data --out docs --name results --preamble docs/preamble.md \
+  --bench docs/bench/update_cost.csv
 python -m npgbench.analysis.headline docs/tables --readme README.md

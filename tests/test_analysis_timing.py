@@ -60,12 +60,24 @@ def test_censored_median_counts_runs_that_never_reached(values, median, reached)
 def test_bench_csv_is_read_by_its_columns(tmp_path):
     path = tmp_path / "bench.csv"
     pd.DataFrame(
-        {"env": ["H", "H"], "variant": ["vanilla", "npg_exact"], "cpu_median_s": [0.01, 0.5]}
+        {
+            "study": ["benchmark", "benchmark", "params"],
+            "env": ["H", "H", "H"],
+            "arm": ["vanilla", "npg_exact", "npg_exact"],
+            "cpu_ms": [10.0, 500.0, 9.0],
+            "cpu_ms_q25": [9.0, 450.0, 8.0],
+            "cpu_ms_q75": [11.0, 550.0, 10.0],
+            "ratio_low": [1.0, 45.0, 1.0],
+            "ratio_high": [1.0, 55.0, 1.0],
+        }
     ).to_csv(path, index=False)
     table = timing.bench_table(timing.read_bench(path))
-    assert table.data.set_index("label").loc["npg_exact", "ratio_to_baseline"] == pytest.approx(50)
+    data = table.data.set_index("label")
+    assert len(data) == 2  # the scaling sweep's rows are not the benchmark's shapes
+    assert data.loc["npg_exact", "ratio_to_baseline"] == pytest.approx(50)
+    assert data.loc["npg_exact", "median_s"] == pytest.approx(0.5)
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="median CPU time"):
+    with pytest.raises(ValueError, match="cpu_ms"):
         timing.read_bench(tmp_path / "bad.csv")
 
 
@@ -82,3 +94,23 @@ def test_suite_header_says_what_the_data_holds():
     text = data_text(runs)
     assert "3 complete runs, 1 task (Hopper-v5) x 2 variants (a, b), 1-2 seeds" in text
     assert "300000 steps per run" in text
+
+
+def test_the_cost_claim_reads_the_benchmark_per_task():
+    from npgbench.analysis.claim_rows import bench_cost_rows
+
+    bench = pd.DataFrame(
+        {
+            "env": ["A-v5", "A-v5", "B-v5", "B-v5"],
+            "label": ["vanilla", "npg_cg", "vanilla", "npg_cg"],
+            "median_s": [0.01, 0.03, 0.02, 0.10],
+            "q25_s": np.nan,
+            "q75_s": np.nan,
+            "ratio_low": [1.0, 2.5, 1.0, 4.0],
+            "ratio_high": [1.0, 3.5, 1.0, 6.0],
+        }
+    )
+    (row,) = bench_cost_rows(bench, "vanilla", ["npg_cg", "npg_kfac"], ["A-v5", "B-v5"])
+    assert row["value"] == pytest.approx(4.0)  # median of 3 and 5
+    assert (row["ci_lo"], row["ci_hi"]) == (2.5, 6.0)
+    assert row["per_task"] == "A 3, B 5" and row["verdict"] == "measured"
