@@ -8,7 +8,7 @@ import math
 
 from npgbench.harness.wandb_keys import METRIC_KEYS, SPS_KEY, STEP_KEY, naming, wandb_row
 
-NAMESPACES = ("charts/", "losses/", "update/", "fisher/", "time/")
+NAMESPACES = ("charts/", "losses/", "update/", "fisher/", "time/", "heldout/")
 
 
 def test_every_key_is_namespaced_and_distinct():
