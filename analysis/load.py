@@ -3,7 +3,8 @@
 A run directory is any folder holding config.json or meta.json (harness/tracking.py writes
 both, then metrics.parquet). Folders are found recursively; a run directory is not searched
 below. Only *complete* runs with a readable metrics file enter `RunSet.frame`; failed,
-interrupted (status "running" with no writer left) and corrupt runs are listed in
+interrupted (status "running" with no writer left) and corrupt runs (unreadable files, or
+"complete" with rows missing: harness/integrity.py) are listed in
 `RunSet.runs` with their status and never mixed into curves or tables.
 """
 
@@ -23,6 +24,7 @@ from npgbench.analysis.curves import run_frames as run_frames
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
 from npgbench.analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
 from npgbench.harness.core.metrics import declared, names_of
+from npgbench.harness.integrity import complete_problem
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
@@ -98,6 +100,8 @@ def find_run_dirs(root: Path) -> list[Path]:
     if (root / "meta.json").is_file() or (root / "config.json").is_file():
         return [root]
     found = {p.parent for name in ("meta.json", "config.json") for p in root.rglob(name)}
+    # Folders named ".*" (.corrupt: runs set aside by a sweep, .submitit) hold no results.
+    found = {p for p in found if not any(n.startswith(".") for n in p.relative_to(root).parts)}
     # A run directory's own subfolders (none today) are not separate runs.
     return sorted(p for p in found if not any(q in p.parents for q in found))
 
@@ -192,6 +196,11 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         return {**rec, "status": "incomplete"}, None
     df, why = _read_metrics(run_dir / "metrics.parquet")
     if df is None:
+        warnings.append(why)
+        return {**rec, "status": "corrupt", "error": why}, None
+    problem = complete_problem(run_dir, df["iteration"].to_numpy(), policy=False)
+    if problem:  # says complete, yet is not: never scored
+        why = f"{run_dir}: says complete but {problem}; run skipped"
         warnings.append(why)
         return {**rec, "status": "corrupt", "error": why}, None
     return {**rec, "status": "complete", "iterations": len(df)}, _clean_metrics(df)
