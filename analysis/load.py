@@ -131,7 +131,9 @@ def _clean_metrics(df: pd.DataFrame) -> pd.DataFrame:
             df[col].map(lambda v: np.nan if v is None else v), errors="coerce"
         ).astype(float)
     for col in df.columns:
-        if col not in TEXT_COLUMNS and df[col].dtype == object:
+        if col not in TEXT_COLUMNS and (
+            df[col].dtype == object or pd.api.types.is_string_dtype(df[col])
+        ):
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
@@ -145,6 +147,14 @@ def flatten(table: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def _number(value) -> float:
+    """A numeric meta.json / config.json field as float; NaN when absent or of another type
+    (a hand-edited file must not stop the report)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return np.nan
+    return float(value)
 
 
 def _versions_text(versions: dict | None) -> str:
@@ -176,10 +186,10 @@ def _run_record(run_dir: Path, warnings: list[str]) -> tuple[dict, pd.DataFrame 
         "config_hash": src.get("config_hash", ""),
         "grid": json.dumps((meta or {}).get("grid") or {}, sort_keys=True),
         "config": json.dumps(flatten(config), sort_keys=True),
-        "num_params": (meta or {}).get("num_params", np.nan),
-        "wall_time_s": (meta or {}).get("wall_time_s", np.nan),
-        "total_steps": config.get("total_steps", np.nan),
-        "total_steps_done": (meta or {}).get("total_steps_done", np.nan),
+        "num_params": _number((meta or {}).get("num_params")),
+        "wall_time_s": _number((meta or {}).get("wall_time_s")),
+        "total_steps": _number(config.get("total_steps")),
+        "total_steps_done": _number((meta or {}).get("total_steps_done")),
         "versions": _versions_text((meta or {}).get("versions")),
         "git_sha": (meta or {}).get("git_sha", ""),
         "error": (meta or {}).get("error") or "",

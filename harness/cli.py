@@ -1,17 +1,25 @@
 """`npgbench run | sweep | report | list | eval | bench | dataset`.
 
 User errors (unknown names, malformed overrides, impossible hyperparameters) print one line
-and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json.
+and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json, and so
+does `run` of a run that another process (a second `run`, a sweep) is training: one "busy"
+line, the run untouched.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from npgbench.harness.core.command import OneLineParser, one_thread_per_process, positive_int
+from npgbench.harness.core.command import (
+    OneLineParser,
+    one_thread_per_process,
+    os_error_line,
+    positive_int,
+)
 
 one_thread_per_process()  # before numpy or torch load
 
@@ -48,23 +56,51 @@ def overrides_from(pairs: list[str] | None) -> dict[str, str]:
 
 def cmd_run(args) -> int:
     from npgbench.harness.core.config_checks import check_policy_size
-    from npgbench.harness.core.envs import check_env_spaces
-    from npgbench.harness.runner import resolve_config, train
-    from npgbench.harness.tracking import check_output_dir, run_status
+    from npgbench.harness.core.envs import allow_env_modules, check_env_spaces
+    from npgbench.harness.integrity import drop_stale_checkpoint, verified_status
+    from npgbench.harness.runner import resolve_config
+    from npgbench.harness.tracking import RunBusy, check_output_dir, holding_run
 
     overrides = overrides_from(args.set)
     if args.wandb:
         overrides["wandb.mode"] = args.wandb
+    if args.allow_env_module:
+        allow_env_modules()
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
-    if run_status(run_dir) == "complete":
+    status = verified_status(run_dir)
+    if status == "complete":
+        drop_stale_checkpoint(run_dir)
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
+    with contextlib.ExitStack() as held:
+        try:  # before the W&B mirror opens; an OSError (run dir a file) is bad input, exit 2
+            held.enter_context(holding_run(run_dir))
+        except RunBusy as exc:  # another `run` or a sweep trains it: nothing was touched
+            print(str(exc), file=sys.stderr)
+            return 1
+        try:
+            return _run_locked(args, cfg, run_dir, status == "corrupt")
+        except OSError as exc:  # disk full, a file replaced by a folder: recorded, resumable
+            print(f"run failed: {os_error_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
+            return 1
+
+
+def _run_locked(args, cfg, run_dir: Path, corrupt: bool) -> int:
+    """Train, holding the run's lock; the exit code."""
+    from npgbench.harness.runner import train
+
+    if corrupt:
+        print(
+            f"note: {run_dir} says complete but fails its checks: moved aside to "
+            f"{Path(args.out) / '.corrupt'}/ and redone",
+            file=sys.stderr,
+        )
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     try:
         train(
@@ -215,6 +251,11 @@ WANDB_HELP = (
 """The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
 
 
+ENV_MODULE_HELP = (
+    "accept env ids of the form module:Env, which import (run) that module (default: refused)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="npgbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -240,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)"
     )
+    run.add_argument("--allow-env-module", action="store_true", help=ENV_MODULE_HELP)
     run.set_defaults(func=cmd_run)
 
     ev = sub.add_parser("eval", help="replay a saved policy with the mean action")
@@ -291,6 +333,9 @@ def _main(argv: list[str]) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:  # a name too long, a folder in a file's place
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
