@@ -22,15 +22,18 @@ def interpolate_curves(
     not zero), leading NaNs dropped, then linearly interpolated. The grid spans the smallest
     to the largest x of the env's runs; a run contributes NaN outside its own x range (no
     extrapolation), so a short run stops instead of being stretched.
-    Returns columns study, env, group, run_id, seed, x, value (long form, num rows per run).
+    Returns columns study, env, group, run_id, seed, x, value (long form, num rows per run,
+    one where all of an env's runs share one x).
     """
     out = []
     for (study, env), env_df in frame.groupby(["study", "env"], sort=True):
-        grid_X = np.linspace(env_df[x].min(), env_df[x].max(), num)
+        lo, hi = env_df[x].min(), env_df[x].max()
+        # One x value (every run a single update): one grid point, not `num` equal ones.
+        grid_X = np.linspace(lo, hi, num if hi > lo else 1)
         for run_id, df in run_frames(env_df):
             xs, ys = df[x].to_numpy(float), df[value].ffill().to_numpy(float)
             ok = np.isfinite(xs) & np.isfinite(ys)
-            vals_X = np.full(num, np.nan)
+            vals_X = np.full(len(grid_X), np.nan)
             if ok.any():
                 inside = (grid_X >= xs[ok][0]) & (grid_X <= xs[ok][-1])
                 vals_X[inside] = np.interp(grid_X[inside], xs[ok], ys[ok])

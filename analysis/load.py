@@ -3,7 +3,8 @@
 A run directory is any folder holding config.json or meta.json (harness/tracking.py writes
 both, then metrics.parquet). Folders are found recursively; a run directory is not searched
 below. Only *complete* runs with a readable metrics file enter `RunSet.frame`; failed,
-interrupted (status "running" with no writer left) and corrupt runs are listed in
+interrupted (status "running" with no writer left) and corrupt runs (unreadable files, or
+"complete" with rows missing: harness/integrity.py) are listed in
 `RunSet.runs` with their status and never mixed into curves or tables.
 """
 
@@ -23,6 +24,7 @@ from npgbench.analysis.curves import run_frames as run_frames
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
 from npgbench.analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
 from npgbench.harness.core.metrics import declared, names_of
+from npgbench.harness.integrity import complete_problem, set_aside
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
@@ -98,8 +100,9 @@ def find_run_dirs(root: Path) -> list[Path]:
     if (root / "meta.json").is_file() or (root / "config.json").is_file():
         return [root]
     found = {p.parent for name in ("meta.json", "config.json") for p in root.rglob(name)}
-    # runs replaced by `--rerun-stale` (harness/staleness.py) are kept there, not analysed
-    found = {p for p in found if "superseded" not in p.relative_to(root).parts}
+    # Folders named ".*" (.corrupt: runs set aside by a sweep, .submitit) hold no results, nor
+    # superseded/ (runs replaced by `--rerun-stale`, harness/staleness.py).
+    found = {p for p in found if not set_aside(p.relative_to(root).parts)}
     # A run directory's own subfolders (none today) are not separate runs.
     return sorted(p for p in found if not any(q in p.parents for q in found))
 
@@ -129,7 +132,9 @@ def _clean_metrics(df: pd.DataFrame) -> pd.DataFrame:
             df[col].map(lambda v: np.nan if v is None else v), errors="coerce"
         ).astype(float)
     for col in df.columns:
-        if col not in TEXT_COLUMNS and df[col].dtype == object:
+        if col not in TEXT_COLUMNS and (
+            df[col].dtype == object or pd.api.types.is_string_dtype(df[col])
+        ):
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
@@ -143,6 +148,14 @@ def flatten(table: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def _number(value) -> float:
+    """A numeric meta.json / config.json field as float; NaN when absent or of another type
+    (a hand-edited file must not stop the report)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return np.nan
+    return float(value)
 
 
 def _versions_text(versions: dict | None) -> str:
@@ -206,10 +219,10 @@ def _run_record(
         "config_hash": src.get("config_hash", ""),
         "grid": json.dumps((meta or {}).get("grid") or {}, sort_keys=True),
         "config": json.dumps(flatten(config), sort_keys=True),
-        "num_params": (meta or {}).get("num_params", np.nan),
-        "wall_time_s": (meta or {}).get("wall_time_s", np.nan),
-        "total_steps": config.get("total_steps", np.nan),
-        "total_steps_done": (meta or {}).get("total_steps_done", np.nan),
+        "num_params": _number((meta or {}).get("num_params")),
+        "wall_time_s": _number((meta or {}).get("wall_time_s")),
+        "total_steps": _number(config.get("total_steps")),
+        "total_steps_done": _number((meta or {}).get("total_steps_done")),
         "versions": _versions_text((meta or {}).get("versions")),
         "git_sha": (meta or {}).get("git_sha", ""),
         "code": _code_key((meta or {}).get("code")),
@@ -231,6 +244,11 @@ def _run_record(
         return {**rec, "iterations": len(df)}, _clean_metrics(df)
     df, why = _read_metrics(run_dir / "metrics.parquet")
     if df is None:
+        warnings.append(why)
+        return {**rec, "status": "corrupt", "error": why}, None
+    problem = complete_problem(run_dir, df["iteration"].to_numpy(), policy=False)
+    if problem:  # says complete, yet is not: never scored
+        why = f"{run_dir}: says complete but {problem}; run skipped"
         warnings.append(why)
         return {**rec, "status": "corrupt", "error": why}, None
     return {**rec, "status": "complete", "iterations": len(df)}, _clean_metrics(df)

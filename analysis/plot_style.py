@@ -7,6 +7,7 @@ notebook keeps its inline backend; `npgbench report` selects Agg itself.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -91,10 +92,14 @@ METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationD
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
     """Write name.png, name.svg and name.pdf (byte-identical on rebuild), close the figure."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from npgbench.harness.tracking import atomic_write_bytes, safe_subdir
+
+    safe_subdir(out_dir)
     paths = [out_dir / f"{name}.{ext}" for ext in FORMATS]
     with matplotlib.rc_context({"svg.hashsalt": "npgbench"}):
         for path, ext in zip(paths, FORMATS):
-            fig.savefig(path, dpi=110, bbox_inches="tight", metadata=METADATA[ext])
+            image = io.BytesIO()  # written atomically: a planted symlink is replaced, not followed
+            fig.savefig(image, format=ext, dpi=110, bbox_inches="tight", metadata=METADATA[ext])
+            atomic_write_bytes(path, image.getvalue())
     plt.close(fig)
     return paths

@@ -28,6 +28,7 @@ from npgbench.analysis.load import RunSet, load_runs
 from npgbench.analysis.recorded_suite import study_suite
 from npgbench.analysis.study import FIGURE_NAMES, Study, analyse, planned_section, slug
 from npgbench.analysis.summary import Options, SuiteInfo, load_suite_info
+from npgbench.harness.core.command import os_error_line
 
 
 class ReportError(Exception):
@@ -105,6 +106,9 @@ def header_blocks(rs: RunSet, root: Path, opts: Options) -> list[tuple]:
     return blocks
 
 
+MAX_REPS = 100_000
+"""Most bootstrap replicates: beyond it the interval does not move, and 10**9 would end in a
+MemoryError."""
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -116,8 +120,8 @@ def check_args(args: argparse.Namespace) -> set[str] | None:
             raise ReportError(
                 f"--{name.replace('_', '-')} must be in (0, 1], got {getattr(args, name)}"
             )
-    if args.reps < 1:
-        raise ReportError(f"--reps must be a positive integer, got {args.reps}")
+    if not 1 <= args.reps <= MAX_REPS:
+        raise ReportError(f"--reps must be an integer in 1 .. {MAX_REPS:,d}, got {args.reps}")
     if args.seed < 0:  # numpy's default_rng refuses negative seeds
         raise ReportError(f"--seed must be an integer >= 0, got {args.seed}")
     if not NAME_RE.fullmatch(args.name) or ".." in args.name:
@@ -206,14 +210,18 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     warnings += rs.warnings
     opts = options(args)
     out = Path(args.out) if args.out else root / "report"
+    if not args.out and out.is_symlink():  # planted in the results folder: never followed
+        raise ReportError(f"{out} is a symlink: pass --out to write the report elsewhere")
     fisher_cost = fisher_cost_frame(args, root, warnings.append)
     bench = bench_frame(args)
     blocks, all_tables = header_blocks(rs, root, opts), []
     if args.preamble:
         try:
             blocks[1:1] = markdown_blocks(Path(args.preamble).read_text())
-        except OSError as exc:
-            raise ReportError(f"cannot read --preamble {args.preamble}: {exc.strerror}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReportError(
+                f"cannot read --preamble {args.preamble}: {os_error_line(exc)}"
+            ) from None
     names = sorted(rs.complete["study"].unique())
     studies = []
     for name in names:
@@ -241,13 +249,16 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
 
 def write_outputs(out: Path, blocks: list[tuple], built: list[Table], name: str) -> dict:
     """CSV of every table, LaTeX of every titled one, report.md and report.html."""
-    (out / "tables").mkdir(parents=True, exist_ok=True)
+    from npgbench.harness.tracking import atomic_write_bytes, safe_subdir
+
+    # Atomic writes replace a symlink planted at a file's name instead of following it.
+    folder = safe_subdir(out / "tables")
     for table in built:
-        table.data.to_csv(out / "tables" / f"{table.name}.csv", index=False)
+        atomic_write_bytes(folder / f"{table.name}.csv", table.data.to_csv(index=False).encode())
         if table.title:
-            (out / "tables" / f"{table.name}.tex").write_text(table_latex(table))
-    (out / f"{name}.md").write_text(render_markdown(blocks))
-    (out / f"{name}.html").write_text(render_html(blocks, out, "npg-bench report"))
+            atomic_write_bytes(folder / f"{table.name}.tex", table_latex(table).encode())
+    atomic_write_bytes(out / f"{name}.md", render_markdown(blocks).encode())
+    atomic_write_bytes(out / f"{name}.html", render_html(blocks, out, "npg-bench report").encode())
     return {
         "report.md": out / f"{name}.md",
         "report.html": out / f"{name}.html",
@@ -269,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        print(f"error: cannot write the report: {os_error_line(exc)}", file=sys.stderr)
         return 2
     for message in warnings:
         print(f"warning: {message}", file=sys.stderr)

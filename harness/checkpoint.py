@@ -10,12 +10,18 @@ run (tests/test_checkpoint.py checks it for every registered variant).
 
 When: after every `checkpoint.every`-th iteration, and, in a top-level process, on SIGINT or
 SIGTERM once the iteration in progress has ended (a second signal does not wait). Sweep
-workers rely on the periodic checkpoints. A complete run deletes its checkpoint.
+workers rely on the periodic checkpoints. Completing a run deletes its checkpoint before
+meta.json says complete (a kill in between costs a restart, never a complete run with a
+checkpoint); one left beside a complete run by older versions is deleted by the next
+`npgbench run` or sweep of it.
 
 Format: torch.save of tensors and plain values, read with weights_only=True, so loading runs
-no pickled code. A checkpoint that cannot be read, or one whose config hash is not the run's,
-is deleted and the run restarts from iteration 0 with `checkpoint_warning` in meta.json: the
-run directory is named by that hash, so a checkpoint of another config can never continue it.
+no pickled code. A checkpoint is bound to its run: it records its format, the run id (seed
+included) and config hash, and its own consistency facts (iteration = number of rows, rows
+numbered 0 .. iteration-1, iteration within the run's budget). One that cannot be read (a
+directory or a symlink in its place included), or that disagrees on any of these, is deleted
+and the run restarts from iteration 0 with `checkpoint_warning` in meta.json, so a checkpoint
+of another config or seed, or a crafted one, can never continue a run.
 An updater or env without state methods (a plugin) keeps no checkpoints and records
 `checkpoint_unsupported` in meta.json: it restarts from zero, as runs did before.
 """
@@ -24,7 +30,9 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import multiprocessing
+import shutil
 import signal
 import sys
 import threading
@@ -36,7 +44,7 @@ from npgbench.harness.core.envs import StateUnsupported
 from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, atomic_write_json
 
 FILENAME = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever the layout of the saved dict changes; another format is refused."""
 
 _log = logging.getLogger("npgbench.checkpoint")
@@ -92,32 +100,64 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
 
 
-def read(run_dir: Path, config_hash: str) -> tuple[dict | None, str]:
-    """(saved checkpoint, "") or (None, warning). An unusable checkpoint is deleted."""
+def discard(path: Path) -> None:
+    """Delete whatever is at path: a file, a symlink (never followed) or a directory."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def read(run_dir: Path, cfg) -> tuple[dict | None, str]:
+    """(saved checkpoint of this run, "") or (None, warning). An unusable one is deleted."""
     path = Path(run_dir) / FILENAME
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None, ""
     try:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
         payload = torch.load(path, weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"not a format-{FORMAT} npg-bench checkpoint")
     except Exception as exc:  # any unreadable file: restart, never a traceback
         problem = f"corrupt {FILENAME} ({_one_line(exc)})"
     else:
-        if payload.get("config_hash") == config_hash:
+        problem = _mismatch(payload, cfg)
+        if not problem:
             return payload, ""
-        problem = f"{FILENAME} of config {payload.get('config_hash')!r}, not {config_hash!r}"
-    path.unlink(missing_ok=True)
+    discard(path)
     warning = f"{problem} ignored and deleted; restarted from iteration 0"
     _log.warning("%s: %s", run_dir, warning)
     return None, warning
 
 
+def _mismatch(payload: dict, cfg) -> str:
+    """Why a readable checkpoint cannot continue this run, or "" (missing keys are left to
+    Checkpointer.start, which reports them)."""
+    from npgbench.harness.core.identity import config_hash, run_id
+
+    if payload.get("config_hash") != config_hash(cfg):
+        return f"{FILENAME} of config {payload.get('config_hash')!r}, not {config_hash(cfg)!r}"
+    if payload.get("run_id") != run_id(cfg):
+        return f"{FILENAME} of run {payload.get('run_id')!r}, not {run_id(cfg)!r}"
+    done, rows = payload.get("iteration"), payload.get("rows")
+    if done is None or rows is None:
+        return ""
+    total = math.ceil(cfg.total_steps / cfg.sampler.steps_per_update)
+    if not isinstance(done, int) or not isinstance(rows, list) or not 0 < done <= total:
+        return f"{FILENAME} at iteration {done!r} of a {total}-iteration run"
+    numbers = [row.get("iteration") if isinstance(row, dict) else None for row in rows]
+    if numbers != list(range(done)):
+        return f"{FILENAME} at iteration {done} holds {len(rows)} rows, not rows 0 .. {done - 1}"
+    return ""
+
+
 class Checkpointer:
     """Writes and resumes one run directory's checkpoint.pt."""
 
-    def __init__(self, writer: RunDirectory, every: int, config_hash: str):
+    def __init__(self, writer: RunDirectory, every: int, config_hash: str, run_id: str):
         self.writer, self.every, self.config_hash = writer, every, config_hash
+        self.run_id = run_id
         self.path = writer.path / FILENAME
         self.resumes: list[int] = []
         self.supported = True
@@ -147,7 +187,7 @@ class Checkpointer:
             resumes, rows = [*saved["resumes"], done], [dict(row) for row in saved["rows"]]
             restore(trainer, saved["trainer"])
         except Exception as exc:
-            self.path.unlink(missing_ok=True)
+            discard(self.path)
             self.writer.meta["checkpoint_warning"] = (
                 f"{FILENAME} did not fit this run ({_one_line(exc)}); restarted from iteration 0"
             )
@@ -174,6 +214,7 @@ class Checkpointer:
         payload = {
             "format": FORMAT,
             "config_hash": self.config_hash,
+            "run_id": self.run_id,
             "iteration": done,
             "wall_time": wall_time,
             "resumes": self.resumes,
@@ -185,7 +226,7 @@ class Checkpointer:
         atomic_write_bytes(self.path, buffer.getvalue())
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        discard(self.path)
 
 
 class Terminated(SystemExit):

@@ -1,12 +1,15 @@
 """`npgbench run | sweep | report | list | eval | bench | dataset`.
 
 User errors (unknown names, malformed overrides, impossible hyperparameters) print one line
-and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json.
+and exit 2 with nothing written; a failed run exits 1 with its traceback in meta.json, and so
+does `run` of a run that another process (a second `run`, a sweep) is training: one "busy"
+line, the run untouched.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -15,6 +18,7 @@ from npgbench.harness.core.command import (
     HelpFormatter,
     OneLineParser,
     one_thread_per_process,
+    os_error_line,
     plural,
     positive_int,
 )
@@ -56,18 +60,23 @@ def overrides_from(pairs: list[str] | None) -> dict[str, str]:
 
 def cmd_run(args) -> int:
     from npgbench.harness.core.config_checks import check_policy_size
-    from npgbench.harness.core.envs import check_env_spaces
-    from npgbench.harness.runner import resolve_config, train
-    from npgbench.harness.tracking import check_output_dir, run_status
+    from npgbench.harness.core.envs import allow_env_modules, check_env_spaces
+    from npgbench.harness.integrity import drop_stale_checkpoint, verified_status
+    from npgbench.harness.runner import resolve_config
+    from npgbench.harness.tracking import RunBusy, check_output_dir, holding_run
 
     overrides = overrides_from(args.set)
     if args.wandb:
         overrides["wandb.mode"] = args.wandb
+    if args.allow_env_module:
+        allow_env_modules()
     cfg = resolve_config(args.algo, args.env, args.seed, args.steps, overrides)
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
-    stale = run_status(run_dir) == "complete" and say_stale(run_dir, cfg.algo, args.rerun_stale)
-    if run_status(run_dir) == "complete" and not (stale and args.rerun_stale):
+    status = verified_status(run_dir)
+    stale = status == "complete" and say_stale(run_dir, cfg.algo, args.rerun_stale)
+    if status == "complete" and not (stale and args.rerun_stale):
+        drop_stale_checkpoint(run_dir)
         print(f"already complete, not overwritten: {run_dir}")
         return 0
     check_output_dir(Path(args.out))
@@ -78,6 +87,30 @@ def cmd_run(args) -> int:
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
+    with contextlib.ExitStack() as held:
+        try:  # before the W&B mirror opens; an OSError (run dir a file) is bad input, exit 2
+            held.enter_context(holding_run(run_dir))
+        except RunBusy as exc:  # another `run` or a sweep trains it: nothing was touched
+            print(str(exc), file=sys.stderr)
+            return 1
+        try:
+            return _run_locked(args, cfg, run_dir, status == "corrupt", stale)
+        except OSError as exc:  # disk full, a file replaced by a folder: recorded, resumable
+            print(f"run failed: {os_error_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
+            return 1
+
+
+def _run_locked(args, cfg, run_dir: Path, corrupt: bool, stale: bool) -> int:
+    """Train, holding the run's lock; the exit code. A stale run (--rerun-stale) is moved to
+    OUT/superseded/ first, a corrupt one to OUT/.corrupt/ by train()."""
+    from npgbench.harness.runner import train
+
+    if corrupt:
+        print(
+            f"note: {run_dir} says complete but fails its checks: moved aside to "
+            f"{Path(args.out) / '.corrupt'}/ and redone",
+            file=sys.stderr,
+        )
     if stale:
         print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
@@ -258,6 +291,11 @@ WANDB_HELP = (
 """The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
 
 
+ENV_MODULE_HELP = (
+    "accept env ids of the form module:Env, which import (run) that module (default: refused)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from npgbench import __version__
 
@@ -306,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rerun a complete run made by other code (its variant's source or plugin version "
         "changed), moving the old directory to OUT/superseded/ (default: keep it)",
     )
+    run.add_argument("--allow-env-module", action="store_true", help=ENV_MODULE_HELP)
     run.set_defaults(func=cmd_run)
 
     ev = sub.add_parser("eval", help="replay saved final policies with the mean action")
@@ -369,6 +408,9 @@ def _main(argv: list[str]) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:  # a name too long, a folder in a file's place
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

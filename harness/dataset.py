@@ -10,13 +10,15 @@ file its runs were swept from (meta.json's suite_sha256), so the report can tell
 comment-only edit of the shipped suite from a change of settings. `<dataset>/manifest.csv`
 has one row per run. A run already in the dataset is never overwritten: a second copy with
 different metrics is reported as a conflict and left out, so data taken at different commits
-cannot silently replace each other.
+cannot silently replace each other. A run that says complete but fails its checks
+(harness/integrity.py: rows missing, unreadable files) or holds a symlink is refused (exit 1).
 """
 
 from __future__ import annotations
 
 import csv
 import filecmp
+import io
 import os
 import shutil
 import sys
@@ -24,7 +26,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from npgbench.harness.tracking import atomic_write_bytes, read_json
+from npgbench.harness.core.config import ConfigError
+from npgbench.harness.integrity import complete_problem, set_aside
+from npgbench.harness.tracking import (
+    atomic_write_bytes,
+    check_output_dir,
+    current_umask,
+    read_json,
+    run_status,
+    safe_subdir,
+)
+from npgbench.suites.schema import SAFE_NAME
 
 RUN_FILES = ("config.json", "meta.json", "metrics.parquet", "policy.pt")
 """What a dataset run holds: everything `npgbench report` and `npgbench eval` read."""
@@ -51,6 +63,8 @@ class AddResult:
     already: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     not_complete: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    """"name: why" of each run that says complete but fails its checks (integrity.py)."""
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -59,13 +73,16 @@ def find_run_dirs(root: Path) -> list[Path]:
     if (root / "meta.json").is_file():
         return [root]
     found = (p.parent for p in root.rglob("meta.json"))
-    # runs replaced by `--rerun-stale` are kept under superseded/, never copied
-    return sorted(p for p in found if "superseded" not in p.relative_to(root).parts)
+    # never copied: .corrupt and .submitit folders, and superseded/ (replaced by --rerun-stale)
+    return sorted(p for p in found if not set_aside(p.relative_to(root).parts))
 
 
-def _is_complete_copyable(run_dir: Path) -> bool:
-    meta = read_json(run_dir / "meta.json") or {}
-    return meta.get("status") == "complete" and all((run_dir / f).is_file() for f in RUN_FILES)
+def _copy_problem(run_dir: Path) -> str | None:
+    """Why a complete run cannot be copied (a symlinked file, a failed check), or None."""
+    linked = [f for f in RUN_FILES if (run_dir / f).is_symlink()]
+    if linked:
+        return f"{linked[0]} is a symlink"
+    return complete_problem(run_dir)
 
 
 def _same_run(a: Path, b: Path) -> bool:
@@ -74,13 +91,14 @@ def _same_run(a: Path, b: Path) -> bool:
 
 
 def _copy_run(src: Path, dest: Path) -> None:
-    """Copy RUN_FILES into a temporary sibling, then rename: a dataset run is whole or absent."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Copy RUN_FILES into a temporary sibling, then rename: a dataset run is whole or absent.
+    The folder gets the umask's mode, as mkdir would (mkdtemp makes it 0700)."""
+    safe_subdir(dest.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         for name in RUN_FILES:
-            shutil.copyfile(src / name, tmp / name)
-        os.chmod(tmp, 0o755)
+            shutil.copyfile(src / name, tmp / name, follow_symlinks=False)
+        os.chmod(tmp, 0o777 & ~current_umask())
         tmp.rename(dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -96,7 +114,7 @@ def _copy_suite_file(sweep_folder: Path, dest_folder: Path, sha: str) -> None:
     if not sha or target.exists():
         return
     copy = find_copy(sweep_folder, sha)
-    if copy is not None:
+    if copy is not None and not copy.is_symlink():
         atomic_write_bytes(target, copy.read_bytes())  # never left half-written
 
 
@@ -104,11 +122,22 @@ def add_runs(sources: list[Path], dataset: Path) -> AddResult:
     """Copy every complete run under `sources` into `dataset/<suite>/<run_id>/`."""
     result = AddResult()
     for src in [d for root in sources for d in find_run_dirs(root)]:
-        if not _is_complete_copyable(src):
+        if run_status(src) != "complete":
             result.not_complete.append(src.name)
             continue
+        problem = _copy_problem(src)
+        if problem:
+            result.corrupt.append(f"{src.name}: {problem}")
+            continue
         meta = read_json(src / "meta.json") or {}
-        dest = Path(dataset) / (meta.get("suite") or NO_SUITE) / src.name
+        suite = meta.get("suite") or NO_SUITE
+        if not isinstance(suite, str) or not SAFE_NAME.fullmatch(suite):
+            result.corrupt.append(f"{src.name}: meta.json suite {suite!r} is not a folder name")
+            continue
+        dest = Path(dataset) / suite / src.name
+        if dest.is_symlink():
+            result.conflicts.append(src.name)  # never written through
+            continue
         if dest.exists() and not _same_run(src, dest):
             result.conflicts.append(src.name)
             continue
@@ -138,16 +167,16 @@ def write_manifest(dataset: Path) -> Path:
     """Rewrite `dataset/manifest.csv` from the run directories it holds (the source of truth)."""
     path = Path(dataset) / "manifest.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(manifest_rows(dataset))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(manifest_rows(dataset))
+    atomic_write_bytes(path, text.getvalue().encode())  # replaces a planted symlink
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from npgbench.harness.core.command import OneLineParser
-    from npgbench.harness.core.config import ConfigError
+    from npgbench.harness.core.command import OneLineParser, os_error_line
 
     parser = OneLineParser(prog="npgbench dataset", description="the committed results dataset")
     sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
@@ -161,6 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _act(args)
+    except (OSError, ConfigError) as exc:  # --into a file, unwritable, a name too long
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _act(args) -> int:
+    """Run `dataset add` or `dataset manifest`; the exit code."""
     if args.action == "manifest":
         print(f"wrote {write_manifest(Path(args.into))}")
         return 0
@@ -168,11 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a folder: {missing[0]}", file=sys.stderr)
         return 2
+    check_output_dir(Path(args.into), "--into")
     result = add_runs([Path(s) for s in args.sources], Path(args.into))
     print(
         f"added {len(result.added)}, already present {len(result.already)}, "
         f"not complete {len(result.not_complete)}, conflicts {len(result.conflicts)}"
+        + (f", corrupt {len(result.corrupt)} (refused)" if result.corrupt else "")
     )
     for name in result.conflicts:
         print(f"conflict (kept the dataset's copy): {name}", file=sys.stderr)
-    return 1 if result.conflicts else 0
+    for line in result.corrupt:
+        print(f"corrupt (not added): {line}", file=sys.stderr)
+    return 1 if result.conflicts or result.corrupt else 0

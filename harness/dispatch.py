@@ -10,6 +10,7 @@ the traceback, and one bad run must not cancel the others.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -27,9 +28,10 @@ def run_task(job: dict) -> dict:
     _thread_lock_for_tqdm()
     # Imported before the run's lock is taken: loading torch takes seconds, during which a
     # locked run directory would sit without its meta.json.
+    from npgbench.harness.integrity import verified_status
     from npgbench.harness.live import TensorBoardMirror, compose
     from npgbench.harness.runner import train
-    from npgbench.harness.tracking import lock_run, run_status
+    from npgbench.harness.tracking import RunBusy, holding_run
     from npgbench.harness.wandb_mirror import WandbMirror
 
     out, rid = Path(job["out"]), job["run_id"]
@@ -43,34 +45,35 @@ def run_task(job: dict) -> dict:
         )
         return result
     start = time.time()
+    held = contextlib.ExitStack()
     try:
-        lock = lock_run(run_dir)
+        held.enter_context(holding_run(run_dir))
+    except RunBusy:  # a live process (orphaned worker, second sweep, `npgbench run`)
+        result["status"] = "busy"
+        return result
     except OSError as exc:  # a read-only or full --out: this run fails, the sweep goes on
         result["error"] = f"cannot lock {run_dir}: {exc.strerror or exc}"
         return result
-    if lock is None:  # a live process (orphaned worker, second sweep) holds this run
-        result["status"] = "busy"
-        return result
     mirror = board = None
-    try:
-        if run_status(run_dir) == "complete":  # finished elsewhere meanwhile (dask retry)
-            result["status"] = "complete"
-            return result
-        mirror = WandbMirror(rid, run_dir, job["wandb_config"], **job["wandb"])
-        board = TensorBoardMirror(run_dir, job["cfg"].algo) if job.get("tensorboard") else None
-        on_row = compose(mirror.on_row, board and board.on_row)
+    with held:  # releases the flock
         try:
-            train(job["cfg"], out, progress=False, on_row=on_row, extra_meta=job["meta"])
-            result["status"] = "complete"
-        except Exception as exc:  # recorded in meta.json by train; the sweep goes on
-            result["error"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
-        result["final_return"] = run_final_return(run_dir)
-    finally:
-        if board is not None:
-            board.close()
-        if mirror is not None:
-            _finish_mirror(mirror, result, start)
-        lock.close()  # releases the flock
+            if verified_status(run_dir) == "complete":  # finished elsewhere (dask retry)
+                result["status"] = "complete"
+                return result
+            mirror = WandbMirror(rid, run_dir, job["wandb_config"], **job["wandb"])
+            board = TensorBoardMirror(run_dir, job["cfg"].algo) if job.get("tensorboard") else None
+            on_row = compose(mirror.on_row, board and board.on_row)
+            try:
+                train(job["cfg"], out, progress=False, on_row=on_row, extra_meta=job["meta"])
+                result["status"] = "complete"
+            except Exception as exc:  # recorded in meta.json by train; the sweep goes on
+                result["error"] = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
+            result["final_return"] = run_final_return(run_dir)
+        finally:
+            if board is not None:
+                board.close()
+            if mirror is not None:
+                _finish_mirror(mirror, result, start)
     result["wall_s"] = time.time() - start
     return result
 

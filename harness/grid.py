@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,7 @@ def expand(
     budget = steps or suite.steps
     bases = base_tasks(suite, algos)
     probes = _probes(suite)
+    check_grid_size(suite, bases, probes, len(env_list) * len(seed_list))
     tasks, by_id = [], {}
     for (label, algo, variant), env in itertools.product(bases, env_list):
         for point in grid_points(suite, algo, probes[algo]):
@@ -153,6 +155,25 @@ def expand(
                 by_id[task.run_id] = task
                 tasks.append(task)
     return tasks
+
+
+MAX_RUNS = 100_000
+"""Most runs one sweep plans: every run is resolved before anything starts, so a grid of
+10**6 points would sit in planning for hours instead of being refused."""
+
+
+def check_grid_size(suite: Suite, bases, probes: dict[str, RunConfig], per_point: int) -> None:
+    """Refuse a grid of more than MAX_RUNS runs, counted before any point is built."""
+    total = 0
+    for _, algo, _ in bases:
+        keys = {k: v for k, v in suite.grid.items() if has_key(probes[algo], k)}
+        keys.update(suite.algo_grid.get(algo, {}))
+        total += math.prod(len(v) for v in keys.values()) * per_point
+    if total > MAX_RUNS:
+        raise ConfigError(
+            f"suite {suite.name}: {total:,d} runs planned, more than {MAX_RUNS:,d}: narrow it "
+            "(--algos, --envs, --seeds, fewer grid values) or split it into several suites"
+        )
 
 
 def _probes(suite: Suite) -> dict[str, RunConfig]:

@@ -124,17 +124,86 @@ def _new_pool(n_jobs: int, scratch: Path):
 
     env = {"TMPDIR": str(scratch), "JOBLIB_TEMP_FOLDER": str(scratch)}
     env.update({k: "1" for k in THREAD_VARIABLES})
-    return ProcessPoolExecutor(max_workers=n_jobs, env=env)
+    return ProcessPoolExecutor(
+        max_workers=n_jobs, env=env, initializer=watch_parent, initargs=(os.getpid(),)
+    )
+
+
+ORPHAN_GRACE_S = 2.0
+"""Seconds between a worker's looks at its parent: a worker whose sweep was SIGKILLed exits
+within this (its run stays resumable from its last checkpoint; the kernel frees its lock)."""
+
+
+def watch_parent(parent: int) -> None:
+    """In a loky worker: exit as soon as the sweep process `parent` is gone (re-parented),
+    instead of training on, unseen, and keeping the resource trackers alive."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)  # no cleanup to wait for: the run is left as a kill would leave it
+
+    threading.Thread(target=watch, name="npgbench-watch-parent", daemon=True).start()
+
+
+SCRATCH_PREFIX = "npgbench-sweep-"
+ALIVE = ".alive"
+"""File in a sweep's scratch folder on which the sweep holds a flock while it lives."""
 
 
 @contextlib.contextmanager
 def _scratch_dir() -> Iterator[Path]:
-    """A private temporary folder for the workers, removed with everything in it."""
-    path = Path(tempfile.mkdtemp(prefix=f"npgbench-sweep-{os.getpid()}-"))
+    """A private temporary folder for the workers, removed with everything in it; first the
+    folders of sweeps that died without removing theirs (clean_dead_scratch)."""
+    clean_dead_scratch(Path(tempfile.gettempdir()))
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    alive = _hold(path / f"{ALIVE}.new")  # locked before a cleaner can see it as .alive
+    if alive is not None:
+        os.rename(path / f"{ALIVE}.new", path / ALIVE)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        if alive is not None:
+            alive.close()
+
+
+def _hold(path: Path):
+    """An open file with an exclusive flock (O_CLOEXEC: workers do not inherit it), or None."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+    try:
+        handle = os.fdopen(os.open(path, flags, 0o600), "r+b")
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None
+    return handle
+
+
+def clean_dead_scratch(tmp: Path) -> list[Path]:
+    """Remove the scratch folders of sweeps proven dead: ours (same owner), holding an
+    .alive file whose flock can be taken (the kernel dropped it when the sweep died, however
+    it died). A folder without .alive, another user's, or a live sweep's is left alone."""
+    removed = []
+    for folder in tmp.glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            if folder.is_symlink() or folder.lstat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if not (folder / ALIVE).is_file():
+            continue
+        probe = _hold(folder / ALIVE)
+        if probe is None:  # held: that sweep is alive
+            continue
+        with probe:
+            shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _death_reason(error: BaseException) -> str:

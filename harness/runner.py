@@ -30,7 +30,14 @@ from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.core.value import ValueFitter, fill_skip_columns
 from npgbench.harness.fingerprint import code_fingerprint
-from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, run_status
+from npgbench.harness.integrity import settle
+from npgbench.harness.tracking import (
+    LostRun,
+    RunDirectory,
+    atomic_write_bytes,
+    holding_run,
+    owns_run,
+)
 
 
 def resolve_config(
@@ -220,26 +227,31 @@ def train(
     extra_meta: dict | None = None,
 ) -> Path:
     """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched;
-    an incomplete one continues from its checkpoint.pt when it has one (harness/checkpoint.py).
+    an incomplete one continues from its checkpoint.pt when it has one (harness/checkpoint.py);
+    a "complete" one that fails its checks (harness/integrity.py) is moved aside and redone.
 
-    on_row is called with every metrics row (the W&B mirror), a resumed run's restored rows
-    first; its failures never stop the run.
+    Holds the run's lock throughout (tracking.holding_run): RunBusy, with nothing touched,
+    when another process trains this run. on_row is called with every metrics row (the W&B
+    mirror), a resumed run's restored rows first; its failures never stop the run.
     """
     record = config_record(cfg)
     run_dir = Path(out) / record["run_id"]
-    if run_status(run_dir) == "complete":
-        return run_dir
-    torch.set_num_threads(1)
-    saved, warning = checkpoint.read(run_dir, record["config_hash"])
-    meta = {**(extra_meta or {}), "code": code_fingerprint(cfg.algo)}
-    writer = RunDirectory(run_dir, record, meta)
-    try:
-        _train_loop(cfg, writer, progress, on_row, saved, warning)
-    except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
-        writer.finish(
-            "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
-        )
-        raise
+    with holding_run(run_dir):
+        extra = settle(run_dir)
+        if extra is None:
+            return run_dir
+        torch.set_num_threads(1)
+        saved, warning = checkpoint.read(run_dir, cfg)
+        meta = {**(extra_meta or {}), **extra, "code": code_fingerprint(cfg.algo)}
+        writer = RunDirectory(run_dir, record, meta)
+        try:
+            _train_loop(cfg, writer, progress, on_row, saved, warning)
+        except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
+            if owns_run(run_dir):  # never write into a directory that is someone else's now
+                writer.finish(
+                    "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+                )
+            raise
     return run_dir
 
 
@@ -248,7 +260,7 @@ def _train_loop(
 ) -> None:
     trainer = Trainer(cfg)
     writer.meta["num_params"] = trainer.policy.num_params()
-    keeper = checkpoint.Checkpointer(writer, cfg.checkpoint.every, config_hash(cfg))
+    keeper = checkpoint.Checkpointer(writer, cfg.checkpoint.every, config_hash(cfg), run_id(cfg))
     try:
         try:
             done, elapsed = keeper.start(trainer, saved, warning)
@@ -258,7 +270,6 @@ def _train_loop(
             done, elapsed = 0, 0.0
         with checkpoint.DeferredSignals() as signals:
             _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elapsed)
-        keeper.remove()
     finally:
         trainer.sampler.close()  # a long-lived sweep worker must not leak MuJoCo envs
 
@@ -299,8 +310,17 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         bar.update(per_update)
         bar.set_postfix(sps=f"{row['step'] / row['wall_time']:.0f}", ret=f"{last_return:.1f}")
     bar.close()
+    _complete(trainer, writer, keeper, iterations * per_update)
+
+
+def _complete(trainer: Trainer, writer: RunDirectory, keeper, steps: int) -> None:
+    """policy.pt, then no checkpoint, then meta.json complete: only while this process still
+    owns the run (LostRun otherwise: its directory was moved or its lock replaced)."""
+    if not owns_run(writer.path):
+        raise LostRun(f"{writer.path}: the run's lock is no longer this process's; not completed")
     trainer.save(writer.path / "policy.pt")
-    writer.finish("complete", total_steps_done=iterations * per_update)
+    keeper.remove()  # a kill from here to the next line costs a restart, never a stale file
+    writer.finish("complete", total_steps_done=steps)
 
 
 def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:

@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPERSEDED = "superseded"
+from npgbench.harness import integrity
+
+SUPERSEDED = integrity.SUPERSEDED  # one name for the folder
 """<out>/<SUPERSEDED>/: run directories replaced by --rerun-stale, kept."""
 
 

@@ -6,7 +6,7 @@ once. Every job is one `harness.dispatch.run_task`, wrapped as a submitit Checkp
 Slurm preempts the job or its walltime ends, submitit requeues the same call, which is safe
 because a run directory is idempotent (a complete run is skipped, an incomplete one restarts).
 A job that dies (killed, out of memory) fails only its own run, recorded like a dead loky
-worker. Job logs and pickles live in <out>/.submitit/.
+worker. Job logs and pickles live in <out>/.submitit/, a folder only its owner can enter.
 
 Slurm settings come from `--slurm KEY=VALUE` (submitit's `slurm_KEY` parameters), e.g.
 `--slurm partition=cpu --slurm account=proj --slurm time=480 --slurm mem_gb=4`.
@@ -38,18 +38,43 @@ def _checkpointable():
     return RunTask()
 
 
-def make_executor(folder: Path, slurm: dict):
-    """A submitit AutoExecutor: 1 CPU and 1 task per job, plus the given slurm_* parameters."""
+def require_submitit():
+    """The submitit module, or ConfigError (one line, exit 2) when it is not installed."""
     try:
         import submitit
     except ImportError:
         raise ConfigError("--backend submitit needs submitit: pip install -e .[slurm]") from None
-    # the sbatch options submitit knows, and its generic names of some (mem_gb, timeout_min)
-    slurm_executor = submitit.SlurmExecutor
-    valid = set(slurm_executor._valid_parameters()) | set(slurm_executor._equivalence_dict())
+    return submitit
+
+
+def check_slurm_keys(slurm: dict) -> None:
+    """Refuse a --slurm key that submitit does not know (a typo such as partiton), on any
+    machine, not only on Slurm: its sbatch options and its generic names (mem_gb, ...)."""
+    executor = require_submitit().SlurmExecutor
+    valid = set(executor._valid_parameters()) | set(executor._equivalence_dict())
     for key in slurm:
-        if key not in valid:  # a typo (partiton) is caught on any machine, not only on Slurm
+        if key not in valid:
             raise ConfigError(f"--slurm {key}: unknown Slurm parameter: {closest(key, valid)}")
+
+
+def private_folder(path: Path) -> Path:
+    """path as a folder only its owner can enter (mode 0700, not a symlink): the job pickles
+    submitit writes there with the umask's mode are read back by the sweep, which must not
+    unpickle anything another user could have put or replaced there."""
+    import os
+
+    from npgbench.harness.tracking import safe_subdir
+
+    safe_subdir(path)
+    if path.stat().st_uid != os.getuid():
+        raise ConfigError(f"{path} belongs to another user: remove it or use another --out")
+    path.chmod(0o700)
+    return path
+
+
+def make_executor(folder: Path, slurm: dict):
+    """A submitit AutoExecutor: 1 CPU and 1 task per job, plus the given slurm_* parameters."""
+    submitit = require_submitit()
     executor = submitit.AutoExecutor(folder=folder)
     params = {"cpus_per_task": 1, "tasks_per_node": 1, "name": "npgbench"}
     if executor.cluster == "slurm":
@@ -73,7 +98,7 @@ def run_submitit(jobs: list[dict], n_jobs: int, slurm: dict) -> Iterator[dict]:
 
     if not jobs:
         return
-    executor = make_executor(Path(jobs[0]["out"]) / ".submitit", slurm)
+    executor = make_executor(private_folder(Path(jobs[0]["out"]) / ".submitit"), slurm)
     task = _checkpointable()
     pending, running = list(jobs), {}
     try:
@@ -89,8 +114,10 @@ def run_submitit(jobs: list[dict], n_jobs: int, slurm: dict) -> Iterator[dict]:
                 job = running.pop(submitted)
                 try:
                     yield submitted.result()
-                except Exception:  # UncompletedJobError: the job's process died
-                    reason = f"worker died (submitit job {submitted.job_id}: {submitted.state})"
+                except Exception as exc:  # UncompletedJobError: the job's process died
+                    # submitit's state of a killed local job reads FINISHED: say its error
+                    why = (str(exc).strip().splitlines() or [submitted.state])[0][:200]
+                    reason = f"worker died (submitit job {submitted.job_id}: {why})"
                     yield record_worker_death(job, reason)
     finally:
         for submitted in running:

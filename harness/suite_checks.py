@@ -47,6 +47,7 @@ def check_suite(suite: Suite) -> Suite:
         known_algo(name, "algos")
     for label, spec in suite.variants.items():
         known_algo(spec["algo"], f"variants.{label}.algo")
+        _check_label(suite, label, spec["algo"], algos, variants)
     for env in suite.envs:
         try:
             check_env_id(env)
@@ -55,6 +56,18 @@ def check_suite(suite: Suite) -> Suite:
     _check_algo_tables(suite, algos, known_algo)
     _check_env_tables(suite)
     return Suite(**{**suite.__dict__, "algos": algos})
+
+
+def _check_label(suite: Suite, label: str, algo: str, algos, variants) -> None:
+    """A variant label is one printable line (it names runs in every line and table), and
+    never the name of another algorithm, nor one the suite runs as itself."""
+    where = f"{suite.path}: variants.{label!r}"
+    if not label.strip() or not label.isprintable() or label != label.strip():
+        raise ConfigError(f"{where}: a label must be non-empty printable text on one line")
+    if label in variants and label != algo:
+        raise ConfigError(f"{where}: the label is the name of algorithm {label}, not {algo}")
+    if label in algos:
+        raise ConfigError(f"{where}: the label is also in algos: rename the variant")
 
 
 def _check_algo_tables(suite: Suite, algos: tuple[str, ...], known_algo) -> None:

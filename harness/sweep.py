@@ -3,7 +3,9 @@
 One task = one run: `harness.runner.train` in a worker with one torch thread. The parent plans
 the grid (every config resolved before anything starts), dispatches, draws one progress bar
 and prints the summary. Resume is by identity: a run directory whose meta.json says complete
-is skipped, anything else restarts from scratch. A run that raises is recorded (meta.json
+and whose files check out (harness/integrity.py) is skipped; a "complete" one that does not is
+corrupt, moved aside to --out/.corrupt/ and redone; anything else continues from its
+checkpoint or restarts. A run that raises is recorded (meta.json
 holds the traceback) and the others go on.
 
 Exit codes: 0 every run complete; 1 a run failed (a dead worker fails only its own run) or
@@ -34,12 +36,13 @@ from npgbench.harness.core.command import (
 one_thread_per_process()  # before numpy or torch load (joblib#834)
 
 from npgbench.harness import staleness  # noqa: E402
-from npgbench.harness.cli import WANDB_HELP  # noqa: E402
+from npgbench.harness.cli import ENV_MODULE_HELP, WANDB_HELP  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.dispatch import dask_client, make_jobs  # noqa: E402
 from npgbench.harness.live import check_tensorboard  # noqa: E402
 from npgbench.harness.sweep_plan import (  # noqa: E402
     check_sizes,
+    drop_stale_checkpoints,
     pick_seeds,
     plan,
     print_plan,
@@ -55,7 +58,12 @@ from npgbench.harness.sweep_run import (  # noqa: E402
 
 
 def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    """'a,b' -> ['a', 'b']; an empty list ('', ',': an unset shell variable) is refused,
+    never read as "all"."""
+    values = [t.strip() for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected one or more names like a,b, got {text!r}")
+    return values
 
 
 def _int_csv(text: str) -> list[int]:
@@ -102,6 +110,7 @@ def _add_grid_arguments(p: argparse.ArgumentParser) -> None:
         help="the suite's first N seeds, extended past its list (default: all of them)",
     )
     p.add_argument("--steps", type=positive_int, help="step budget per run (default: the suite's)")
+    p.add_argument("--allow-env-module", action="store_true", help=ENV_MODULE_HELP)
     p.add_argument(
         "--rerun-stale",
         action="store_true",
@@ -154,7 +163,7 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shard",
         metavar="I/N",
-        help="run only shard I of N (0 <= I < N) of the grid, e.g. one Slurm array task "
+        help="run only shard I of N (0-based: 0 <= I < N) of the grid, e.g. one Slurm array task "
         "(default: the whole grid)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work left")
@@ -168,10 +177,15 @@ def _add_execution_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `npgbench sweep` (harness.cli delegates the raw argv here)."""
+    from npgbench.harness.core.command import os_error_line
+
     try:
         return _main(sys.argv[1:] if argv is None else list(argv))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:  # a name too long, a non-UTF-8 suite file
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -184,12 +198,15 @@ def _main(argv: list[str]) -> int:
     from npgbench.harness.tracking import check_output_dir
 
     args = build_parser().parse_args(argv)
-    shard = parse_shard(args.shard) if args.shard else None
+    shard = parse_shard(args.shard) if args.shard is not None else None  # '' is refused
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler needs --backend dask")
-    if args.slurm and backend != "submitit":  # loky and dask would silently drop them
-        raise ConfigError(f"--slurm needs --backend submitit (got --backend {backend})")
+    args.slurm = check_cluster_options(backend, args.slurm)
+    if args.allow_env_module:
+        from npgbench.harness.core.envs import allow_env_modules
+
+        allow_env_modules()
     overrides = dict(parse_override(p) for p in args.set)
     suite = load_checked_suite(args.suite)
     seeds = pick_seeds(suite.seeds, args.seeds, args.num_seeds)
@@ -215,12 +232,26 @@ def _main(argv: list[str]) -> int:
         check_output_dir(out)
     if args.tensorboard:
         check_tensorboard()
+    drop_stale_checkpoints(tasks, statuses, out)
     print_rounding(tasks)  # after every check: an error is the only line of a refused command
     staleness.print_notes(tasks, checks, args.rerun_stale, args.rerun_stale, sys.stderr)
     for task, status in zip(tasks, statuses, strict=True):
         if status == "stale" and args.rerun_stale:
             staleness.move_aside(out / task.run_id)  # kept under out/superseded/
     return _run(args, backend, suite, overrides, todo, len(tasks) - len(todo), out)
+
+
+def check_cluster_options(backend: str, slurm: list[str]) -> dict:
+    """--slurm KEY=VALUE pairs as a dict, checked before anything is printed or written:
+    they need --backend submitit, which needs submitit installed."""
+    pairs = dict(parse_override(p) for p in slurm)
+    if pairs and backend != "submitit":
+        raise ConfigError(f"--slurm needs --backend submitit (the backend is {backend})")
+    if backend == "submitit":
+        from npgbench.harness.submit import check_slurm_keys
+
+        check_slurm_keys(pairs)
+    return pairs
 
 
 def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Path) -> int:
@@ -245,8 +276,7 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
     start = time.time()
     try:
         with sigterm_as_interrupt():
-            slurm = dict(parse_override(p) for p in args.slurm)
-            results = drive(jobs, todo, backend, args.jobs, slurm, args.quiet)
+            results = drive(jobs, todo, backend, args.jobs, args.slurm, args.quiet)
     finally:
         if client is not None:
             client.close()

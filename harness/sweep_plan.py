@@ -11,9 +11,15 @@ from pathlib import Path
 from npgbench.harness.cli import rounding_note
 from npgbench.harness.core.config import ConfigError
 
+MAX_SEEDS = 10_000
+"""Most seeds a sweep takes (--seeds, --num-seeds): far past any benchmark's, and a typo such
+as 10**9 is refused before a list of that length is built."""
+
 
 def pick_seeds(suite_seeds, seeds: list[int] | None, num: int | None) -> list[int]:
     """--seeds as given; --num-seeds N: the suite's first N, extended with the next integers."""
+    if max(len(seeds or []), num or 0) > MAX_SEEDS:
+        raise ConfigError(f"at most {MAX_SEEDS:,d} seeds per sweep, got {num or len(seeds):,d}")
     if seeds:
         return seeds
     chosen = list(suite_seeds)
@@ -48,7 +54,8 @@ def plan(tasks, out: Path) -> list[str]:
     existed are still recognised as the same run.
     """
     from npgbench.harness.core.identity import experiment_fields, to_dict
-    from npgbench.harness.tracking import read_json, run_status
+    from npgbench.harness.integrity import verified_status
+    from npgbench.harness.tracking import read_json
 
     statuses = []
     for task in tasks:
@@ -62,8 +69,17 @@ def plan(tasks, out: Path) -> list[str]:
                 f"{run_dir} holds a different config under the same run id; "
                 "refusing to overwrite it (move it away or use another --out)"
             )
-        statuses.append(run_status(run_dir) or "new")
+        statuses.append(verified_status(run_dir) or "new")
     return statuses
+
+
+def drop_stale_checkpoints(tasks, statuses, out: Path) -> None:
+    """Delete the checkpoint.pt left beside any complete run (integrity.py)."""
+    from npgbench.harness.integrity import drop_stale_checkpoint
+
+    for task, status in zip(tasks, statuses, strict=True):
+        if status == "complete":
+            drop_stale_checkpoint(out / task.run_id)
 
 
 def print_rounding(tasks) -> None:
@@ -88,9 +104,10 @@ def print_plan(suite, tasks, statuses, out: Path, done=("complete", "stale")) ->
     counts = Counter(statuses)
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
     stale = f" (stale {counts['stale']})" if counts["stale"] else ""
+    corrupt = f"corrupt {counts['corrupt']} (redone), " if counts["corrupt"] else ""
     print(
         f"{len(tasks)} runs: complete {counts['complete'] + counts['stale']}{stale}, "
-        f"failed {counts['failed']}, "
+        f"{corrupt}failed {counts['failed']}, "
         f"incomplete {counts['running']}, new {counts['new']}; work left: {len(todo)} runs, "
         f"{sum(t.env_steps for t in todo):,d} env steps"
     )

@@ -10,6 +10,8 @@ Every file is written atomically (temp file in the same folder, then os.replace)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import platform
@@ -17,7 +19,9 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +61,29 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
+def safe_subdir(path: Path) -> Path:
+    """mkdir path (and parents) and return it; OSError (ELOOP) when path is a symlink, which
+    a writer below --out / --into / a report folder must not follow."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "a symlink, not followed", str(path))
+    return path
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel reports it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_json(path: Path, obj: dict) -> None:
     atomic_write_bytes(
         path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
@@ -64,11 +91,12 @@ def atomic_write_json(path: Path, obj: dict) -> None:
 
 
 def read_json(path: Path) -> dict | None:
-    """The parsed file, or None when it is missing or corrupt."""
+    """The parsed JSON object, or None when it is missing, corrupt or not an object."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: bad JSON, and bytes that are not UTF-8
         return None
+    return value if isinstance(value, dict) else None
 
 
 def run_status(run_dir: Path) -> str | None:
@@ -179,8 +207,12 @@ def lock_run(run_dir: Path):
     holds it (the kernel releases a flock when its process dies, however it dies).
 
     Opened with O_NOFOLLOW and without O_TRUNC: a symlink planted at .lock raises OSError
-    (ELOOP) instead of being followed, and no existing file is ever truncated.
+    (ELOOP) instead of being followed, and no existing file is ever truncated. A run_dir that
+    is a symlink or a file raises OSError too: nothing is written through it.
     """
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        what = "a symlink, not followed" if run_dir.is_symlink() else "not a directory"
+        raise OSError(errno.ENOTDIR, f"run directory is {what}", str(run_dir))
     try:
         import fcntl
     except ImportError:  # no flock on this platform: rely on identity alone
@@ -194,3 +226,64 @@ def lock_run(run_dir: Path):
         handle.close()
         return None
     return handle
+
+
+class RunBusy(Exception):
+    """Another live process holds the run's lock (a second `npgbench run`, a sweep)."""
+
+
+class LostRun(Exception):
+    """The run's lock file is no longer the one this process locked (the directory was moved
+    or its .lock replaced): the run belongs to someone else now, so nothing more is written."""
+
+
+_held = threading.local()
+"""run directory (absolute) -> the locked handle, per thread: holding_run is reentrant."""
+
+
+@contextlib.contextmanager
+def holding_run(run_dir: Path) -> Iterator[None]:
+    """Hold run_dir's lock (lock_run) for the block; RunBusy when another process holds it.
+
+    Reentrant within one thread: `npgbench run` and a sweep worker take the lock before they
+    open the W&B mirror, and `train` takes it again (a second flock of the same file from
+    one process would conflict with the first). OSError when the lock cannot be created.
+    """
+    key = os.path.abspath(run_dir)
+    held = _held.__dict__.setdefault("locks", {})
+    if key in held:
+        yield
+        return
+    handle = lock_run(Path(run_dir))
+    if handle is None:
+        raise RunBusy(f"busy: {run_dir} is being trained by another process; not touched")
+    held[key] = handle
+    try:
+        yield
+    finally:
+        held.pop(key).close()  # relock may have swapped the handle
+
+
+def relock(run_dir: Path) -> None:
+    """Inside holding_run(run_dir), after its directory was moved away: lock the new,
+    empty run_dir in its place (RunBusy when another process was quicker)."""
+    held = _held.__dict__["locks"]
+    handle = lock_run(Path(run_dir))
+    if handle is None:
+        raise RunBusy(f"busy: {run_dir} is being trained by another process; not touched")
+    held.pop(os.path.abspath(run_dir)).close()
+    held[os.path.abspath(run_dir)] = handle
+
+
+def owns_run(run_dir: Path) -> bool:
+    """Whether this thread holds run_dir's lock and run_dir/.lock is still the locked file."""
+    handle = _held.__dict__.get("locks", {}).get(os.path.abspath(run_dir))
+    if handle is None:
+        return False
+    if handle.name == os.devnull:  # no flock on this platform (lock_run)
+        return True
+    try:
+        now, mine = os.lstat(Path(run_dir) / ".lock"), os.fstat(handle.fileno())
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)

@@ -43,7 +43,11 @@ RUN_CASES = [
     (["--env", "LunarLanderContinuous-v3"], "Box2D is not installed"),
     (["--env", "InvertedPendulum-v2"], "InvertedPendulum-v5 needs only gymnasium[mujoco]"),
     (["--env", "phys2d/CartPole-v1"], "No module named 'jax'"),
-    (["--env", "no_such_module:Foo-v0"], "cannot import module 'no_such_module'"),
+    (["--env", "no_such_module:Foo-v0"], "pass --allow-env-module to allow it"),
+    (
+        ["--env", "no_such_module:Foo-v0", "--allow-env-module"],
+        "cannot import module 'no_such_module'",
+    ),
     (["--set", "sampler.num_envs=0"], "sampler.num_envs must be a positive integer"),
     (["--set", "update.lr=inf"], "update.lr must be a finite number, got inf"),
     (["--set", "sampler.gamma=-inf"], "sampler.gamma must be a finite number"),

@@ -6,9 +6,16 @@ import csv
 import json
 import subprocess
 import sys
+import zipfile
 
+import pandas as pd
 import pytest
 from npgbench.harness.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
+
+
+def _metrics(mark: bytes) -> bytes:
+    """A readable one-row metrics.parquet told apart by `mark`."""
+    return pd.DataFrame({"iteration": [0], "mark": [mark.decode()]}).to_parquet(index=False)
 
 
 def _run_dir(root, run_id, status="complete", suite="s1", metrics=b"m1"):
@@ -28,8 +35,9 @@ def _run_dir(root, run_id, status="complete", suite="s1", metrics=b"m1"):
     }
     (d / "meta.json").write_text(json.dumps(meta))
     (d / "config.json").write_text("{}")
-    (d / "metrics.parquet").write_bytes(metrics)
-    (d / "policy.pt").write_bytes(b"p")
+    (d / "metrics.parquet").write_bytes(_metrics(metrics))
+    with zipfile.ZipFile(d / "policy.pt", "w") as policy:  # torch.save's container
+        policy.writestr("data.pkl", b"p")
     (d / ".lock").write_text("")
     (d / "wandb").mkdir()
     return d
@@ -79,7 +87,7 @@ def test_a_run_already_in_the_dataset_is_never_overwritten(tmp_path):
     result = add_runs([tmp_path / "c"], tmp_path / "data")
     assert result.conflicts == ["ppo__Hopper-v5__s0__aa"]
     kept = tmp_path / "data" / "s1" / "ppo__Hopper-v5__s0__aa" / "metrics.parquet"
-    assert kept.read_bytes() == b"m1"
+    assert kept.read_bytes() == _metrics(b"m1")
 
 
 @pytest.mark.parametrize("argv", [["add", "/nonexistent"], ["frobnicate"]])

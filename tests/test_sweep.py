@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import textwrap
+import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from npgbench.harness import dispatch
 from npgbench.harness.core.config import ConfigError
@@ -136,6 +138,14 @@ def test_wandb_settings_do_not_change_run_identity(suite_file):
     assert [t.run_id for t in plain] == [t.run_id for t in tracked]
 
 
+def fake_run_files(run_dir: Path, iterations: int) -> None:
+    """The metrics.parquet and policy.pt of a complete run (harness/integrity.py checks)."""
+    rows = pd.DataFrame({"iteration": range(iterations)})  # every iteration's row
+    rows.to_parquet(run_dir / "metrics.parquet", index=False)
+    with zipfile.ZipFile(run_dir / "policy.pt", "w") as policy:
+        policy.writestr("data.pkl", b"")
+
+
 def test_dry_run_lists_the_grid_and_the_work_left(suite_file, tmp_path, capsys):
     out = tmp_path / "out"
     args = [
@@ -157,6 +167,9 @@ def test_dry_run_lists_the_grid_and_the_work_left(suite_file, tmp_path, capsys):
     (out / task.run_id).mkdir(parents=True)
     (out / task.run_id / "config.json").write_text(json.dumps(config_record(task.cfg)))
     (out / task.run_id / "meta.json").write_text(json.dumps({"status": "complete"}))
+    assert main([*args, "--dry-run"]) == 0  # "complete" without its rows: corrupt, redone
+    assert "corrupt   vanilla[update.lr=0.001]" in capsys.readouterr().out
+    fake_run_files(out / task.run_id, task.env_steps // 256)
     assert main([*args, "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "complete  vanilla[update.lr=0.001]" in text and "work left: 3 runs" in text
@@ -193,6 +206,7 @@ def test_a_run_recorded_before_an_option_existed_is_still_the_same_run(
     (out / task.run_id).mkdir(parents=True)
     (out / task.run_id / "config.json").write_text(json.dumps(old))
     (out / task.run_id / "meta.json").write_text(json.dumps({"status": "complete"}))
+    fake_run_files(out / task.run_id, task.env_steps // 256)
     args = ["--suite", str(suite_file), "--algos", "vanilla", "--envs", "Hopper-v5"]
     assert main([*args, "--seeds", "0", "--out", str(out), "--dry-run"]) == 0
     assert "work left: 1 runs" in capsys.readouterr().out  # 2 lr arms, one complete

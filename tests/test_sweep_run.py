@@ -58,6 +58,9 @@ def suite(
     return str(path)
 
 
+ALLOW = "--allow-env-module"  # the killer_env:... ids of tests/killer_env.py
+
+
 def run_dirs(out: Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -75,7 +78,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys, monke
     path = suite(tmp_path, "fail", envs=("InvertedPendulum-v5", failing), seeds=(0,), steps=512)
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # loky workers import it
     out = tmp_path / "out"
-    rc = main(["--suite", path, "--out", str(out), "--jobs", "2", "--wandb", "disabled"])
+    rc = main(["--suite", path, "--out", str(out), "--jobs", "2", "--wandb", "disabled", ALLOW])
     printed = capsys.readouterr().out
     assert rc == 1 and "complete 1, failed 1, skipped 0" in printed
     metas = {read_json(d / "meta.json")["env"]: read_json(d / "meta.json") for d in run_dirs(out)}
@@ -83,7 +86,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys, monke
     bad = metas[failing]
     assert bad["status"] == "failed" and "injected failure" in bad["error"]
     assert "Traceback" in bad["traceback"] and bad["suite"] == "fail" and bad["label"] == "ppo"
-    assert main(["--suite", path, "--out", str(out), "--dry-run"]) == 0
+    assert main(["--suite", path, "--out", str(out), "--dry-run", ALLOW]) == 0
     assert "complete 1, failed 1" in capsys.readouterr().out
 
 
@@ -212,7 +215,7 @@ def test_a_worker_killed_mid_sweep_fails_only_its_own_run(tmp_path):
     cmd = [sys.executable, "-m", "npgbench.harness.sweep", "--suite", path, "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # workers import killer_env
     proc = subprocess.Popen(
-        [*cmd, "--jobs", "2", "--wandb", "offline"],
+        [*cmd, "--jobs", "2", "--wandb", "offline", ALLOW],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -306,7 +309,7 @@ def test_submitit_local_executor_runs_the_sweep_and_survives_a_killed_job(tmp_pa
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     path = suite(tmp_path, "sub", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
     out = tmp_path / "out"
-    args = ["--suite", path, "--out", str(out), "--backend", "submitit", "--jobs", "2"]
+    args = ["--suite", path, "--out", str(out), "--backend", "submitit", "--jobs", "2", ALLOW]
     assert main([*args, "--wandb", "disabled", "--slurm", "partition=cpu"]) == 1
     metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
     assert metas[1]["status"] == "complete"
@@ -321,7 +324,7 @@ def test_a_dask_worker_killed_by_its_task_fails_only_that_run(tmp_path, monkeypa
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     path = suite(tmp_path, "dd", envs=("killer_env:KillerPendulum-v0",), seeds=(0, 1), steps=512)
     out = tmp_path / "out"
-    args = ["--suite", path, "--out", str(out), "--backend", "dask", "--jobs", "2"]
+    args = ["--suite", path, "--out", str(out), "--backend", "dask", "--jobs", "2", ALLOW]
     assert main([*args, "--wandb", "disabled"]) == 1
     metas = {read_json(d / "meta.json")["seed"]: read_json(d / "meta.json") for d in run_dirs(out)}
     assert metas[1]["status"] == "complete"

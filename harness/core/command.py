@@ -60,3 +60,17 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def os_error_line(exc: BaseException) -> str:
+    """One line for an OSError or a UnicodeDecodeError: "what: file" (no traceback), e.g.
+    "File name too long: results/xxx...", "Is a directory: run/meta.json"."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError):
+        # os.replace(tmp, target) names both: the target is the file the user knows
+        name = next((n for n in (exc.filename2, exc.filename) if n is not None), "")
+        what = exc.strerror or str(exc) or type(exc).__name__
+        shown = str(name) if len(str(name)) <= 160 else "..." + str(name)[-157:]
+        return f"{what}: {shown}" if shown else what
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -71,6 +71,11 @@ def check_numbers(cfg: typing.Any) -> None:
             raise ConfigError(f"{key} is empty: give at least one hidden width, e.g. 64,64")
 
 
+MAX_POLICY_PARAMS = 100_000_000
+"""Largest policy a run builds (400 MB of float32 weights, before optimiser state): a bigger
+one is a typo, refused before config.json is written instead of failing in the allocator."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PolicyShape:
     """Sizes of the harness.core.policy.GaussianPolicy a config builds for an env, known
@@ -110,6 +115,11 @@ def check_policy_size(cfg: typing.Any, obs_dim: int, act_dim: int) -> None:
     algorithms/natural.py `Fidelity.build` makes), and the update config's own
     `check_shape(shape, batch_size)` where it has one (npg_exact's memory limit)."""
     shape = PolicyShape.of(cfg, obs_dim, act_dim)
+    if shape.num_params > MAX_POLICY_PARAMS:
+        raise ConfigError(
+            f"policy.hidden_sizes {tuple(cfg.policy.hidden_sizes)}: {shape.num_params:,d} "
+            f"parameters, more than {MAX_POLICY_PARAMS:,d}"
+        )
     check_fidelity_size(cfg.diagnostics, shape.num_params)
     check_shape = getattr(cfg.update, "check_shape", None)  # optional, like validate()
     if check_shape is not None:

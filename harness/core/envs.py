@@ -11,6 +11,7 @@ import difflib
 import functools
 import importlib
 import logging
+import os
 import warnings
 from typing import Any
 
@@ -38,14 +39,30 @@ def _mujoco_warning(message: str) -> None:
 mujoco.set_mju_user_warning(_mujoco_warning)
 
 
+ENV_MODULE_VARIABLE = "NPGBENCH_ALLOW_ENV_MODULE"
+"""Set to 1 (by --allow-env-module) to accept `module:Env` ids; inherited by workers."""
+
+
+def allow_env_modules() -> None:
+    """Accept `module:Env` ids in this process and the workers it starts."""
+    os.environ[ENV_MODULE_VARIABLE] = "1"
+
+
 def check_env_id(env_id: str) -> None:
     """Raise ConfigError naming close matches when `env_id` is not registered.
 
-    `module:EnvName-v0` ids are accepted as gymnasium.make accepts them: importing `module`
-    registers the env (a package without an entry point, or a test's own env).
+    `module:EnvName-v0` ids are accepted as gymnasium.make accepts them, importing `module`
+    to register the env (a package without an entry point, or a test's own env), but only
+    when allowed (--allow-env-module): importing runs the module's code, and env ids also
+    come from suite files that others share.
     """
     if ":" in env_id:
         module = env_id.split(":", 1)[0]
+        if os.environ.get(ENV_MODULE_VARIABLE) != "1":
+            raise ConfigError(
+                f"env {env_id!r} imports module {module!r}, which runs its code: pass "
+                "--allow-env-module to allow it"
+            )
         try:
             importlib.import_module(module)
         except Exception as exc:  # any import failure of the user's module is bad input
