@@ -19,13 +19,10 @@ from dataclasses import dataclass
 
 import torch
 from npgbench.algorithms.common import mean_kl, surrogate
+from npgbench.algorithms.fidelity import compare_directions, own_model_solve
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.algorithms.fisher.rows import analytic_rows
-from npgbench.algorithms.natural import (
-    FIDELITY_DEFAULT_DAMPING,
-    compare_directions,
-    own_model_solve,
-)
+from npgbench.harness.core.config import FIDELITY_DEFAULT_DAMPING
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
 from npgbench.harness.core.rollout import Batch
 
