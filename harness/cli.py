@@ -409,6 +409,8 @@ def _main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # a reader that left: main() ends quietly
+        raise
     except (OSError, UnicodeDecodeError) as exc:  # a name too long, a folder in a file's place
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2

@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _act(args)
+    except BrokenPipeError:  # a reader that left: npgbench's main ends quietly
+        raise
     except (OSError, ConfigError) as exc:  # --into a file, unwritable, a name too long
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2

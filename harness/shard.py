@@ -21,7 +21,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     if match and int(match[1]) == int(match[2]) > 0:  # N/N: a 1-based array's last task
         count = int(match[2])
         raise ConfigError(
-            f"--shard {text!r}: shards are 0-based, 0/{count} .. {count - 1}/{count}; a "
+            f"--shard {text!r}: expected I/N with 0 <= I < N: shards are 0-based, "
+            f"0/{count} .. {count - 1}/{count}; a "
             f"1-based Slurm array (--array=1-{count}) would never run shard 0: pass "
             f"$((SLURM_ARRAY_TASK_ID - 1))/{count}, or use --array=0-{count - 1}"
         )

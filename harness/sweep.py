@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # a reader that left: npgbench's main ends quietly
+        raise
     except (OSError, UnicodeDecodeError) as exc:  # a name too long, a non-UTF-8 suite file
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 2
