@@ -24,7 +24,7 @@ from npgbench.analysis.curves import run_frames as run_frames
 from npgbench.analysis.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
 from npgbench.analysis.fisher_cost_csv import read_fisher_cost as read_fisher_cost
 from npgbench.harness.core.metrics import declared, names_of
-from npgbench.harness.integrity import complete_problem, set_aside
+from npgbench.harness.core.rundir import complete_problem, set_aside
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""

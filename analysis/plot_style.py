@@ -92,7 +92,7 @@ METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationD
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
     """Write name.png, name.svg and name.pdf (byte-identical on rebuild), close the figure."""
-    from npgbench.harness.tracking import atomic_write_bytes, safe_subdir
+    from npgbench.harness.core.rundir import atomic_write_bytes, safe_subdir
 
     safe_subdir(out_dir)
     paths = [out_dir / f"{name}.{ext}" for ext in FORMATS]

@@ -249,7 +249,7 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
 
 def write_outputs(out: Path, blocks: list[tuple], built: list[Table], name: str) -> dict:
     """CSV of every table, LaTeX of every titled one, report.md and report.html."""
-    from npgbench.harness.tracking import atomic_write_bytes, safe_subdir
+    from npgbench.harness.core.rundir import atomic_write_bytes, safe_subdir
 
     # Atomic writes replace a symlink planted at a file's name instead of following it.
     folder = safe_subdir(out / "tables")

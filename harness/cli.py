@@ -87,6 +87,8 @@ def cmd_run(args) -> int:
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
     if note:  # after every check: an error is the only line of a refused command
         print(note, file=sys.stderr)
+    if stale:  # moved before the lock is taken: the lock file moves with the old directory
+        print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     with contextlib.ExitStack() as held:
         try:  # before the W&B mirror opens; an OSError (run dir a file) is bad input, exit 2
             held.enter_context(holding_run(run_dir))
@@ -94,15 +96,15 @@ def cmd_run(args) -> int:
             print(str(exc), file=sys.stderr)
             return 1
         try:
-            return _run_locked(args, cfg, run_dir, status == "corrupt", stale)
+            return _run_locked(args, cfg, run_dir, status == "corrupt")
         except OSError as exc:  # disk full, a file replaced by a folder: recorded, resumable
             print(f"run failed: {os_error_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
             return 1
 
 
-def _run_locked(args, cfg, run_dir: Path, corrupt: bool, stale: bool) -> int:
-    """Train, holding the run's lock; the exit code. A stale run (--rerun-stale) is moved to
-    OUT/superseded/ first, a corrupt one to OUT/.corrupt/ by train()."""
+def _run_locked(args, cfg, run_dir: Path, corrupt: bool) -> int:
+    """Train, holding the run's lock; the exit code (a corrupt run is moved to OUT/.corrupt/
+    by train())."""
     from npgbench.harness.runner import train
 
     if corrupt:
@@ -111,8 +113,6 @@ def _run_locked(args, cfg, run_dir: Path, corrupt: bool, stale: bool) -> int:
             f"{Path(args.out) / '.corrupt'}/ and redone",
             file=sys.stderr,
         )
-    if stale:
-        print(f"old run kept in {move_aside(run_dir)}; running it again", file=sys.stderr)
     mirror, status = _wandb_mirror(cfg, run_dir), "failed"
     watch = live.watchers(cfg, run_dir, show_progress(args.quiet), args.quiet, args.tensorboard)
     try:

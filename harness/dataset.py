@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.integrity import complete_problem, set_aside
+from npgbench.harness.core.rundir import complete_problem, set_aside
 from npgbench.harness.tracking import (
     atomic_write_bytes,
     check_output_dir,

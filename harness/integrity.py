@@ -1,17 +1,6 @@
 """Whether a run directory that says "complete" is complete, and what happens when it is not.
 
-meta.json's `status: complete` is written last, after metrics.parquet and policy.pt, by the
-process that holds the run's lock; yet a file can still be damaged or replaced afterwards, and
-runs written before the run lock existed could be completed by one writer while another kept
-rewriting metrics.parquet with a shorter prefix. So every reader of "complete" (the runner, the
-sweep's plan, `dataset add`, the report) asks `complete_problem`, which checks that
-
-- meta.json and config.json are JSON objects that name the same run,
-- metrics.parquet is a readable parquet file with one row per iteration, iterations
-  0 .. n-1 where n = ceil(total_steps / sampler.steps_per_update) of config.json,
-- policy.pt is a regular file that is a zip archive (torch.save's format); the report, which
-  never reads it, skips this one.
-
+Every reader of "complete" asks `complete_problem` (harness/core/rundir.py: the checks).
 A complete run that fails a check is "corrupt": the sweep and `npgbench run` move its directory
 aside, whole, to <out>/.corrupt/<run_id>.<time>/ (never deleted) and train the run afresh.
 Folders whose name starts with "." hold no runs of their parent (analysis and dataset skip them).
@@ -19,101 +8,19 @@ Folders whose name starts with "." hold no runs of their parent (analysis and da
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import time
-import zipfile
 from pathlib import Path
 
-import numpy as np
-from npgbench.harness.tracking import lock_run, read_json, relock, run_status
-
-ASIDE = ".corrupt"
-"""Folder of --out that holds run directories set aside as corrupt."""
-SUPERSEDED = "superseded"
-"""Folder of --out that holds the run directories `--rerun-stale` replaced (never deleted)."""
-
-
-def set_aside(parts: tuple[str, ...]) -> bool:
-    """Whether a path below --out (its parts) passes through a folder that holds no results
-    to analyse or copy: ".*" (.corrupt, submitit's .submitit) or superseded/."""
-    return any(n.startswith(".") or n == SUPERSEDED for n in parts)
-
-
-def expected_iterations(config: dict) -> int | None:
-    """ceil(total_steps / sampler.steps_per_update), or None when config.json lacks either
-    (hand-made directories); ValueError when they are there but not positive integers."""
-    sampler = config.get("sampler")
-    total = config.get("total_steps")
-    per = sampler.get("steps_per_update") if isinstance(sampler, dict) else None
-    if total is None or per is None:
-        return None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (total, per)):
-        raise ValueError(f"total_steps {total!r} / steps_per_update {per!r} are not positive ints")
-    return math.ceil(total / per)
-
-
-def metrics_problem(iterations: np.ndarray, expected: int | None) -> str | None:
-    """Why a complete run's `iteration` column (shape (rows,)) is not 0 .. expected-1."""
-    rows = len(iterations)
-    if expected is not None and rows != expected:
-        return f"metrics.parquet has {rows} rows, its config has {expected} iterations"
-    if not np.array_equal(np.sort(np.asarray(iterations, dtype=float)), np.arange(rows)):
-        return "metrics.parquet's iteration column is not 0 .. rows-1"
-    return None
-
-
-def complete_problem(
-    run_dir: Path, iterations: np.ndarray | None = None, policy: bool = True
-) -> str | None:
-    """None when run_dir is a complete run that checks out; else why it does not (one line).
-
-    iterations: the metrics' `iteration` column when the caller has read it already (the
-    report); otherwise metrics.parquet is read here. policy: check policy.pt too (the report,
-    which never reads it, does not).
-    """
-    run_dir = Path(run_dir)
-    meta, config = read_json(run_dir / "meta.json"), read_json(run_dir / "config.json")
-    if meta is None or meta.get("status") != "complete":
-        return "meta.json does not say complete"
-    if config is None:
-        return "config.json is missing or not a JSON object"
-    if meta.get("run_id", config.get("run_id")) != config.get("run_id", meta.get("run_id")):
-        return "meta.json and config.json name different runs"
-    try:
-        expected = expected_iterations(config)
-    except ValueError as exc:
-        return f"config.json: {exc}"
-    if iterations is None:
-        try:
-            iterations = _read_iterations(run_dir / "metrics.parquet")
-        except Exception as exc:  # pyarrow raises several types for damaged files
-            return f"metrics.parquet unreadable ({type(exc).__name__})"
-    problem = metrics_problem(iterations, expected)
-    if problem:
-        return problem
-    weights = run_dir / "policy.pt"
-    if policy and (
-        weights.is_symlink() or not weights.is_file() or not zipfile.is_zipfile(weights)
-    ):
-        return "policy.pt is missing or not a torch.save file"
-    return None
-
-
-def _read_iterations(path: Path) -> np.ndarray:
-    """The `iteration` column of a metrics.parquet (shape (rows,)); raises when unreadable.
-
-    Read through pandas, as analysis/load.py does: pyarrow.parquet.read_table in a process
-    that imported torch first aborted at interpreter exit now and then ("terminate called
-    without an active exception", pyarrow 26, torch 2.13).
-    """
-    import pandas as pd
-
-    if path.is_symlink() or not path.is_file():
-        raise FileNotFoundError(path)
-    frame = pd.read_parquet(io.BytesIO(path.read_bytes()), columns=["iteration"])
-    return frame["iteration"].to_numpy()
+from npgbench.harness.core.rundir import (  # noqa: F401 (read through this module too)
+    ASIDE,
+    SUPERSEDED,
+    complete_problem,
+    expected_iterations,
+    metrics_problem,
+    set_aside,
+)
+from npgbench.harness.tracking import lock_run, relock, run_status
 
 
 def verified_status(run_dir: Path) -> str | None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import platform
-import secrets
 import socket
 import subprocess
 import sys
@@ -25,84 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from npgbench.harness.core.rundir import (  # noqa: F401 (their home before core)
+    atomic_write_bytes,
+    atomic_write_json,
+    current_umask,
+    read_json,
+    run_status,
+    safe_subdir,
+)
 
 STATUSES = ("running", "complete", "failed")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path so that a reader never sees a partial file.
-
-    The temporary file is created with mode 0o666 minus the umask, as open() would (mkstemp's
-    0o600 would keep collaborators on a shared cluster filesystem from reading results), and
-    with O_EXCL | O_NOFOLLOW, so a planted file or symlink is never written through.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """A new, exclusively created `.<name>.<random>.tmp` beside path: (fd, its path)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            return os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
-        except FileExistsError:  # 48 random bits collided: draw again
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
-
-
-def safe_subdir(path: Path) -> Path:
-    """mkdir path (and parents) and return it; OSError (ELOOP) when path is a symlink, which
-    a writer below --out / --into / a report folder must not follow."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink():
-        raise OSError(errno.ELOOP, "a symlink, not followed", str(path))
-    return path
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where the kernel reports it (Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_json(path: Path, obj: dict) -> None:
-    atomic_write_bytes(
-        path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
-    )
-
-
-def read_json(path: Path) -> dict | None:
-    """The parsed JSON object, or None when it is missing, corrupt or not an object."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):  # ValueError: bad JSON, and bytes that are not UTF-8
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def run_status(run_dir: Path) -> str | None:
-    """'complete', 'failed', 'running' (or interrupted), or None when there is no run here."""
-    meta = read_json(Path(run_dir) / "meta.json")
-    return None if meta is None else meta.get("status")
 
 
 def versions() -> dict[str, str]:

@@ -336,17 +336,32 @@ def planned_run(
         columns.setdefault("step_kl_insample", np.full(EVAL_POINTS, 0.01))
         columns.setdefault("step_kl_heldout", np.full(EVAL_POINTS, 0.02))
         columns.setdefault("prev_step_kl_fresh", np.full(EVAL_POINTS, 0.015))
+    # a complete run's rows: 489 updates of 2,048 steps (harness/integrity.py checks the
+    # count), evaluated every 20 updates; EVAL_POINTS-long columns sit at the evaluations
+    rows = -(-1_000_000 // 2048)
+    at = np.arange(19, rows, 20)[:EVAL_POINTS]
+
+    def per_row(values):
+        full = np.full(rows, np.nan)
+        full[at] = values
+        return full
+
+    columns = {k: per_row(v) if len(v) == EVAL_POINTS else v for k, v in columns.items()}
     if "kl_delta" in config["update"]:
-        columns.setdefault("kl_delta", np.full(EVAL_POINTS, config["update"]["kl_delta"]))
+        columns.setdefault("kl_delta", np.full(rows, config["update"]["kl_delta"]))
+    frame = metrics_frame(
+        np.linspace(0.0, final, rows),
+        steps_per_update=2048,
+        eval_return_mean=per_row(curve),
+        **columns,
+    )
     return write_run(
         root,
         algo,
         env,
         seed,
-        curve,
+        frame=frame,
         suite=suite or home,
         label=label or arm,
         config=config,
-        eval_return_mean=curve,
-        **columns,
     )

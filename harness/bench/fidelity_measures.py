@@ -31,10 +31,8 @@ F64 = torch.float64
 
 class DenseReference:
     """F [P, P] of the analytic dense Fisher at the batch's states, float64; (F + lambda I)^-1
-    by Cholesky, one factor per lambda. `form` and `matrix` as natural.own_model_solve reads
-    them from an ExactFisher."""
-
-    form = "dense"
+    by Cholesky, one factor per lambda. `dense_fisher()` as fidelity.own_model_solve reads it
+    from an ExactFisher."""
 
     def __init__(self, policy: GaussianPolicy, obs: torch.Tensor, matrix=None):
         self.matrix = analytic_rows(policy, obs).to(F64).fisher() if matrix is None else matrix
@@ -59,6 +57,10 @@ class DenseReference:
 
     def fisher_matvec(self, v: torch.Tensor) -> torch.Tensor:
         return self.matrix @ v.to(F64)
+
+    def dense_fisher(self) -> torch.Tensor:
+        """F [P, P], undamped."""
+        return self.matrix
 
 
 def gradient(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
