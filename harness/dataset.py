@@ -40,6 +40,10 @@ from npgbench.suites.schema import SAFE_NAME
 
 RUN_FILES = ("config.json", "meta.json", "metrics.parquet", "policy.pt")
 """What a dataset run holds: everything `npgbench report` and `npgbench eval` read."""
+OPTIONAL_FILES = ("final_eval.json",)
+"""Copied when the run has them: the final evaluation (harness/final_eval.py)."""
+SNAPSHOTS = "snapshots"
+"""Copied when the run has it: policy snapshots (diagnostics.snapshot_every), regular files."""
 MANIFEST_COLUMNS = (
     "suite",
     "algo",
@@ -50,9 +54,12 @@ MANIFEST_COLUMNS = (
     "status",
     "git_sha",
     "wall_time_s",
+    "final_eval_mean",
+    "final_eval_episodes",
     "run_id",
 )
-"""One manifest row per run, in this order (steps = environment steps trained)."""
+"""One manifest row per run, in this order (steps = environment steps trained; final_eval_*:
+its final_eval.json, empty when it has none)."""
 NO_SUITE = "adhoc"
 """Folder of runs made by `npgbench run` (no suite in meta.json)."""
 
@@ -79,7 +86,11 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 def _copy_problem(run_dir: Path) -> str | None:
     """Why a complete run cannot be copied (a symlinked file, a failed check), or None."""
-    linked = [f for f in RUN_FILES if (run_dir / f).is_symlink()]
+    names = [*RUN_FILES, *OPTIONAL_FILES, SNAPSHOTS]
+    linked = [f for f in names if (run_dir / f).is_symlink()]
+    snapshots = run_dir / SNAPSHOTS
+    if snapshots.is_dir() and not linked:
+        linked = [f"{SNAPSHOTS}/{p.name}" for p in snapshots.iterdir() if not p.is_file()]
     if linked:
         return f"{linked[0]} is a symlink"
     return complete_problem(run_dir)
@@ -98,6 +109,13 @@ def _copy_run(src: Path, dest: Path) -> None:
     try:
         for name in RUN_FILES:
             shutil.copyfile(src / name, tmp / name, follow_symlinks=False)
+        for name in OPTIONAL_FILES:
+            if (src / name).is_file():
+                shutil.copyfile(src / name, tmp / name, follow_symlinks=False)
+        if (src / SNAPSHOTS).is_dir():
+            (tmp / SNAPSHOTS).mkdir()
+            for snap in sorted((src / SNAPSHOTS).iterdir()):
+                shutil.copyfile(snap, tmp / SNAPSHOTS / snap.name, follow_symlinks=False)
         os.chmod(tmp, 0o777 & ~current_umask())
         tmp.rename(dest)
     except BaseException:
@@ -159,6 +177,9 @@ def manifest_rows(dataset: Path) -> list[dict]:
         row["suite"] = meta.get("suite") or NO_SUITE
         row["steps"] = meta.get("total_steps_done", "")
         row["wall_time_s"] = f"{meta['wall_time_s']:.1f}" if "wall_time_s" in meta else ""
+        final = read_json(run_dir / "final_eval.json") or {}
+        row["final_eval_mean"] = f"{final['mean']:.2f}" if "mean" in final else ""
+        row["final_eval_episodes"] = final.get("episodes", "")
         rows.append(row)
     return sorted(rows, key=lambda r: (r["suite"], r["run_id"]))
 

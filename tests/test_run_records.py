@@ -121,3 +121,21 @@ def test_eval_write_records_the_final_evaluation_once(tmp_path, capsys):
     # the same episodes as a plain replay with the same seed
     assert cli.main(["eval", str(run_dir), "--episodes", "3"]) == 0
     assert f"{record['mean']:.1f}" in capsys.readouterr().out
+
+
+def test_dataset_add_keeps_the_final_evaluation_and_snapshots(tmp_path):
+    import csv
+
+    from npgbench.harness import dataset, final_eval
+
+    extra = {**TINY, "diagnostics.snapshot_every": 2}
+    run_dir = train(resolve_config("npg_cg", "Hopper-v5", 0, 64 * 3, extra), tmp_path / "o", False)
+    done = final_eval.final_eval(run_dir, episodes=2)
+    dataset.add_runs([tmp_path / "o"], tmp_path / "data")
+    (copied,) = dataset.find_run_dirs(tmp_path / "data")
+    assert final_eval.read(copied) == final_eval.read(run_dir)
+    assert [p.name for p in (copied / "snapshots").iterdir()] == ["it00002.pt"]
+    dataset.write_manifest(tmp_path / "data")
+    with open(tmp_path / "data" / "manifest.csv") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["final_eval_mean"] == f"{done.mean:.2f}" and row["final_eval_episodes"] == "2"
