@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from npgbench.analysis import planned
 from npgbench.analysis.arms import Arm, ArmSpec, pair, setting
-from npgbench.analysis.claim_rows import decide, fmt_p
+from npgbench.analysis.claim_rows import decide
 from npgbench.analysis.formatting import Table, fmt
 
 CONVERGED = 0.01
@@ -193,12 +193,7 @@ def factor_table(data: planned.PlannedData, seed: int = 0) -> Table:
             "differs": table["differs"],
             "metric": table["metric"].replace("final return", label),
             "P(X > Y)": table["value"].map(fmt),
-            "95% CI": planned.ci_text(table),
-            "per task (runs)": table["per_task"],
-            "mean X - Y (normalised)": table["per_task_diff"],
-            "p": table["p"].map(fmt_p),
-            "p (Holm)": table["p_holm"].map(fmt_p),
-            "verdict": table["verdict"],
+            **planned.tested_columns(table),
             "CG residual X / Y": table["residual_x"] + " / " + table["residual_y"],
         }
     )

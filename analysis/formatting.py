@@ -11,7 +11,6 @@ it for its format: markdown gets no raw HTML, LaTeX no active characters.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,68 +88,3 @@ def to_markdown(view: pd.DataFrame, highlight: np.ndarray | None = None) -> str:
 
 def table_markdown(table: Table) -> str:
     return to_markdown(table.view, _marks(table))
-
-
-LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "±": r"$\pm$",
-    "δ": r"$\delta$",
-    "τ": r"$\tau$",
-    "≥": r"$\geq$",
-    "≤": r"$\leq$",
-    "×": r"$\times$",
-    "–": "--",
-}
-_LATEX_RE = re.compile("|".join(re.escape(k) for k in LATEX_SPECIAL))
-
-
-def latex_text(text) -> str:
-    """Plain text safe in LaTeX: active characters escaped, a few symbols as math, `code`
-    spans in \\texttt."""
-    escaped = _LATEX_RE.sub(lambda m: LATEX_SPECIAL[m.group(0)], str(text))
-    return re.sub(r"`([^`]+)`", r"\\texttt{\1}", escaped)
-
-
-def table_latex(table: Table, label_prefix: str = "tab:") -> str:
-    """A booktabs table environment (\\usepackage{booktabs}); caption = title and note."""
-    view, marks = table.view, _marks(table)
-
-    def cell(v, bold: bool = False) -> str:
-        text = latex_text(v)
-        return f"\\textbf{{{text}}}" if bold and text else text
-
-    rows = [" & ".join(cell(c) for c in view.columns) + r" \\"]
-    rows += [
-        " & ".join(cell(v, b) for v, b in zip(row, marks[i])) + r" \\"
-        for i, row in enumerate(view.itertuples(index=False))
-    ]
-    caption = latex_text(table.title + (f". {table.note}" if table.note else ""))
-    return "\n".join(
-        [
-            r"\begin{table}[htbp]",
-            r"\centering",
-            r"\small",
-            f"\\caption{{{caption}}}",
-            f"\\label{{{label_prefix}{latex_text(table.name)}}}",
-            f"\\begin{{tabular}}{{{'l' * len(view.columns)}}}",
-            r"\toprule",
-            rows[0],
-            r"\midrule",
-            *rows[1:],
-            r"\bottomrule",
-            r"\end{tabular}",
-            r"\end{table}",
-            "",
-        ]
-    )

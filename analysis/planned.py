@@ -16,6 +16,7 @@ import pandas as pd
 from npgbench.analysis import reliability, stats
 from npgbench.analysis.aggregate import normalise
 from npgbench.analysis.arms import Arm, build_arms
+from npgbench.analysis.claim_rows import fmt_p
 from npgbench.analysis.curves import run_frames
 from npgbench.analysis.formatting import fmt
 from npgbench.analysis.heldout import step_ratios
@@ -154,6 +155,19 @@ def per_task_text(tasks: list[str], values, digits: int = 2, counts=None) -> str
         extra = f" ({counts[0][i]} vs {counts[1][i]})" if counts is not None else ""
         parts.append(f"{env.split('-v')[0]} {fmt(v, digits)}{extra}")
     return ", ".join(parts)
+
+
+def tested_columns(table: pd.DataFrame) -> dict:
+    """The view columns every tested row shows, in order: interval, per-task values and
+    differences, raw and Holm p, verdict (after stats-style decide())."""
+    return {
+        "95% CI": ci_text(table),
+        "per task (runs)": table["per_task"],
+        "mean X - Y (normalised)": table["per_task_diff"],
+        "p": table["p"].map(fmt_p),
+        "p (Holm)": table["p_holm"].map(fmt_p),
+        "verdict": table["verdict"],
+    }
 
 
 def ci_text(data: pd.DataFrame) -> list[str]:

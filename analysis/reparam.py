@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from npgbench.analysis import planned, stats
 from npgbench.analysis.arms import Arm, ArmSpec, pair
-from npgbench.analysis.claim_rows import decide, fmt_p
+from npgbench.analysis.claim_rows import decide
 from npgbench.analysis.formatting import Table, fmt
 
 KEY = "policy.param_scale"
@@ -155,12 +155,7 @@ def reparam_table(data: planned.PlannedData, seed: int = 0) -> Table:
             "predicted": table["predicted"],
             "test": table["test"].str.replace("final", label, regex=False),
             "P": table["value"].map(fmt),
-            "95% CI": planned.ci_text(table),
-            "per task (runs)": table["per_task"],
-            "mean X - Y (normalised)": table["per_task_diff"],
-            "p": table["p"].map(fmt_p),
-            "p (Holm)": table["p_holm"].map(fmt_p),
-            "verdict": table["verdict"],
+            **planned.tested_columns(table),
         }
     )
     title = "Parameterisation invariance: param_scale 10 vs 1" + (
