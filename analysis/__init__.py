@@ -7,7 +7,7 @@ machine without the training stack. The notebook API is `analysis.api`
 """
 
 from npgbench.analysis import api
-from npgbench.analysis.load import RunSet, load_runs
+from npgbench.analysis.data.load import RunSet, load_runs
 
 # The API's functions are reached as analysis.api.*: re-exported bare, `aggregate` and
 # `load` would shadow the analysis.aggregate and analysis.load submodules.

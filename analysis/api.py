@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from npgbench.analysis import aggregate as _aggregate
-from npgbench.analysis.load import RunSet, interpolate_curves, load_runs
-from npgbench.analysis.summary import (
+from npgbench.analysis.data.load import RunSet, interpolate_curves, load_runs
+from npgbench.analysis.stats import aggregate as _aggregate
+from npgbench.analysis.stats.summary import (
     Options,
     SuiteInfo,
     load_suite_info,
@@ -152,9 +152,9 @@ def aggregate(
 
 
 def _plots():
-    """npgbench.analysis.plots, imported on first use (it loads matplotlib.pyplot, which a
+    """npgbench.analysis.figures.plots, imported on first use (it loads matplotlib.pyplot, which a
     caller that only computes numbers does not need)."""
-    from npgbench.analysis import plots
+    from npgbench.analysis.figures import plots
 
     return plots
 

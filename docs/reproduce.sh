@@ -35,4 +35,4 @@ fi
 rm -rf docs/figures docs/tables
 npgbench report docs/data --out docs --name results --preamble docs/preamble.md \
   --bench docs/bench/update_cost.csv
-python -m npgbench.analysis.headline docs/tables --readme README.md
+python -m npgbench.analysis.report.headline docs/tables --readme README.md

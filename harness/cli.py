@@ -12,45 +12,32 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from npgbench.harness.core.command import (
+    ENV_MODULE_HELP,
+    WANDB_HELP,
     HelpFormatter,
     OneLineParser,
     one_thread_per_process,
     os_error_line,
-    plural,
     positive_int,
+    rounding_note,
+    show_progress,
 )
 
 one_thread_per_process()  # before numpy or torch load
 
-from npgbench.harness import live  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.core.identity import run_id  # noqa: E402
-from npgbench.harness.staleness import move_aside, say_stale  # noqa: E402
+from npgbench.harness.sweep.staleness import move_aside, say_stale  # noqa: E402
+from npgbench.harness.tracking import live  # noqa: E402
 
 
 def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (torch's errors span several)."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-
-
-def show_progress(quiet: bool) -> bool:
-    """A progress bar only on a terminal: in a log file its frames are noise (tqdm/tqdm#750,
-    tqdm/tqdm#1342)."""
-    return not quiet and sys.stderr.isatty()
-
-
-def rounding_note(requested: int, per_update: int) -> str | None:
-    """The one line that says how a step budget was rounded up to whole updates (or None)."""
-    if requested % per_update == 0:
-        return None
-    done = -(-requested // per_update) * per_update
-    return (
-        f"note: {requested:,d} steps is not a multiple of sampler.steps_per_update "
-        f"({per_update:,d}): rounded up to {done:,d} steps ({plural(done // per_update, 'update')})"
-    )
 
 
 def overrides_from(pairs: list[str] | None) -> dict[str, str]:
@@ -61,9 +48,9 @@ def overrides_from(pairs: list[str] | None) -> dict[str, str]:
 def cmd_run(args) -> int:
     from npgbench.harness.core.config_checks import check_policy_size
     from npgbench.harness.core.envs import allow_env_modules, check_env_spaces
-    from npgbench.harness.integrity import drop_stale_checkpoint, verified_status
     from npgbench.harness.runner import resolve_config
-    from npgbench.harness.tracking import RunBusy, check_output_dir, holding_run
+    from npgbench.harness.tracking.integrity import drop_stale_checkpoint, verified_status
+    from npgbench.harness.tracking.run_dir import RunBusy, check_output_dir, holding_run
 
     overrides = overrides_from(args.set)
     if args.wandb:
@@ -81,7 +68,7 @@ def cmd_run(args) -> int:
         return 0
     check_output_dir(Path(args.out))
     if args.tensorboard:
-        from npgbench.harness.live import check_tensorboard
+        from npgbench.harness.tracking.live import check_tensorboard
 
         check_tensorboard()
     note = rounding_note(cfg.total_steps, cfg.sampler.steps_per_update)
@@ -141,7 +128,7 @@ def _wandb_mirror(cfg, run_dir: Path):
     if cfg.wandb.mode == "disabled":
         return None
     try:
-        from npgbench.harness.wandb_mirror import open_mirror
+        from npgbench.harness.tracking.wandb_mirror import open_mirror
     except ImportError:
         return None
     return open_mirror(cfg, run_dir)
@@ -149,9 +136,9 @@ def _wandb_mirror(cfg, run_dir: Path):
 
 def cmd_eval(args) -> int:
     import numpy as np
-    from npgbench.harness import final_eval
-    from npgbench.harness.runner import evaluate, load_policy
-    from npgbench.harness.tracking import run_status
+    from npgbench.harness.core.evaluation import evaluate, load_policy
+    from npgbench.harness.tracking import final_eval
+    from npgbench.harness.tracking.run_dir import run_status
 
     if args.seed < 0:
         raise ConfigError("--seed must be a non-negative integer")
@@ -240,7 +227,7 @@ def cmd_list(args) -> int:
         return 0
     print("algorithms:")
     try:
-        from npgbench.harness.suite_checks import load_checked_suite as load_suite
+        from npgbench.harness.sweep.suite_checks import load_checked_suite as load_suite
         from npgbench.suites import SUITES
     except ImportError:
         SUITES, load_suite = [], None
@@ -258,23 +245,49 @@ def cmd_list(args) -> int:
     return 0
 
 
-DELEGATED = {
-    "sweep": ("npgbench.harness.sweep", "run a suite's grid of runs over joblib (loky or dask)"),
-    "report": ("npgbench.analysis.report", "tables, figures and report from run directories"),
-    "bench": (
-        "npgbench.harness.bench",
-        "benchmarks: throughput, fisher-cost, update-cost, fidelity, invariance",
-    ),
-    "dataset": (
-        "npgbench.harness.dataset",
-        "copy complete runs into the committed results dataset",
-    ),
+# Subcommands whose module parses its own argv. The imports are explicit (the layer test sees
+# them) and lazy: `npgbench run` does not pay for the report's or the benchmarks' imports.
+def _sweep(argv: list[str]) -> int:
+    from npgbench.harness.sweep import command
+
+    return command.main(argv)
+
+
+def _report(argv: list[str]) -> int:
+    from npgbench.analysis.report import command
+
+    return command.main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from npgbench.harness import bench
+
+    return bench.main(argv)
+
+
+def _dataset(argv: list[str]) -> int:
+    from npgbench.harness.tracking import dataset
+
+    return dataset.main(argv)
+
+
+def _check_plugin(argv: list[str]) -> int:
+    from npgbench import testing
+
+    return testing.main(argv)
+
+
+DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "sweep": (_sweep, "run a suite's grid of runs over joblib (loky or dask)"),
+    "report": (_report, "tables, figures and report from run directories"),
+    "bench": (_bench, "benchmarks: throughput, fisher-cost, update-cost, fidelity, invariance"),
+    "dataset": (_dataset, "copy complete runs into the committed results dataset"),
     "check-plugin": (
-        "npgbench.testing",
+        _check_plugin,
         "run the packaged conformance tests on an installed plugin variant",
     ),
 }
-"""Subcommands whose module parses its own argv (`module.main(argv) -> int`)."""
+"""Subcommand -> (its entry point, `entry(argv) -> exit code`; its one-line help)."""
 
 
 RUN_DESCRIPTION = (
@@ -282,17 +295,6 @@ RUN_DESCRIPTION = (
     "metrics.parquet, policy.pt). A complete run is never overwritten; an interrupted one "
     "continues from its checkpoint. Ctrl-C or SIGTERM stop after the current iteration, "
     "checkpointed."
-)
-
-WANDB_HELP = (
-    "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
-    "(default: wandb.mode, which defaults to auto)"
-)
-"""The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
-
-
-ENV_MODULE_HELP = (
-    "accept env ids of the form module:Env, which import (run) that module (default: refused)"
 )
 
 
@@ -401,9 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in DELEGATED:
-            import importlib
-
-            return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
+            return DELEGATED[argv[0]][0](argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
     except ConfigError as exc:

@@ -13,25 +13,25 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from npgbench.algorithms.heldout import fresh_state_kl
 from npgbench.algorithms.registry import lookup
-from npgbench.harness import checkpoint
 from npgbench.harness.core.config import (
     ConfigError,
     RunConfig,
     apply_overrides,
 )
-from npgbench.harness.core.envs import RunningNorm, check_env_id, check_env_spaces
-from npgbench.harness.core.identity import config_hash, run_id, to_dict
+from npgbench.harness.core.envs import check_env_id, check_env_spaces
+from npgbench.harness.core.evaluation import evaluate, mean_std
+from npgbench.harness.core.identity import config_hash, config_record, run_id
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.core.value import ValueFitter, fill_skip_columns
-from npgbench.harness.fingerprint import code_fingerprint
-from npgbench.harness.integrity import settle
-from npgbench.harness.tracking import (
+from npgbench.harness.tracking import checkpoint
+from npgbench.harness.tracking.fingerprint import code_fingerprint
+from npgbench.harness.tracking.integrity import settle
+from npgbench.harness.tracking.run_dir import (
     LostRun,
     RunDirectory,
     atomic_write_bytes,
@@ -60,11 +60,6 @@ def resolve_config(
     return cfg
 
 
-def config_record(cfg: RunConfig) -> dict:
-    """config.json content: the resolved config plus its identity."""
-    return {**to_dict(cfg), "run_id": run_id(cfg), "config_hash": config_hash(cfg)}
-
-
 def seed_streams(seed: int) -> dict[str, int]:
     """Independent 32-bit seeds from one integer: env resets, action noise ("torch"), value-fit
     minibatches, evaluation, network init, and the updater's own stream (PPO minibatches,
@@ -73,45 +68,6 @@ def seed_streams(seed: int) -> dict[str, int]:
     names = ("env", "torch", "minibatch", "eval", "init", "update", "eval_noise")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children)}
-
-
-@torch.no_grad()
-def evaluate(
-    policy: GaussianPolicy,
-    obs_norm: RunningNorm,
-    env_id: str,
-    episodes: int,
-    seed: int,
-    max_episode_steps: int = 0,
-    noise: torch.Generator | None = None,
-) -> list[float]:
-    """Returns of `episodes` episodes with frozen normaliser statistics.
-
-    Actions are the policy mean, or with `noise` samples mean + std * eps drawn from that
-    generator (the stochastic test episodes of Tianshou); either is clipped to the action box.
-    """
-    kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps > 0 else {}
-    env = gym.make(env_id, **kwargs)
-    low, high = env.action_space.low, env.action_space.high
-    std = policy.std() if noise is not None else None
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            action = policy.mean_net(torch.from_numpy(obs_norm(obs)))
-            if noise is not None:
-                action = action + std * torch.randn(action.shape, generator=noise)
-            obs, reward, term, trunc, _ = env.step(np.clip(action.numpy(), low, high))
-            total += float(reward)
-            done = term or trunc
-        returns.append(total)
-    env.close()
-    return returns
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return (float(np.mean(values)), float(np.std(values))) if values else (math.nan, math.nan)
 
 
 class Trainer:
@@ -145,7 +101,7 @@ class Trainer:
         t2, c2 = time.perf_counter(), time.thread_time()
         stats.update(self.value_fitter.fit(batch, self.rng))
         t3, c3 = time.perf_counter(), time.thread_time()
-        ret_mean, ret_std = _mean_std(batch.episode_returns)
+        ret_mean, ret_std = mean_std(batch.episode_returns)
         row = {
             "iteration": it,
             "return_mean": ret_mean,
@@ -169,11 +125,11 @@ class Trainer:
         if self.cfg.eval.sampled:
             row["eval_sampled_return_mean"] = row["eval_sampled_return_std"] = math.nan
         if self.cfg.eval.every > 0 and (it + 1) % self.cfg.eval.every == 0:
-            row["eval_return_mean"], row["eval_return_std"] = _mean_std(
+            row["eval_return_mean"], row["eval_return_std"] = mean_std(
                 self.evaluate(self.cfg.eval.episodes)
             )
             if self.cfg.eval.sampled:
-                row["eval_sampled_return_mean"], row["eval_sampled_return_std"] = _mean_std(
+                row["eval_sampled_return_mean"], row["eval_sampled_return_std"] = mean_std(
                     self.evaluate(self.cfg.eval.episodes, self.eval_noise)
                 )
         return row
@@ -227,8 +183,8 @@ def train(
     extra_meta: dict | None = None,
 ) -> Path:
     """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched;
-    an incomplete one continues from its checkpoint.pt when it has one (harness/checkpoint.py);
-    a "complete" one that fails its checks (harness/integrity.py) is moved aside and redone.
+    an incomplete one continues from its checkpoint.pt when it has one (harness/tracking/checkpoint.py);
+    a "complete" one that fails its checks (harness/tracking/integrity.py) is moved aside and redone.
 
     Holds the run's lock throughout (tracking.holding_run): RunBusy, with nothing touched,
     when another process trains this run. on_row is called with every metrics row (the W&B
@@ -323,25 +279,4 @@ def _complete(trainer: Trainer, writer: RunDirectory, keeper, steps: int) -> Non
     writer.finish("complete", total_steps_done=steps)
 
 
-def load_policy(run_dir: Path) -> tuple[GaussianPolicy, RunningNorm, dict]:
-    """The saved final policy, its normaliser and config.json content."""
-    state = torch.load(Path(run_dir) / "policy.pt", weights_only=True)
-    cfg = state["config"]
-    env = gym.make(cfg["env"])
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    env.close()
-    from npgbench.harness.core.config import PolicyConfig
-
-    pcfg = PolicyConfig(**{**cfg["policy"], "hidden_sizes": tuple(cfg["policy"]["hidden_sizes"])})
-    policy = GaussianPolicy(obs_dim, act_dim, pcfg)
-    policy.load_state_dict(state["policy"])
-    norm = RunningNorm((obs_dim,))
-    norm.load_state_dict(state["obs_norm"])
-    if not cfg["sampler"]["normalize_obs"]:
-        from npgbench.harness.core.envs import IdentityNorm
-
-        norm = IdentityNorm((obs_dim,))
-    return policy, norm, cfg
-
-
-__all__ = ["ConfigError", "resolve_config", "train", "evaluate", "load_policy", "Trainer"]
+__all__ = ["ConfigError", "resolve_config", "train", "Trainer"]

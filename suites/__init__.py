@@ -25,7 +25,7 @@ A suite file holds (every key but `envs`, `algos` and `steps` is optional):
 
 Dotted keys may be written quoted (`"sampler.num_envs" = 8`) or as TOML nested tables; both
 are flattened. Loading never imports torch (algorithm and env names are checked by
-harness/suite_checks.py, in the layer that knows the registry), so the analysis layer can
+harness/sweep/suite_checks.py, in the layer that knows the registry), so the analysis layer can
 read references and thresholds without the training stack.
 
 The Suite and the keys a file may hold are in suites/schema.py, the parsing in suites/parse.py;
@@ -77,7 +77,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     """Parse and validate a suite file; ConfigError (one line naming file and key) on bad input.
 
     Names are not checked against the algorithm and env registries here (suites sit below the
-    algorithms, and analysis/ reads suites without torch): npgbench.harness.suite_checks does
+    algorithms, and analysis/ reads suites without torch): npgbench.harness.sweep.suite_checks does
     that for the commands that run a suite.
     """
     path = suite_path(name_or_path)

@@ -43,7 +43,7 @@ REFERENCE_REQUIRED = REFERENCE_KEYS - {"std", "algo", "label"}
 PROTOCOLS = ("best", "final")
 ALGO_KEYWORDS = ("all", "natural")
 """`algos = "all"`: every registered variant, installed plugins included; `"natural"`: every
-natural-gradient approximation (expanded by harness/suite_checks.py, which knows the
+natural-gradient approximation (expanded by harness/sweep/suite_checks.py, which knows the
 registry)."""
 # Top-level RunConfig fields: a [grid] key starting with one of these is a dotted config key,
 # anything else names an algorithm ([grid.ppo]).

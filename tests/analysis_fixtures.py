@@ -1,4 +1,4 @@
-"""Synthetic run directories for the analysis tests: the files harness/tracking.py writes,
+"""Synthetic run directories for the analysis tests: the files harness/tracking/run_dir.py writes,
 made with json + pandas only (no torch, no training), with returns chosen by the test."""
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ def planned_run(
         columns.setdefault("step_kl_insample", np.full(EVAL_POINTS, 0.01))
         columns.setdefault("step_kl_heldout", np.full(EVAL_POINTS, 0.02))
         columns.setdefault("prev_step_kl_fresh", np.full(EVAL_POINTS, 0.015))
-    # a complete run's rows: 489 updates of 2,048 steps (harness/integrity.py checks the
+    # a complete run's rows: 489 updates of 2,048 steps (harness/tracking/integrity.py checks the
     # count), evaluated every 20 updates; EVAL_POINTS-long columns sit at the evaluations
     rows = -(-1_000_000 // 2048)
     at = np.arange(19, rows, 20)[:EVAL_POINTS]

@@ -73,8 +73,8 @@ DATASET_GRIDS = {
 
 
 def dataset_run_ids() -> dict[str, list[str]]:
-    from npgbench.harness.grid import expand
-    from npgbench.harness.suite_checks import load_checked_suite
+    from npgbench.harness.sweep.grid import expand
+    from npgbench.harness.sweep.suite_checks import load_checked_suite
 
     ids = {}
     for name, narrow in DATASET_GRIDS.items():

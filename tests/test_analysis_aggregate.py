@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from npgbench.analysis import aggregate
+from npgbench.analysis.stats import aggregate
 from scipy import stats
 
 RLIABLE_SCORES = np.array([[1, 2], [2, 2], [1, 1], [2, 1]], dtype=float)  # 4 runs x 2 tasks

@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 from analysis_fixtures import learning, write_run
-from npgbench.analysis.claims import claims, equal_kl_groups
-from npgbench.analysis.load import load_runs
-from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
+from npgbench.analysis.claims.method import claims, equal_kl_groups
+from npgbench.analysis.data.load import load_runs
+from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
 
 VANILLA_KL = {"update": {"step_rule": "kl", "kl_delta": 0.01}}
 NPG = {"update": {"step_rule": "kl", "kl_delta": 0.01, "damping": 0.1}}

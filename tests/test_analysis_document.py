@@ -5,8 +5,8 @@ import base64
 
 import pandas as pd
 from matplotlib import pyplot as plt
-from npgbench.analysis.document import markdown_blocks, render_html, render_markdown
-from npgbench.analysis.formatting import Table
+from npgbench.analysis.data.table import Table
+from npgbench.analysis.report.document import markdown_blocks, render_html, render_markdown
 
 PREAMBLE = """Intro with **bold** and `code`.
 

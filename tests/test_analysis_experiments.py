@@ -12,11 +12,14 @@ import pandas as pd
 import pytest
 from analysis_fixtures import experiment_results, fisher_cost_csv, synthetic_results, write_run
 from matplotlib import image
-from npgbench.analysis import experiment_plots, experiments, fisher_experiments, plots, tables
-from npgbench.analysis.load import load_runs, read_fisher_cost
-from npgbench.analysis.report import main
-from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
-from npgbench.analysis.variants import comparisons
+from npgbench.analysis.claims import experiments, fisher_experiments
+from npgbench.analysis.data.load import load_runs, read_fisher_cost
+from npgbench.analysis.data.variants import comparisons
+from npgbench.analysis.figures import experiments as experiment_plots
+from npgbench.analysis.figures import plots
+from npgbench.analysis.report import tables
+from npgbench.analysis.report.command import main
+from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
 
 NAN = math.nan
 ENV = "EnvA-v5"

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 from analysis_fixtures import metrics_frame, write_run
-from npgbench.analysis.load import interpolate_curves, load_runs, read_fisher_cost
+from npgbench.analysis.data.load import interpolate_curves, load_runs, read_fisher_cost
 
 
 def test_tidy_frame_and_runs_table(tmp_path):
@@ -108,9 +108,11 @@ def test_fisher_cost_csv_columns_are_matched(tmp_path):
 def test_analysis_never_imports_torch_or_gymnasium(tmp_path):
     # Import everything, load a shipped suite and run the CLI entry (its error path).
     code = (
-        "import sys, analysis, analysis.report, analysis.plots, analysis.summary;"
-        "from npgbench.analysis.summary import load_suite_info; load_suite_info('quickstart');"
-        f"assert analysis.report.main([{str(tmp_path)!r}]) == 2;"
+        "import importlib, pkgutil, sys, npgbench.analysis as a;"
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(a.__path__, 'npgbench.analysis.')];"
+        "from npgbench.analysis.stats.summary import load_suite_info; load_suite_info('quickstart');"
+        "from npgbench.analysis.report import command;"
+        f"assert command.main([{str(tmp_path)!r}]) == 2;"
         "bad = [m for m in ('torch', 'gymnasium') if m in sys.modules];"
         "assert not bad, bad"
     )

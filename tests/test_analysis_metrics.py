@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import metrics_frame
-from npgbench.analysis import metrics
+from npgbench.analysis.stats import run_metrics as metrics
 
 NAN = math.nan
 
@@ -27,8 +27,9 @@ def test_the_sweep_the_wandb_summary_and_the_report_share_one_final_return(tmp_p
     """15 iterations, NaN where no episode ended: the last 10% is ceil(1.5) = 2 forward-filled
     iterations (9, 9), where a floor of the non-NaN values would read only the 7. The value a
     run directory yields (sweep line, W&B summary) equals the report's."""
-    from npgbench.harness import dispatch, wandb_mirror
     from npgbench.harness.core.returns import run_final_return
+    from npgbench.harness.sweep import jobs as dispatch
+    from npgbench.harness.tracking import wandb_mirror
 
     returns = [float(i) for i in range(1, 13)] + [7.0, 9.0, NAN]
     pd.DataFrame({"return_mean": returns}).to_parquet(tmp_path / "metrics.parquet")

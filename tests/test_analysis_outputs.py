@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import synthetic_results, write_run
-from npgbench.analysis import cost_plots, experiment_plots, metrics, plots, published_plots
-from npgbench.analysis.load import interpolate_curves, load_runs
-from npgbench.analysis.report import main
-from npgbench.analysis.study import FIGURE_NAMES
+from npgbench.analysis.data.load import interpolate_curves, load_runs
+from npgbench.analysis.figures import cost as cost_plots
+from npgbench.analysis.figures import experiments as experiment_plots
+from npgbench.analysis.figures import plots
+from npgbench.analysis.figures import published as published_plots
+from npgbench.analysis.report.command import main
+from npgbench.analysis.report.study import FIGURE_NAMES
+from npgbench.analysis.stats import run_metrics as metrics
 
 NPGBENCH = shutil.which("npgbench")
 
@@ -134,7 +138,7 @@ def test_a_curve_stops_where_its_shortest_run_stops(tmp_path):
 
 
 def test_iqm_is_called_the_mean_when_it_trims_nothing():
-    from npgbench.analysis.tables import aggregate_title
+    from npgbench.analysis.report.tables import aggregate_title
 
     assert aggregate_title("IQM", {"a": np.ones((3, 1))}) == "IQM (= mean: n < 4)"
     assert aggregate_title("IQM", {"a": np.ones((2, 2))}) == "IQM"
@@ -171,8 +175,8 @@ def test_plot_functions_draw_into_the_given_ax_and_return_it():
 def test_importing_the_plots_changes_no_matplotlib_state():
     code = (
         "import matplotlib; before = dict(matplotlib.rcParams); "
-        "import npgbench.analysis.plots, npgbench.analysis.experiment_plots, npgbench.analysis.cost_plots, "
-        "npgbench.analysis.published_plots, npgbench.analysis.study; "
+        "import npgbench.analysis.figures.plots, npgbench.analysis.figures.experiments, npgbench.analysis.figures.cost, "
+        "npgbench.analysis.figures.published, npgbench.analysis.report.study; "
         "changed = [k for k, v in matplotlib.rcParams.items() if before[k] != v]; "
         "assert not changed, changed"
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_fixtures import planned_run
-from npgbench.analysis.ablation import factor_table
-from npgbench.analysis.heldout import heldout_table
-from npgbench.analysis.load import load_runs
-from npgbench.analysis.planned import planned_data
-from npgbench.analysis.reparam import reparam_table
-from npgbench.analysis.sensitivity import sensitivity_table
-from npgbench.analysis.summary import SuiteInfo
+from npgbench.analysis.claims.ablation import factor_table
+from npgbench.analysis.claims.heldout import heldout_table
+from npgbench.analysis.claims.planned import planned_data
+from npgbench.analysis.claims.reparam import reparam_table
+from npgbench.analysis.claims.sensitivity import sensitivity_table
+from npgbench.analysis.data.load import load_runs
+from npgbench.analysis.stats.summary import SuiteInfo
 
 HC, HOP = "HalfCheetah-v5", "Hopper-v5"
 RANGE = SuiteInfo(score_ranges={e: {"min": 0.0, "max": 1000.0} for e in (HC, HOP)})
@@ -157,9 +157,9 @@ def test_heldout_ratios_per_arm(tmp_path):
 
 def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsys):
     from analysis_fixtures import synthetic_results
-    from npgbench.analysis.report import main
-    from npgbench.analysis.study import planned_section
-    from npgbench.analysis.summary import Options
+    from npgbench.analysis.report.command import main
+    from npgbench.analysis.report.study import planned_section
+    from npgbench.analysis.stats.summary import Options
 
     root = tmp_path / "runs"
     _arm(root, "exact_d0.1", {HOP: [10, 20, 30]})

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import write_run
-from npgbench.analysis.report import main
+from npgbench.analysis.report.command import main
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep.suite_checks import load_checked_suite
 from scipy import stats
 
 SUITE = """
@@ -120,7 +120,7 @@ def test_each_reference_under_its_estimator(report):
 
 
 def test_ratio_ci_carries_both_sides_and_the_verdict_needs_it_to_exclude_one():
-    from npgbench.analysis.published import comparison, ratio_ci
+    from npgbench.analysis.claims.published import comparison, ratio_ci
 
     ours_only = ratio_ci(1200.0, 50.0, 5, 1000.0, math.nan, None)
     both = ratio_ci(1200.0, 50.0, 5, 1000.0, 200.0, 10)
@@ -136,7 +136,7 @@ def test_ratio_ci_carries_both_sides_and_the_verdict_needs_it_to_exclude_one():
 
 
 def test_last_episodes_weights_iterations_by_their_episodes():
-    from npgbench.analysis.estimators import last_episodes_mean
+    from npgbench.analysis.stats.estimators import last_episodes_mean
 
     run = pd.DataFrame(
         {
@@ -151,8 +151,8 @@ def test_last_episodes_weights_iterations_by_their_episodes():
 
 
 def test_a_publishers_reference_is_compared_only_in_its_replication_suite():
-    from npgbench.analysis.published import partition
-    from npgbench.analysis.summary import SuiteInfo
+    from npgbench.analysis.claims.published import partition
+    from npgbench.analysis.stats.summary import SuiteInfo
 
     frame = pd.DataFrame({"env": ["Hopper-v5"], "algo": ["ppo"], "label": [None], "group": ["ppo"]})
     base = {"env": "Hopper-v5", "algo": "ppo", "value": 1.0, "protocol": "best"}

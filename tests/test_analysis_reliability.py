@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from npgbench.analysis import reliability
-from npgbench.analysis.final_eval import read_final_eval
+from npgbench.analysis.data.final_eval import read_final_eval
+from npgbench.analysis.stats import reliability
 
 
 def test_trailing_mean_uses_the_points_available_at_the_start():

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from analysis_fixtures import synthetic_results, write_run
 from matplotlib import image
-from npgbench.analysis import tables
-from npgbench.analysis.load import load_runs
-from npgbench.analysis.report import main
-from npgbench.analysis.summary import Options, SuiteInfo, summarise_runs
+from npgbench.analysis.data.load import load_runs
+from npgbench.analysis.report import tables
+from npgbench.analysis.report.command import main
+from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
 
 FAST = ["--reps", "200"]
 FIGURES = [

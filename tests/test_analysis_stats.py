@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from npgbench.analysis import stats
+from npgbench.analysis.stats import inference as stats
 
 
 def brute_force_p(xs, ys) -> float:

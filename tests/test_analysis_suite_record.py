@@ -65,7 +65,7 @@ def test_sweep_of_a_suite_by_path_reports_with_its_ranges(tmp_path):
 
 
 def test_meta_suite_field_is_never_opened_as_a_path(tmp_path, capsys):
-    from npgbench.analysis.report import main
+    from npgbench.analysis.report.command import main
 
     planted = tmp_path / "planted.toml"
     planted.write_text(textwrap.dedent(SUITE).replace("InvertedPendulum-v5", "EnvA-v5"))
@@ -78,7 +78,7 @@ def test_meta_suite_field_is_never_opened_as_a_path(tmp_path, capsys):
 
 
 def test_a_recorded_copy_with_another_hash_is_not_used(tmp_path, capsys):
-    from npgbench.analysis.report import main
+    from npgbench.analysis.report.command import main
 
     root = tmp_path / "runs"
     root.mkdir()
@@ -99,7 +99,7 @@ def test_runs_of_an_earlier_version_of_a_shipped_suite(tmp_path, edit, warned):
     """Runs swept from another version of a shipped suite (their recorded copy, as `dataset
     add` keeps it, has another sha256): no warning when the copy holds the same settings
     (comments differ), a warning when a setting differs."""
-    from npgbench.analysis.recorded_suite import study_suite
+    from npgbench.analysis.report.recorded_suite import study_suite
     from npgbench.suites import SUITE_DIR
 
     text = edit((SUITE_DIR / "controlled-1m.toml").read_text())

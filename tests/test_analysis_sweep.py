@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from matplotlib import image
-from npgbench.analysis.report import main
+from npgbench.analysis.report.command import main
 
 ENV = "InvertedPendulum-v5"
 TINY = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from npgbench.analysis import timing
-from npgbench.analysis.study import data_text
-from npgbench.analysis.tables import censored_median
+from npgbench.analysis.report.study import data_text
+from npgbench.analysis.stats import timing
+from npgbench.analysis.stats.run_metrics import censored_median
 
 
 def run_frame(run_id: str, seconds, group="vanilla", batch=2048) -> pd.DataFrame:
@@ -97,7 +97,7 @@ def test_suite_header_says_what_the_data_holds():
 
 
 def test_the_cost_claim_reads_the_benchmark_per_task():
-    from npgbench.analysis.claim_rows import bench_cost_rows
+    from npgbench.analysis.claims.rows import bench_cost_rows
 
     bench = pd.DataFrame(
         {

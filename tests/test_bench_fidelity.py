@@ -13,8 +13,9 @@ from npgbench.algorithms.fisher.exact import ExactConfig
 from npgbench.algorithms.fisher.kfac import KFACConfig
 from npgbench.harness.bench import fidelity, fidelity_measures, frozen
 from npgbench.harness.core.config import ConfigError, PolicyConfig
+from npgbench.harness.core.identity import config_record
 from npgbench.harness.core.policy import GaussianPolicy
-from npgbench.harness.runner import config_record, resolve_config
+from npgbench.harness.runner import resolve_config
 
 LAMBDAS = [0.01, 0.1]
 

@@ -19,11 +19,11 @@ import pytest
 import torch
 from npgbench.algorithms import ALGORITHMS, Variant
 from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
-from npgbench.harness.checkpoint import FILENAME
 from npgbench.harness.core.identity import run_id
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet
 from npgbench.harness.core.rollout import Sampler
 from npgbench.harness.runner import resolve_config, train
+from npgbench.harness.tracking.checkpoint import FILENAME
 
 ITERATIONS = 5
 STEPS = 256 * ITERATIONS
@@ -195,7 +195,7 @@ def test_an_env_without_state_support_keeps_no_checkpoint(tmp_path, tiny_overrid
 
 
 def test_analysis_ignores_the_checkpoint_of_an_incomplete_run(tmp_path):
-    from npgbench.analysis.load import load_runs
+    from npgbench.analysis.data.load import load_runs
 
     run_dir = interrupted(tmp_path)
     assert (run_dir / FILENAME).exists()
@@ -282,7 +282,15 @@ def test_a_sigkilled_sweep_continues_its_run_from_the_checkpoint(tmp_path):
     )
     cfg = resolve_config("npg_kfac", "Hopper-v5", 0, 256 * 10, overrides)
     out, run_dir = tmp_path / "out", tmp_path / "out" / run_id(cfg)
-    cmd = [sys.executable, "-m", "npgbench.harness.sweep", "--suite", str(suite), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "npgbench.harness.sweep.command",
+        "--suite",
+        str(suite),
+        "--out",
+        str(out),
+    ]
     cmd += ["--jobs", "1", "--wandb", "disabled", "--set", "checkpoint.every=1"]
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

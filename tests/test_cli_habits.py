@@ -57,7 +57,7 @@ FLAGS = {"--dry-run", "--write"}  # off unless given
     ],
 )
 def test_every_help_shows_every_default(command, capsys, monkeypatch):
-    # `npgbench report --help` is analysis/report.py's parser, checked with the analysis.
+    # `npgbench report --help` is analysis/report/command.py's parser, checked with the analysis.
     monkeypatch.setenv("COLUMNS", "100")
     result = npgbench_inprocess(capsys, *command, "--help")
     assert result.returncode == 0, result.stderr

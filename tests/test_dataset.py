@@ -10,7 +10,7 @@ import zipfile
 
 import pandas as pd
 import pytest
-from npgbench.harness.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
+from npgbench.harness.tracking.dataset import MANIFEST_COLUMNS, RUN_FILES, add_runs
 
 
 def _metrics(mark: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""The README's headline tables are exactly what analysis/headline.py builds from the
+"""The README's headline tables are exactly what analysis/report/headline.py builds from the
 committed report tables (docs/tables), so they cannot drift from the dataset."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from npgbench.analysis import headline
+from npgbench.analysis.report import headline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ def test_readme_headline_equals_the_committed_tables():
     text = (ROOT / "README.md").read_text()
     block = headline.headline(ROOT / "docs" / "tables")
     assert block in text, (
-        "README headline is stale: python -m npgbench.analysis.headline docs/tables --readme README.md"
+        "README headline is stale: python -m npgbench.analysis.report.headline docs/tables --readme README.md"
     )
 
 

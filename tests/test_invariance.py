@@ -13,7 +13,7 @@ import math
 
 import pytest
 from fisher_fixtures import make_batch, small_policy
-from npgbench.harness.bench import invariance
+from npgbench.harness.bench import invariance_report
 from npgbench.harness.bench.invariance import DIRECTIONS, Settings, measure
 from npgbench.harness.bench.invariance_report import loglog_slope, verdicts
 from npgbench.harness.bench.reparam import families
@@ -130,18 +130,18 @@ def test_cli_writes_the_rows_and_verdicts_of_a_real_batch(tmp_path, capsys):
         "--families", "unit-scale,std-softplus", "--kl-deltas", "1e-3,1e-2",
         "--dampings", "1e-6,1e-2", "--out", str(out), "--batch-file", str(tmp_path / "b.pt"),
     ]  # fmt: skip
-    assert invariance.main(argv) == 0
+    assert invariance_report.main(argv) == 0
     import pandas as pd
 
     table = pd.read_csv(out)
     assert len(table) == 2 * 2 * 2 * 2  # directions x families x dampings x kl_deltas
     assert {"family", "direction", "kl_delta", "damping", "kl_between", "predicted"} <= set(table)
     assert (tmp_path / "inv_verdicts.csv").is_file() and "match" in capsys.readouterr().out
-    assert invariance.main(argv) == 0  # the saved batch is reused
+    assert invariance_report.main(argv) == 0  # the saved batch is reused
     assert "reusing" in capsys.readouterr().out
     assert pd.read_csv(out).equals(table)  # deterministic
     verdicts_before = (tmp_path / "inv_verdicts.csv").read_text()
-    assert invariance.main([*argv, "--rows", str(out)]) == 0  # verdicts from the saved rows
+    assert invariance_report.main([*argv, "--rows", str(out)]) == 0  # verdicts from the saved rows
     assert (tmp_path / "inv_verdicts.csv").read_text() == verdicts_before
 
 
@@ -152,7 +152,7 @@ def test_cli_writes_the_rows_and_verdicts_of_a_real_batch(tmp_path, capsys):
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, argv):
     out = tmp_path / "x.csv"
     with pytest.raises(ConfigError, match="valid|expected"):
-        invariance.main([*argv, "--out", str(out), "--batch-file", str(tmp_path / "b.pt")])
+        invariance_report.main([*argv, "--out", str(out), "--batch-file", str(tmp_path / "b.pt")])
     assert not out.exists() and not (tmp_path / "b.pt").exists()
 
 

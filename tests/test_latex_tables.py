@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import experiment_results, synthetic_results, write_run
-from npgbench.analysis.formatting import Table
-from npgbench.analysis.latex import PACKAGES, label, latex_text, table_latex
-from npgbench.analysis.report import main
+from npgbench.analysis.data.table import Table
+from npgbench.analysis.report.command import main
+from npgbench.analysis.report.latex import PACKAGES, label, latex_text, table_latex
 
 PDFLATEX = shutil.which("pdflatex")
 OVERFULL_PT = 10.0

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 from npgbench.harness.cli import main
-from npgbench.harness.live import ProgressLines
+from npgbench.harness.tracking.live import ProgressLines
 
 TINY = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
 TINY += ["--set", "value.epochs=1", "--wandb", "disabled"]

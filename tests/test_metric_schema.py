@@ -34,7 +34,7 @@ from npgbench.harness.core.metrics import (
 )
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.runner import resolve_config, train
-from npgbench.harness.wandb_keys import METRIC_KEYS, wandb_row
+from npgbench.harness.tracking.wandb_keys import METRIC_KEYS, wandb_row
 
 ROOT = Path(__file__).resolve().parents[1]
 ARROW = {"int64": "int64", "double": "float64", "bool": "bool"}

@@ -12,7 +12,7 @@ import pytest
 from npgbench.algorithms import ALGORITHMS
 from npgbench.algorithms.registry import preconditioner_variants
 from npgbench.harness.cli import main
-from npgbench.harness.suite_checks import check_suite
+from npgbench.harness.sweep.suite_checks import check_suite
 from npgbench.suites import RECORDED_KEYWORDS, SUITE_DIR, load_suite, same_settings
 from test_plugins import GOOD, install, on_path  # noqa: F401  (on_path is a fixture)
 

@@ -99,8 +99,8 @@ CLASHING = WITH_METRICS.replace('Metric("mplug_rows"', 'Metric("kl"')
 
 
 def test_a_plugin_declares_its_own_columns_for_w_and_b_and_list(tmp_path, on_path):
-    from npgbench.harness.wandb_keys import metric_keys, wandb_row
-    from npgbench.harness.wandb_mirror import WandbMirror
+    from npgbench.harness.tracking.wandb_keys import metric_keys, wandb_row
+    from npgbench.harness.tracking.wandb_mirror import WandbMirror
 
     env = on_path(install(tmp_path / "site", "mplug", "npg_mplug", "mplug", WITH_METRICS))
     assert metric_keys("npg_mplug")["mplug_rows"] == "fisher/mplug_rows"

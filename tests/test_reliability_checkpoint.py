@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 from npgbench.harness import cli
-from npgbench.harness.checkpoint import FILENAME
 from npgbench.harness.core.identity import run_id
 from npgbench.harness.runner import train
-from npgbench.harness.tracking import RunDirectory
+from npgbench.harness.tracking.checkpoint import FILENAME
+from npgbench.harness.tracking.run_dir import RunDirectory
 from reliability_fixtures import meta, run_argv, tiny_config
 
 UPDATES = 4

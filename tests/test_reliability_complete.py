@@ -10,12 +10,12 @@ import textwrap
 
 import pandas as pd
 import pytest
-from npgbench.analysis.load import load_runs
+from npgbench.analysis.data.load import load_runs
 from npgbench.harness import cli
-from npgbench.harness.dataset import main as dataset_main
-from npgbench.harness.integrity import ASIDE, complete_problem, verified_status
 from npgbench.harness.runner import train
-from npgbench.harness.sweep import main as sweep_main
+from npgbench.harness.sweep.command import main as sweep_main
+from npgbench.harness.tracking.dataset import main as dataset_main
+from npgbench.harness.tracking.integrity import ASIDE, complete_problem, verified_status
 from reliability_fixtures import ENV, TINY, meta, run_argv, tiny_config
 
 SUITE = f"""

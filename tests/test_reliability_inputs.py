@@ -6,9 +6,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from npgbench.analysis.report import main as report_main
+from npgbench.analysis.report.command import main as report_main
 from npgbench.harness import cli
-from npgbench.harness.sweep import main as sweep_main
+from npgbench.harness.sweep.command import main as sweep_main
 from reliability_fixtures import ENV, run_argv
 
 SUITE = f"""

@@ -11,7 +11,7 @@ import pytest
 from npgbench.harness import cli
 from npgbench.harness.core.identity import run_id
 from npgbench.harness.runner import train
-from npgbench.harness.tracking import LostRun, RunBusy, holding_run, lock_run, owns_run
+from npgbench.harness.tracking.run_dir import LostRun, RunBusy, holding_run, lock_run, owns_run
 from reliability_fixtures import meta, run_argv, snapshot, tiny_config
 
 
@@ -32,7 +32,7 @@ def test_a_second_run_of_a_held_run_says_busy_and_touches_nothing(tmp_path, caps
     before = snapshot(run_dir)
     holder = subprocess.Popen(  # another process holds the run's lock, as a live run would
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from npgbench.harness.tracking import lock_run; h = lock_run(Path(sys.argv[1])); "
+         "from npgbench.harness.tracking.run_dir import lock_run; h = lock_run(Path(sys.argv[1])); "
          "print('held', flush=True); time.sleep(60)", str(run_dir)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -12,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from npgbench.harness.pool import ALIVE, SCRATCH_PREFIX, _hold, clean_dead_scratch
+from npgbench.harness.sweep.pool import ALIVE, SCRATCH_PREFIX, _hold, clean_dead_scratch
 from reliability_fixtures import ENV, TINY
 
 GRACE_S = 30
@@ -54,7 +54,7 @@ def test_a_sigkilled_sweep_leaves_no_workers_and_its_debris_is_cleaned(tmp_path)
         + f"[overrides]\n{overrides}\n"
     )
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "npgbench.harness.sweep", "--suite", str(suite)]
+    cmd = [sys.executable, "-m", "npgbench.harness.sweep.command", "--suite", str(suite)]
     proc = subprocess.Popen(
         [*cmd, "--out", str(out), "--jobs", "2", "--wandb", "disabled", "--quiet"],
         stdout=subprocess.DEVNULL,

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from analysis_fixtures import write_run
-from npgbench.analysis.report import main as report_main
+from npgbench.analysis.report.command import main as report_main
 from npgbench.harness import cli
 from npgbench.harness.core.identity import run_id
-from npgbench.harness.dataset import main as dataset_main
 from npgbench.harness.runner import train
-from npgbench.harness.sweep import main as sweep_main
+from npgbench.harness.sweep.command import main as sweep_main
+from npgbench.harness.tracking.dataset import main as dataset_main
 from reliability_fixtures import meta, run_argv, tiny_config
 
 LONG = "x" * 300  # one path component past NAME_MAX (255)

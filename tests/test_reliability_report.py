@@ -4,9 +4,9 @@ end (run, then report) as a new user would try it."""
 from __future__ import annotations
 
 from analysis_fixtures import write_run
-from npgbench.analysis.curves import interpolate_curves
-from npgbench.analysis.load import load_runs
-from npgbench.analysis.report import main as report_main
+from npgbench.analysis.data.curves import interpolate_curves
+from npgbench.analysis.data.load import load_runs
+from npgbench.analysis.report.command import main as report_main
 from npgbench.harness import cli
 
 

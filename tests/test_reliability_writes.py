@@ -10,12 +10,12 @@ import shutil
 import textwrap
 
 import pytest
-from npgbench.analysis.report import main as report_main
+from npgbench.analysis.report.command import main as report_main
 from npgbench.harness import cli
 from npgbench.harness.core.identity import run_id
-from npgbench.harness.dataset import main as dataset_main
 from npgbench.harness.runner import train
-from npgbench.harness.sweep import main as sweep_main
+from npgbench.harness.sweep.command import main as sweep_main
+from npgbench.harness.tracking.dataset import main as dataset_main
 from reliability_fixtures import ENV, run_argv, tiny_config
 
 
@@ -105,7 +105,7 @@ def test_a_symlinked_run_directory_is_never_written_through(tmp_path, capsys):
 
 
 def test_the_submitit_folder_is_private(tmp_path):
-    from npgbench.harness.submit import private_folder
+    from npgbench.harness.sweep.submit import private_folder
 
     folder = tmp_path / "out" / ".submitit"
     folder.mkdir(parents=True, mode=0o755)

@@ -15,8 +15,8 @@ from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
 from npgbench.harness.core.config import PolicyConfig
 from npgbench.harness.core.policy import GaussianPolicy, flat_params
-from npgbench.harness.fingerprint import code_fingerprint, stale_reasons
 from npgbench.harness.runner import resolve_config, train
+from npgbench.harness.tracking.fingerprint import code_fingerprint, stale_reasons
 
 TINY = {
     "sampler.num_envs": 2,
@@ -109,7 +109,8 @@ def test_the_exact_natural_step_is_invariant_to_param_scale_and_the_plain_one_is
 
 
 def test_eval_write_records_the_final_evaluation_once(tmp_path, capsys):
-    from npgbench.harness import cli, final_eval
+    from npgbench.harness import cli
+    from npgbench.harness.tracking import final_eval
 
     run_dir = train(resolve_config("vanilla", "Hopper-v5", 0, 64, TINY), tmp_path, False)
     assert cli.main(["eval", str(run_dir), "--write", "--episodes", "3"]) == 0
@@ -126,7 +127,7 @@ def test_eval_write_records_the_final_evaluation_once(tmp_path, capsys):
 def test_dataset_add_keeps_the_final_evaluation_and_snapshots(tmp_path):
     import csv
 
-    from npgbench.harness import dataset, final_eval
+    from npgbench.harness.tracking import dataset, final_eval
 
     extra = {**TINY, "diagnostics.snapshot_every": 2}
     run_dir = train(resolve_config("npg_cg", "Hopper-v5", 0, 64 * 3, extra), tmp_path / "o", False)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analysis_fixtures import write_run
-from npgbench.analysis.load import load_runs
+from npgbench.analysis.data.load import load_runs
 from npgbench.harness.cli import main
 
 SUITE = """name = "tiny"

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from npgbench.algorithms import ALGORITHMS
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep.suite_checks import load_checked_suite
 from npgbench.suites import SUITES
 
 GOOD = """
@@ -169,7 +169,7 @@ def test_hash_neutral_fields_keep_run_ids_at_their_default():
 def test_algos_natural_is_one_variant_per_preconditioner(tmp_path):
     from npgbench.algorithms import ALGORITHMS
     from npgbench.algorithms.registry import is_natural, preconditioner_variants
-    from npgbench.harness.suite_checks import load_checked_suite
+    from npgbench.harness.sweep.suite_checks import load_checked_suite
 
     names = preconditioner_variants(ALGORITHMS)
     natural = {v.config for v in ALGORITHMS.values() if is_natural(v)}

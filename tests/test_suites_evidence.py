@@ -13,8 +13,8 @@ from collections import defaultdict
 import gymnasium as gym
 import pytest
 from npgbench.harness.core.policy import GaussianPolicy
-from npgbench.harness.grid import expand
-from npgbench.harness.suite_checks import load_checked_suite
+from npgbench.harness.sweep.grid import expand
+from npgbench.harness.sweep.suite_checks import load_checked_suite
 from npgbench.suites import SUITES
 
 NEW = {  # suite -> runs of the full grid

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from npgbench.harness import dispatch
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.core.identity import config_hash, run_id
-from npgbench.harness.grid import expand
-from npgbench.harness.runner import config_record, resolve_config
-from npgbench.harness.suite_checks import load_checked_suite
-from npgbench.harness.sweep import main, pick_seeds
+from npgbench.harness.core.identity import config_hash, config_record, run_id
+from npgbench.harness.runner import resolve_config
+from npgbench.harness.sweep import jobs as dispatch
+from npgbench.harness.sweep.command import main, pick_seeds
+from npgbench.harness.sweep.grid import expand
+from npgbench.harness.sweep.suite_checks import load_checked_suite
 
 SUITE = """
 name = "g"
@@ -139,7 +139,7 @@ def test_wandb_settings_do_not_change_run_identity(suite_file):
 
 
 def fake_run_files(run_dir: Path, iterations: int) -> None:
-    """The metrics.parquet and policy.pt of a complete run (harness/integrity.py checks)."""
+    """The metrics.parquet and policy.pt of a complete run (harness/tracking/integrity.py checks)."""
     rows = pd.DataFrame({"iteration": range(iterations)})  # every iteration's row
     rows.to_parquet(run_dir / "metrics.parquet", index=False)
     with zipfile.ZipFile(run_dir / "policy.pt", "w") as policy:
@@ -264,7 +264,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(
 
 def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, caplog):
     import wandb
-    from npgbench.harness.wandb_mirror import WandbMirror, attempt_id, resolve_mode
+    from npgbench.harness.tracking.wandb_mirror import WandbMirror, attempt_id, resolve_mode
 
     def broken_init(**kwargs):
         raise RuntimeError("no network")
@@ -288,7 +288,7 @@ def test_a_broken_wandb_is_logged_once_and_never_raises(tmp_path, monkeypatch, c
 def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monkeypatch):
     """A worker killed by the OS (loky: TerminatedWorkerError) ends the sweep with a
     one-line message and exit 1, never a traceback; a rerun resumes."""
-    import npgbench.harness.sweep_run as sweep_run
+    import npgbench.harness.sweep.execute as sweep_run
 
     def dying(jobs, backend, n_jobs, **options):
         raise RuntimeError("A worker process managed by the executor was unexpectedly terminated")
@@ -303,7 +303,7 @@ def test_a_dead_worker_is_one_line_and_exit_1(suite_file, tmp_path, capsys, monk
 
 
 def _one_job(suite_file, tmp_path):
-    from npgbench.harness.dispatch import make_jobs
+    from npgbench.harness.sweep.jobs import make_jobs
 
     suite = load_checked_suite(suite_file)
     task = expand(suite, algos=["vanilla"], envs=["Hopper-v5"], seeds=[0])[0]
@@ -312,7 +312,7 @@ def _one_job(suite_file, tmp_path):
 
 
 def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path):
-    from npgbench.harness.tracking import lock_run
+    from npgbench.harness.tracking.run_dir import lock_run
 
     job = _one_job(suite_file, tmp_path)
     held = lock_run(tmp_path / "out" / job["run_id"])  # another live process trains it
@@ -328,8 +328,9 @@ def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path
 
 def test_a_dead_worker_is_recorded_in_meta_json_with_its_signal(suite_file, tmp_path):
     from joblib.externals.loky.process_executor import TerminatedWorkerError
-    from npgbench.harness.pool import _death_reason, record_worker_death
-    from npgbench.harness.tracking import read_json
+    from npgbench.harness.sweep.jobs import record_worker_death
+    from npgbench.harness.sweep.pool import _death_reason
+    from npgbench.harness.tracking.run_dir import read_json
 
     loky_says = TerminatedWorkerError(
         "A worker process managed by the executor was unexpectedly terminated.\n"

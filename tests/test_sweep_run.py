@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from npgbench.harness.sweep import main
-from npgbench.harness.tracking import read_json
-from npgbench.harness.wandb_mirror import read_offline_run
+from npgbench.harness.sweep.command import main
+from npgbench.harness.tracking.run_dir import read_json
+from wandb_record import read_offline_run
 
 TINY = """
 name = "{name}"
@@ -96,7 +96,7 @@ def test_sigkill_mid_sweep_then_rerun_completes_every_run_exactly_once(tmp_path)
     cmd = [
         sys.executable,
         "-m",
-        "npgbench.harness.sweep",
+        "npgbench.harness.sweep.command",
         "--suite",
         path,
         "--out",
@@ -212,7 +212,15 @@ def test_a_worker_killed_mid_sweep_fails_only_its_own_run(tmp_path):
     # both are rerun alone, which convicts seed 0 and completes the other.
     path = suite(tmp_path, "die", envs=("killer_env:KillerPendulum-v0",), seeds=range(6), steps=512)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "npgbench.harness.sweep", "--suite", path, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "npgbench.harness.sweep.command",
+        "--suite",
+        path,
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # workers import killer_env
     proc = subprocess.Popen(
         [*cmd, "--jobs", "2", "--wandb", "offline", ALLOW],
@@ -267,7 +275,15 @@ def alive(pid: int) -> bool:
 def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
     path = suite(tmp_path, "term", algos=("ppo",), seeds=tuple(range(4)), steps=4096, spu=512)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "npgbench.harness.sweep", "--suite", path, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "npgbench.harness.sweep.command",
+        "--suite",
+        path,
+        "--out",
+        str(out),
+    ]
     cmd += ["--jobs", "2", "--wandb", "disabled"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

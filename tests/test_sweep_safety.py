@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.suite_checks import load_checked_suite
-from npgbench.harness.sweep import main
-from npgbench.harness.tracking import RunDirectory, atomic_write_bytes, lock_run
+from npgbench.harness.sweep.command import main
+from npgbench.harness.sweep.suite_checks import load_checked_suite
+from npgbench.harness.tracking.run_dir import RunDirectory, atomic_write_bytes, lock_run
 from npgbench.suites import SUITE_DIR
 
 SUITE = """
@@ -55,8 +55,8 @@ def test_a_symlink_planted_at_the_lock_is_never_followed_or_truncated(tmp_path):
 
 
 def test_the_sweep_worker_fails_that_run_instead_of_following_the_symlink(tmp_path):
-    from npgbench.harness.dispatch import make_jobs, run_task
-    from npgbench.harness.grid import expand
+    from npgbench.harness.sweep.grid import expand
+    from npgbench.harness.sweep.jobs import make_jobs, run_task
 
     path = tmp_path / "s.toml"
     path.write_text(SUITE.format(name='"lk"'))

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from npgbench.harness.grid import expand
-from npgbench.harness.runner import config_record
-from npgbench.harness.shard import shard_tasks
-from npgbench.harness.suite_checks import load_checked_suite
-from npgbench.harness.sweep import main
-from npgbench.harness.tracking import read_json
+from npgbench.harness.core.identity import config_record
+from npgbench.harness.sweep.command import main
+from npgbench.harness.sweep.grid import expand
+from npgbench.harness.sweep.shard import shard_tasks
+from npgbench.harness.sweep.suite_checks import load_checked_suite
+from npgbench.harness.tracking.run_dir import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SLURM = ROOT / "examples" / "slurm"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from npgbench.harness.wandb_keys import METRIC_KEYS, SPS_KEY, STEP_KEY, naming, wandb_row
+from npgbench.harness.tracking.wandb_keys import METRIC_KEYS, SPS_KEY, STEP_KEY, naming, wandb_row
 
 NAMESPACES = ("charts/", "losses/", "update/", "fisher/", "time/", "heldout/")
 

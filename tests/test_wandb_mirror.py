@@ -15,10 +15,10 @@ import time
 import pandas as pd
 import pytest
 from npgbench.harness.core.returns import run_final_return as final_return
-from npgbench.harness.sweep import main
-from npgbench.harness.tracking import atomic_write_json, read_json
-from npgbench.harness.wandb_mirror import npg_bench_version, resolve_mode
-from npgbench.harness.wandb_record import offline_records, read_offline_run
+from npgbench.harness.sweep.command import main
+from npgbench.harness.tracking.run_dir import atomic_write_json, read_json
+from npgbench.harness.tracking.wandb_mirror import npg_bench_version, resolve_mode
+from wandb_record import offline_records, read_offline_run
 
 SUITE = """
 name = "wb"
@@ -124,8 +124,8 @@ def test_auto_follows_wandb_mode_then_credentials(monkeypatch, tmp_path):
 def test_run_and_sweep_default_to_the_same_mode():
     from npgbench.harness.cli import build_parser
     from npgbench.harness.core.config import RunConfig
-    from npgbench.harness.grid import wandb_settings
-    from npgbench.harness.suite_checks import load_checked_suite
+    from npgbench.harness.sweep.grid import wandb_settings
+    from npgbench.harness.sweep.suite_checks import load_checked_suite
 
     suite = load_checked_suite("quickstart")
     assert wandb_settings(suite, {}).mode == RunConfig().wandb.mode == "auto"

@@ -59,7 +59,7 @@ def positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from npgbench.harness.bench import BenchParser, positive_int
+    from npgbench.harness.bench.args import BenchParser, positive_int
     from npgbench.harness.core.command import HelpFormatter
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
@@ -195,7 +195,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str]) -> int:
     from npgbench.harness.bench.frozen import load_saved
-    from npgbench.harness.tracking import check_output_dir
+    from npgbench.harness.tracking.run_dir import check_output_dir
 
     args = build_parser().parse_args(argv)
     saved = [load_saved(f) for f in sources(args.runs, args.snapshots)]  # refuse bad input first

@@ -197,7 +197,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
+    from npgbench.harness.bench.args import BenchParser, positive_int, positive_int_csv
     from npgbench.harness.core.command import HelpFormatter
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
@@ -239,7 +239,7 @@ def checked_arms(args: argparse.Namespace) -> dict[str, tuple[Any, Any]]:
     """The --methods arms to time (label -> (config, CostArm)), after refusing what cannot run
     (ConfigError, nothing written)."""
     from npgbench.harness.core.config import ConfigError
-    from npgbench.harness.tracking import check_output_dir
+    from npgbench.harness.tracking.run_dir import check_output_dir
 
     every = cost_arms()
     methods = [m for m in args.methods.split(",") if m]

@@ -41,20 +41,18 @@ For a nonlinear T the theory is first order: the log-log slope of kl_between in 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from npgbench.algorithms.common import surrogate
 from npgbench.algorithms.fisher import NaturalConfig
 from npgbench.algorithms.fisher.identity import Identity
 from npgbench.algorithms.natural import NaturalUpdater
-from npgbench.harness.bench.reparam import PulledBack, Reparam, families
+from npgbench.harness.bench.reparam import PulledBack, Reparam
 from npgbench.harness.bench.saved_batch import SavedBatch
 from npgbench.harness.core.policy import (
     GaussianPolicy,
@@ -236,62 +234,3 @@ def measure(
             seconds = time.perf_counter() - started
             print(f"  damping {damping:g} {direction.name:<20} {seconds:7.1f}s", flush=True)
     return rows
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from npgbench.harness.bench import BenchParser, positive_int
-    from npgbench.harness.bench.invariance_report import positive_float_csv
-    from npgbench.harness.core.command import HelpFormatter
-
-    class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
-        """The module docstring as written, and every option's default."""
-
-    parser = BenchParser(
-        prog="npgbench bench invariance", description=__doc__, formatter_class=Formatter
-    )
-    add = parser.add_argument
-    add("--policy", default="init", help="a run directory holding policy.pt, or init (fresh)")
-    add("--env", default="Hopper-v5", help="environment of an init policy")
-    add("--hidden", default="64,64", help="hidden widths of an init policy")
-    add("--states", type=positive_int, default=2048, help="states in the batch")
-    add("--seed", type=int, default=0, help="seed of the batch, the maps and the sampled Fishers")
-    add("--kl-deltas", type=positive_float_csv, default="1e-4,1e-3,1e-2,1e-1", help="kl_delta")
-    add("--dampings", type=positive_float_csv, default="1e-4,1e-3,1e-2,1e-1", help="lambda")
-    add("--families", default="all", help="comma-separated subset of the families, or all")
-    add("--directions", default="all", help="subset of " + ",".join(d.name for d in DIRECTIONS))
-    add("--kappa", type=float, default=10.0, help="scale range / condition number of the maps")
-    add("--cg-max-iters", type=positive_int, default=500, help="iterations of npg_cg_converged")
-    add("--cg-rtol", type=float, default=1e-6, help="relative residual CG must reach")
-    add("--tol", type=float, default=1e-3, help="invariant: kl_between / kl_delta below this")
-    add(
-        "--rows",
-        type=Path,
-        default=None,
-        help="take the rows from this CSV of an earlier run instead of measuring them "
-        "(default: measure)",
-    )
-    add("--out", type=Path, default=Path("results/bench/invariance.csv"), help="CSV written")
-    add("--batch-file", type=Path, default=Path("results/bench/invariance_batch.pt"),
-        help="the batch and its policy, reused when present")  # fmt: skip
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    from npgbench.harness.bench import invariance_report as report
-    from npgbench.harness.bench.saved_batch import load_or_sample
-
-    args = build_parser().parse_args(argv)
-    source, directions, cfg = report.checked(args, DIRECTIONS)
-    torch.set_num_threads(1)
-    saved = load_or_sample(source, args.batch_file)
-    reps = families(saved.policy, saved.batch.obs, cfg.kappa, cfg.seed)
-    reps = report.selected(reps, args.families)
-    print(f"P = {saved.policy.num_params()} parameters, {len(saved.batch)} states", flush=True)
-    if args.rows is not None:
-        rows = report.reread(args.rows, saved, reps, directions)
-    else:
-        rows = measure(saved, reps, directions, cfg)
-    verdicts = report.verdicts(rows, directions, cfg)
-    report.print_table(verdicts, cfg)
-    report.write(rows, verdicts, args.out)
-    return 0

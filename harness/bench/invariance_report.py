@@ -1,4 +1,5 @@
-"""`bench invariance`: checked arguments, verdicts against theory, the table and the CSVs.
+"""`npgbench bench invariance`: the command line, checked arguments, verdicts against theory,
+the table and the CSVs (the measurements are bench/invariance.py's).
 
 The verdict rules and the tolerance are the invariance module's (bench/invariance.py).
 """
@@ -11,7 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from npgbench.harness.bench.reparam import FAMILIES, Reparam
+import torch
+from npgbench.harness.bench import invariance
+from npgbench.harness.bench.invariance import Row, Settings, predicted
+from npgbench.harness.bench.reparam import FAMILIES, Reparam, families
 from npgbench.harness.bench.saved_batch import BatchSource
 from npgbench.harness.core.config import ConfigError
 
@@ -43,8 +47,7 @@ def _names(text: str, valid: list[str], flag: str) -> list[str]:
 def checked(args: argparse.Namespace, directions: tuple):
     """(BatchSource, directions, Settings) from the arguments; ConfigError on bad input, before
     anything is sampled or written."""
-    from npgbench.harness.bench.invariance import Settings
-    from npgbench.harness.tracking import check_output_dir
+    from npgbench.harness.tracking.run_dir import check_output_dir
 
     chosen = _names(args.directions, [d.name for d in directions], "--directions")
     _names(args.families, list(FAMILIES), "--families")
@@ -93,7 +96,6 @@ def reread(path: Path, saved, reps: dict, directions: list) -> list:
     """The rows of an earlier run of the same request (--rows), for the selected directions and
     families, with theory's answers recomputed; the verdicts are then taken afresh."""
     import pandas as pd
-    from npgbench.harness.bench.invariance import Row, predicted
 
     if not path.is_file():
         raise ConfigError(f"--rows {path}: no such CSV (a previous run's --out)")
@@ -213,3 +215,64 @@ def write(rows: list, table: list[Verdict], out: Path) -> None:
     verdict_path = out.with_name(f"{out.stem}_verdicts.csv")
     pd.DataFrame([asdict(v) for v in table]).to_csv(verdict_path, index=False)
     print(f"wrote {out} and {verdict_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from npgbench.harness.bench.args import BenchParser, positive_int
+    from npgbench.harness.core.command import HelpFormatter
+
+    class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+        """The module docstring as written, and every option's default."""
+
+    parser = BenchParser(
+        prog="npgbench bench invariance", description=invariance.__doc__, formatter_class=Formatter
+    )
+    add = parser.add_argument
+    add("--policy", default="init", help="a run directory holding policy.pt, or init (fresh)")
+    add("--env", default="Hopper-v5", help="environment of an init policy")
+    add("--hidden", default="64,64", help="hidden widths of an init policy")
+    add("--states", type=positive_int, default=2048, help="states in the batch")
+    add("--seed", type=int, default=0, help="seed of the batch, the maps and the sampled Fishers")
+    add("--kl-deltas", type=positive_float_csv, default="1e-4,1e-3,1e-2,1e-1", help="kl_delta")
+    add("--dampings", type=positive_float_csv, default="1e-4,1e-3,1e-2,1e-1", help="lambda")
+    add("--families", default="all", help="comma-separated subset of the families, or all")
+    add(
+        "--directions",
+        default="all",
+        help="subset of " + ",".join(d.name for d in invariance.DIRECTIONS),
+    )
+    add("--kappa", type=float, default=10.0, help="scale range / condition number of the maps")
+    add("--cg-max-iters", type=positive_int, default=500, help="iterations of npg_cg_converged")
+    add("--cg-rtol", type=float, default=1e-6, help="relative residual CG must reach")
+    add("--tol", type=float, default=1e-3, help="invariant: kl_between / kl_delta below this")
+    add(
+        "--rows",
+        type=Path,
+        default=None,
+        help="take the rows from this CSV of an earlier run instead of measuring them "
+        "(default: measure)",
+    )
+    add("--out", type=Path, default=Path("results/bench/invariance.csv"), help="CSV written")
+    add("--batch-file", type=Path, default=Path("results/bench/invariance_batch.pt"),
+        help="the batch and its policy, reused when present")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    from npgbench.harness.bench.saved_batch import load_or_sample
+
+    args = build_parser().parse_args(argv)
+    source, directions, cfg = checked(args, invariance.DIRECTIONS)
+    torch.set_num_threads(1)
+    saved = load_or_sample(source, args.batch_file)
+    reps = families(saved.policy, saved.batch.obs, cfg.kappa, cfg.seed)
+    reps = selected(reps, args.families)
+    print(f"P = {saved.policy.num_params()} parameters, {len(saved.batch)} states", flush=True)
+    if args.rows is not None:
+        rows = reread(args.rows, saved, reps, directions)
+    else:
+        rows = invariance.measure(saved, reps, directions, cfg)
+    table = verdicts(rows, directions, cfg)
+    print_table(table, cfg)
+    write(rows, table, args.out)
+    return 0

@@ -42,7 +42,7 @@ class SavedBatch:
 
 
 def _from_run(source: BatchSource) -> tuple[GaussianPolicy, ValueNet, Sampler]:
-    from npgbench.harness.runner import load_policy
+    from npgbench.harness.core.evaluation import load_policy
 
     run_dir = Path(source.policy)
     if not (run_dir / "policy.pt").is_file():

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import torch
-from npgbench.harness.bench import BenchParser, positive_int
+from npgbench.harness.bench.args import BenchParser, positive_int
 
 TARGETS = {"ppo": 0.4, "vanilla": 0.7}
 MAX_STEPS = 10**8

@@ -41,7 +41,7 @@ TASKS = "HalfCheetah-v5,Hopper-v5,Walker2d-v5"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from npgbench.harness.bench import BenchParser, positive_int, positive_int_csv
+    from npgbench.harness.bench.args import BenchParser, positive_int, positive_int_csv
     from npgbench.harness.core.command import HelpFormatter
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
@@ -79,9 +79,9 @@ class Plan:
 def make_plan(args: argparse.Namespace) -> Plan:
     """Resolve the suite, tasks and policies; ConfigError (nothing written) on bad input."""
     from npgbench.harness.bench.frozen import fresh_policy, load_saved
-    from npgbench.harness.grid import expand
-    from npgbench.harness.suite_checks import load_checked_suite
-    from npgbench.harness.tracking import check_output_dir
+    from npgbench.harness.sweep.grid import expand
+    from npgbench.harness.sweep.suite_checks import load_checked_suite
+    from npgbench.harness.tracking.run_dir import check_output_dir
 
     suite = load_checked_suite(args.suite)
     envs = [e for e in args.envs.split(",") if e]

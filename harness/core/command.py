@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from npgbench.harness.core.config import ConfigError
 
@@ -74,3 +75,33 @@ def os_error_line(exc: BaseException) -> str:
         shown = str(name) if len(str(name)) <= 160 else "..." + str(name)[-157:]
         return f"{what}: {shown}" if shown else what
     return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def show_progress(quiet: bool) -> bool:
+    """A progress bar only on a terminal: in a log file its frames are noise (tqdm/tqdm#750,
+    tqdm/tqdm#1342)."""
+    return not quiet and sys.stderr.isatty()
+
+
+def rounding_note(requested: int, per_update: int) -> str | None:
+    """The one line that says how a step budget was rounded up to whole updates (or None)."""
+    if requested % per_update == 0:
+        return None
+    done = -(-requested // per_update) * per_update
+    return (
+        f"note: {requested:,d} steps is not a multiple of sampler.steps_per_update "
+        f"({per_update:,d}): rounded up to {done:,d} steps ({plural(done // per_update, 'update')})"
+    )
+
+
+WANDB_HELP = (
+    "W&B mirror; auto: WANDB_MODE if set, else online with credentials, else offline "
+    "(default: wandb.mode, which defaults to auto)"
+)
+"""The --wandb help of `npgbench run` and `npgbench sweep` (one default for both)."""
+
+
+ENV_MODULE_HELP = (
+    "accept env ids of the form module:Env, which import (run) that module (default: refused)"
+)
+"""The --allow-env-module help of `npgbench run` and `npgbench sweep`."""

@@ -9,23 +9,16 @@ registry entry of `RunConfig.algo`. A run's identity (hash, run id) is harness/c
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from dataclasses import dataclass, field
 
+from npgbench.harness.core.config_checks import check_numbers  # noqa: E402
 
-class ConfigError(ValueError):
-    """A user-facing configuration error; the CLI prints it on one line and exits 2."""
-
-
-def closest(name: str, choices: typing.Iterable[str]) -> str:
-    """One-line hint naming the closest valid choices (or all of them when few)."""
-    choices = sorted(choices)
-    near = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    if near:
-        return f"did you mean {', '.join(near)}? valid: {', '.join(choices)}"
-    return f"valid: {', '.join(choices)}"
+# Defined in errors.py so that config_checks (which validate() calls) need not import this
+# module; re-exported here, where every caller has always found them.
+from npgbench.harness.core.errors import ConfigError as ConfigError  # noqa: E402
+from npgbench.harness.core.errors import closest as closest  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -244,8 +237,6 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, typing.Any]) -> RunConf
 
 def validate(cfg: RunConfig) -> None:
     """Reject impossible hyperparameters before anything is written."""
-    from npgbench.harness.core.config_checks import check_numbers  # imports this module
-
     check_numbers(cfg)
     s = cfg.sampler
     checks = [

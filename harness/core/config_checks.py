@@ -12,7 +12,7 @@ import dataclasses
 import math
 import typing
 
-from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.errors import ConfigError
 
 MAX_TOTAL_STEPS = 10**10
 """Largest step budget accepted: 10,000x the 1M-step budget of the published MuJoCo results

@@ -70,3 +70,8 @@ def config_hash(cfg: RunConfig) -> str:
 def run_id(cfg: RunConfig) -> str:
     """`{algo}__{env}__s{seed}__{hash8}`: no timestamp, so re-running is idempotent."""
     return f"{cfg.algo}__{cfg.env}__s{cfg.seed}__{config_hash(cfg)}"
+
+
+def config_record(cfg: RunConfig) -> dict:
+    """config.json content: the resolved config plus its identity."""
+    return {**to_dict(cfg), "run_id": run_id(cfg), "config_hash": config_hash(cfg)}

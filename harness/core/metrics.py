@@ -2,7 +2,7 @@
 
 Each `Metric` names one column of a run's metrics.parquet (one row per iteration) with its
 meaning, unit, dtype, writer, the condition under which it is present, and its W&B history
-key. The W&B mirror (harness/wandb_keys.py), analysis (analysis/load.py), `npgbench list
+key. The W&B mirror (harness/tracking/wandb_keys.py), analysis (analysis/data/load.py), `npgbench list
 --metrics`, the README's column table and the tests read it from here. The column names are
 fixed: the committed results dataset (docs/data) depends on them.
 

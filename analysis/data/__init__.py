@@ -1,0 +1,1 @@
+"""Run directories read into one tidy frame, with the suite context and the arms that match across suites."""

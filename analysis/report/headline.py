@@ -1,0 +1,151 @@
+"""The README's headline tables, built from the CSV tables `npgbench report` writes.
+
+    python -m npgbench.analysis.report.headline docs/tables             # print the block
+    python -m npgbench.analysis.report.headline docs/tables --readme README.md   # replace it there
+
+Three tables, each one row per task: ours beside the published numbers (a suite's
+`references` table: under the reference's protocol, with the ratio), the controlled
+comparison (a suite's `convergence` table: final return per variant, mean +- 95% CI and the
+seed count) and the claims (a suite's `claims` table). The README holds them between
+BEGIN/END markers and a test checks that they equal what this module builds from
+docs/tables, so the headline can never drift from the committed dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from npgbench.analysis.data.table import fmt, fmt_ci, fmt_pm
+
+BEGIN, END = (
+    "<!-- headline:begin (python -m npgbench.analysis.report.headline) -->",
+    "<!-- headline:end -->",
+)
+PUBLISHED_SUITE, CONTROLLED_SUITE = "tianshou-mujoco", "controlled-1m"
+NAMES = {"npg": "NPG", "trpo": "TRPO", "ppo": "PPO"}
+
+
+def _task(env: str) -> str:
+    return env.split("-v")[0]
+
+
+def published_table(references: pd.DataFrame) -> str:
+    """Ours vs theirs per (task, algorithm): references.csv -> markdown rows. Tables written
+    under each publisher's estimator (an ours_std and a comparison column) show ours ± std
+    over seeds, as theirs is, and the comparison; older ones ours ± 95% CI."""
+    new = "comparison" in references
+    head = "| task | algo | ours (seeds) | theirs | ours / theirs |"
+    lines = [head + " ours vs theirs |" if new else head, "|---" * (6 if new else 5) + "|"]
+    ours = references[references["n"] > 0]  # a reference with no runs of ours (yet) is left out
+    for _, r in ours.sort_values(["group", "env"]).iterrows():
+        ratio = fmt_ci(r["ratio"], r["ratio_lo"], r["ratio_hi"])
+        spread = r["ours_std"] if new else r["ours_ci95"]
+        lines.append(
+            f"| {_task(r['env'])} | {NAMES.get(r['group'], r['group'])} | "
+            f"{fmt_pm(r['ours'], spread)} ({int(r['n'])}) | "
+            f"{fmt_pm(r['theirs'], r['theirs_std'])} | {ratio} |"
+            + (f" {r['comparison']} |" if new else "")
+        )
+    return "\n".join(lines)
+
+
+def controlled_table(convergence: pd.DataFrame, order: list[str] | None = None) -> str:
+    """Final return per task x variant (mean +- 95% CI, seeds in brackets when < 5)."""
+    groups = order or list(dict.fromkeys(convergence["group"]))
+    lines = ["| task | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
+    for env, rows in convergence.groupby("env", sort=True):
+        by = rows.set_index("group")
+        cells = []
+        for g in groups:
+            if g not in by.index:
+                cells.append("-")
+                continue
+            r = by.loc[g]
+            seeds = int(r["seeds"])
+            cells.append(fmt_pm(r["final_mean"], r["final_ci95"]) + (f" ({seeds})" * (seeds < 5)))
+        lines.append(f"| {_task(env)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def claims_table(claims: pd.DataFrame) -> str:
+    """Claim, comparison, statistic with its CI, the runs it rests on, verdict."""
+    lines = [
+        "| claim | comparison | statistic | value [95% CI] | runs | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, r in claims.iterrows():
+        value = (
+            fmt_ci(r["value"], r["ci_lo"], r["ci_hi"]) if pd.notna(r["ci_lo"]) else fmt(r["value"])
+        )
+        lines.append(
+            f"| {r['claim']} | {r['comparison']} | {r['statistic']} | {value} | "
+            f"{r['n'] if pd.notna(r['n']) else '-'} | {r['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
+def headline(tables: Path) -> str:
+    """The block between the README's markers, from a report's tables/ folder."""
+    tables = Path(tables)
+    read = lambda suite, name: pd.read_csv(tables / f"{suite}__{name}.csv")  # noqa: E731
+    runs = pd.read_csv(tables / "runs.csv") if (tables / "runs.csv").exists() else None
+    counted = "" if runs is None else f" ({_counts(runs)} in docs/data)"
+    refs = read(PUBLISHED_SUITE, "references")
+    intro = (
+        f"Ours beside the published numbers{counted}, each under its publisher's estimator "
+        "(Tianshou: max over time of the seed-mean test-return curve); mean ± std over seeds "
+        "on both sides; 'above' / 'below' only where the ratio's 95% CI excludes 1:"
+        if "comparison" in refs
+        else f"Ours beside the published numbers{counted}, under the reference's protocol; "
+        "ours: mean ± 95% CI (seeds), theirs: mean ± std:"
+    )
+    parts = [
+        intro,
+        published_table(refs),
+        "The controlled comparison: final return (mean of the last 10% of iterations), "
+        "mean ± 95% CI, seed count in brackets where below 5:",
+        controlled_table(read(CONTROLLED_SUITE, "convergence")),
+        "The method's claims, settled on these runs:",
+        claims_table(read(CONTROLLED_SUITE, "claims")),
+    ]
+    return "\n\n".join([BEGIN, *parts, END])
+
+
+def _counts(runs: pd.DataFrame) -> str:
+    """Complete runs of the two headline suites, e.g. "45 tianshou-mujoco + 86 controlled-1m
+    runs" (other suites of the dataset, such as fisher-fidelity, are not headline runs)."""
+    done = runs[runs["status"] == "complete"]["study"].value_counts()
+    suites = (PUBLISHED_SUITE, CONTROLLED_SUITE)
+    return " + ".join(f"{int(done.get(s, 0))} {s}" for s in suites) + " runs"
+
+
+def replace_block(text: str, block: str) -> str:
+    """text with the BEGIN..END block replaced (ValueError when the markers are missing)."""
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        raise ValueError(f"no {BEGIN!r} ... {END!r} block")
+    return text[:start] + block + text[stop + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m npgbench.analysis.report.headline")
+    parser.add_argument("tables", type=Path, help="a report's tables/ folder, e.g. docs/tables")
+    parser.add_argument("--readme", type=Path, help="replace the block in this file")
+    args = parser.parse_args(argv)
+    try:
+        block = headline(args.tables)
+        if args.readme is None:
+            print(block)
+            return 0
+        args.readme.write_text(replace_block(args.readme.read_text(), block))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
