@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from npgbench.harness.core.metric_rows import unheld_columns
 from npgbench.harness.core.run_files import (  # noqa: F401 (their home before core)
     atomic_write_bytes,
     atomic_write_json,
