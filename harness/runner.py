@@ -220,6 +220,8 @@ def train(
 def _train_loop(
     cfg: RunConfig, writer: RunDirectory, progress: bool, on_row, saved, warning: str
 ) -> None:
+    # the variant's family, for analysis (which may not import the registry) to read
+    writer.record_meta(family=lookup(cfg.algo).family)
     trainer = Trainer(cfg)
     writer.meta["num_params"] = trainer.policy.num_params()
     keeper = checkpoint.Checkpointer(writer, cfg.checkpoint.every, config_hash(cfg), run_id(cfg))

@@ -5,12 +5,16 @@ README table and `npgbench list --metrics` all come from it."""
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from fisher_fixtures import make_batch, small_policy
 from npgbench.algorithms import ALGORITHMS
 from npgbench.algorithms.fisher.cg import ConjugateGradient
 from npgbench.algorithms.fisher.exact import ExactFisher
@@ -144,6 +148,8 @@ CASES = [(algo, {}) for algo in registry()] + [("vanilla", {"update.step_rule": 
 def test_a_real_run_writes_exactly_the_columns_its_writers_declare(tmp_path, algo, extra):
     cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 256, {**EVERYTHING_ON, **extra})
     run_dir = train(cfg, tmp_path, progress=False)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["family"] == lookup(algo).family  # recorded for analysis
     written = parquet_dtypes(run_dir / "metrics.parquet")
     schema = with_extra(lookup(algo).metrics)
     undeclared = sorted(set(written) - set(schema))
