@@ -19,6 +19,7 @@ from npgbench.harness.core.policy import (
 )
 from npgbench.harness.core.rollout import Batch
 
+
 def surrogate(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
     """L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A): scalar; its gradient at theta_old is g."""
     ratio = torch.exp(policy.log_prob(batch.obs, batch.actions) - batch.log_probs)
