@@ -21,6 +21,7 @@ from npgbench.algorithms.fisher.kfac import KFACConfig
 from npgbench.algorithms.natural import make_natural
 from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
 from npgbench.algorithms.vanilla import VanillaConfig, make_vanilla
+from npgbench.harness.core.families import FAMILIES
 from npgbench.harness.core.metrics import Metric
 
 
@@ -40,6 +41,19 @@ class Variant:
     (harness/core/metrics.py: METRICS), e.g. a plugin preconditioner's diagnostics(): each
     gets its documented meaning and W&B key instead of other/<column>. A name or W&B key the
     core schema already declares is refused."""
+    family: str = ""
+    """What kind of update the variant is, a key of harness/core/families.py FAMILIES:
+    "natural" (a Fisher-preconditioned direction), "vanilla" (the plain gradient, the
+    baseline), "ppo", or "other". Recorded in each run's meta.json, where analysis reads which
+    runs are natural-gradient arms. "" (a plugin's default): "natural" when `make` is
+    make_natural, else "other"."""
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            family = "natural" if self.make is make_natural else "other"
+            object.__setattr__(self, "family", family)
+        if self.family not in FAMILIES:
+            raise ValueError(f"Variant.family {self.family!r}: valid: {', '.join(FAMILIES)}")
 
 
 ALGORITHMS: dict[str, Variant] = {
@@ -47,6 +61,7 @@ ALGORITHMS: dict[str, Variant] = {
         "policy gradient with GAE baseline; Adam, SGD or KL-budget step in parameter space",
         VanillaConfig,
         make_vanilla,
+        family="vanilla",
     ),
     "npg_exact": Variant(
         "NPG, dense Fisher (sampled or analytic), direct float64 solve (Gram form if cheaper)",
@@ -78,5 +93,6 @@ ALGORITHMS: dict[str, Variant] = {
         "PPO clipped surrogate, Adam over minibatch epochs (PPO-paper defaults)",
         PPOConfig,
         lambda policy, cfg, seed, diagnostics=None: PPOUpdater(policy, cfg, seed),
+        family="ppo",
     ),
 }

@@ -8,9 +8,8 @@ policy with itself has zero gradient and Hessian).
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import torch
+from npgbench.harness.core.metric_rows import MetricRow
 from npgbench.harness.core.policy import (
     GaussianPolicy,
     flat_params,
@@ -19,10 +18,6 @@ from npgbench.harness.core.policy import (
     set_flat_params,
 )
 from npgbench.harness.core.rollout import Batch
-
-Row: TypeAlias = dict[str, float | int | bool | str]
-"""One update's metrics row (columns declared in harness/core/metrics.py): floats, and the
-counts, flags and skip_reason that some columns hold."""
 
 
 def surrogate(policy: GaussianPolicy, batch: Batch) -> torch.Tensor:
@@ -52,6 +47,8 @@ def snapshot(policy: GaussianPolicy) -> torch.Tensor:
 
 
 @torch.no_grad()
-def policy_stats(policy: GaussianPolicy, batch: Batch) -> dict[str, float]:
-    """kl (measured after the step) and entropy, recorded by every variant."""
-    return {"kl": float(mean_kl(policy, batch)), "entropy": float(gaussian_entropy(policy.std()))}
+def policy_stats(policy: GaussianPolicy, batch: Batch, row: MetricRow) -> MetricRow:
+    """Write kl (measured after the step) and entropy, the "update" columns every variant
+    records, into an updater's row (harness/core/metric_rows.empty_row); returns the row."""
+    row.update(kl=float(mean_kl(policy, batch)), entropy=float(gaussian_entropy(policy.std())))
+    return row

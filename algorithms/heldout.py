@@ -39,15 +39,6 @@ from npgbench.harness.core.policy import (
 )
 from npgbench.harness.core.rollout import Batch
 
-COLUMNS = (
-    "step_gain_insample",
-    "step_gain_heldout",
-    "step_kl_insample",
-    "step_kl_heldout",
-    "time_heldout",
-)
-"""The metrics.parquet columns this diagnostic writes (NaN on updates without it)."""
-
 
 def halves(batch: Batch) -> tuple[Batch, Batch]:
     """(even rows, odd rows) of a batch of B >= 2 rows: disjoint, sizes ceil(B/2), floor(B/2)."""
@@ -74,7 +65,10 @@ class HeldOut:
     def measure(
         self, policy: GaussianPolicy, batch: Batch, precond: Preconditioner, cfg: NaturalConfig
     ) -> dict[str, float]:
-        """The COLUMNS of one update, measured at theta_old; policy and precond left as found."""
+        """The step_* columns of one update (declared in harness/core/metrics.py, writer
+        "natural", only when "held-out"), measured at theta_old, for the natural row to take
+        (it refuses any other key); {} when the step cannot be measured (the row keeps NaN).
+        Policy and precond are left as found."""
         save = getattr(precond, "state_dict", None)
         if save is None:
             return {}

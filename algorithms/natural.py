@@ -26,11 +26,13 @@ Diagnostics, every K updates before the step and never changing it: the directio
 to the exact natural gradient (fidelity.py, diagnostics.fidelity_every) and the held-out
 step measures (heldout.py, diagnostics.heldout_every).
 
-Row keys: the metrics.parquet columns harness/core/metrics.py declares with writer "natural"
-(NaN where a quantity was not reached), skipped, skip_reason, kl and entropy (after the
-step), and the preconditioner's diagnostics(). `accepted` is present only when a line search
-is configured (max_backtracks > 0): plain NPG rows have no such key (n/a in analysis, not a
-0% failure rate). A failed TRPO line search is accepted=False with skipped=False: the update
+Row keys: the row starts as `empty_row` of the writers "update" and "natural" under the
+conditions this updater meets (harness/core/metric_rows.py), every column at its absent value
+(NaN where a quantity was not reached), then takes skipped, skip_reason, kl and entropy (after
+the step) and, once the solve has run, the preconditioner's diagnostics() (its own row: writer
+"cg" or "exact"; a plugin's own columns join through MetricRow.extend). `accepted`
+is declared only when a line search is configured (max_backtracks > 0): plain NPG rows have no
+such key (n/a in analysis, not a 0% failure rate). A failed TRPO line search is accepted=False with skipped=False: the update
 ran and was rejected; `skipped` marks numerical failures (accepted=False there too).
 """
 
@@ -41,18 +43,16 @@ import time
 from dataclasses import dataclass
 
 import torch
-from npgbench.algorithms.common import Row, policy_stats, surrogate
+from npgbench.algorithms.common import mean_kl, policy_stats, surrogate
 from npgbench.algorithms.fidelity import Fidelity
 from npgbench.algorithms.fisher import NaturalConfig, Preconditioner, PreconditionerConfig
 from npgbench.algorithms.fisher.products import FisherOperator
-from npgbench.algorithms.heldout import COLUMNS as HELDOUT_COLUMNS
 from npgbench.algorithms.heldout import HeldOut
 from npgbench.algorithms.line_search import backtracking_line_search
 from npgbench.harness.core.config import DiagnosticsConfig
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import GaussianPolicy, flat_grad, flat_params, set_flat_params
 from npgbench.harness.core.rollout import Batch
-
-NAN = math.nan
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class NaturalUpdater:
         self.heldout = heldout
         self.updates = 0
 
-    def update(self, batch: Batch) -> Row:
+    def update(self, batch: Batch) -> MetricRow:
         """One update, in mjrl npg_cg's order: g, P.fit, x = P.solve(g), diagnostics, step."""
         row = self._empty_row()
         theta_old = flat_params(self.policy.all_params())
@@ -94,9 +94,9 @@ class NaturalUpdater:
         reason = self.step(batch, direction, theta_old, row)
         if reason:
             return self._skip(row, reason, theta_old, batch)
-        return {**row, **policy_stats(self.policy, batch)}
+        return policy_stats(self.policy, batch, row)
 
-    def direction(self, batch: Batch, row: Row) -> Direction | str:
+    def direction(self, batch: Batch, row: MetricRow) -> Direction | str:
         """g = grad L(theta_old) [P], P.fit, x = P.solve(g) [P]: the Direction, or why there is
         none (the skip reason). Writes grad_norm, the timings and P's diagnostics into row."""
         policy = self.policy
@@ -121,7 +121,7 @@ class NaturalUpdater:
                 f"{type(self.precond).__name__}.solve returned shape {list(x.shape)} for g "
                 f"{list(g.shape)}, expected [{num_params}]"
             )
-        row.update(self.precond.diagnostics())
+        row.extend(self.precond.diagnostics())  # a plugin's own columns too (Variant.metrics)
         if not torch.isfinite(x).all():
             return "non-finite direction x"
         return Direction(g, x, float(objective.detach()))
@@ -130,7 +130,7 @@ class NaturalUpdater:
         self,
         batch: Batch,
         direction: Direction,
-        row: Row,
+        row: MetricRow,
         fidelity: Fidelity | None,
         heldout: HeldOut | None,
     ) -> None:
@@ -146,7 +146,9 @@ class NaturalUpdater:
             row.update(heldout.measure(self.policy, batch, self.precond, self.cfg))
             row["time_heldout"] = time.perf_counter() - h0
 
-    def step(self, batch: Batch, direction: Direction, theta_old: torch.Tensor, row: Row) -> str:
+    def step(
+        self, batch: Batch, direction: Direction, theta_old: torch.Tensor, row: MetricRow
+    ) -> str:
         """theta = theta_old + beta x, beta by the step rule, or a backtracking line search on
         that step: '' when the parameters stand, else the skip reason (the caller restores)."""
         policy, cfg, x = self.policy, self.cfg, direction.x
@@ -174,7 +176,7 @@ class NaturalUpdater:
         theta_old: torch.Tensor,
         step: torch.Tensor,
         surrogate_old: float,
-        row: Row,
+        row: MetricRow,
     ) -> None:
         """TRPO's backtracking on `step` [P] (line_search.py); records backtracks, accepted."""
         policy, cfg = self.policy, self.cfg
@@ -182,9 +184,9 @@ class NaturalUpdater:
 
         def try_step(fraction: float) -> tuple[float, float]:
             set_flat_params(params, theta_old + fraction * step)
-            stats = policy_stats(policy, batch)
             with torch.no_grad():
-                return stats["kl"], float(surrogate(policy, batch)) - surrogate_old
+                kl = float(mean_kl(policy, batch))
+                return kl, float(surrogate(policy, batch)) - surrogate_old
 
         result = backtracking_line_search(
             try_step,
@@ -210,29 +212,24 @@ class NaturalUpdater:
         self.updates = int(state["updates"])
         self.precond.load_state_dict(state["precond"])
 
-    def _empty_row(self) -> Row:
-        keys = (
-            "beta",
-            "g_dot_x",
-            "x_fisher_x",
-            "predicted_kl",
-            "grad_norm",
-            "cg_residual",
-            "time_grad",
-            "time_fisher_fit",
-            "time_solve",
-            "time_line_search",
-            "time_fidelity",
-            "fisher_cond",
-            "fidelity_cosine",
-            "fidelity_kl_ratio",
-        )
-        row: Row = dict.fromkeys(keys, NAN)
-        if self.heldout is not None:
-            row.update(dict.fromkeys(HELDOUT_COLUMNS, NAN))
-        row.update(kl_delta=self.cfg.kl_delta, backtracks=0, skipped=False, skip_reason="")
-        if self._has_line_search():
-            row["accepted"] = False
+    writers = ("update", "natural")
+    """The metrics.WRITERS whose columns every row of update() starts with; the
+    preconditioner's diagnostics() (writer "cg", "exact", or a plugin's own columns) join once
+    the solve has run, so a row skipped before it has none of them (NaN in metrics.parquet)."""
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The metrics.CONDITIONS this updater's rows meet (line search, fidelity, held-out)."""
+        held = {
+            "line search": self._has_line_search(),
+            "fidelity": self.fidelity is not None,
+            "held-out": self.heldout is not None,
+        }
+        return tuple(c for c, on in held.items() if on)
+
+    def _empty_row(self) -> MetricRow:
+        row = empty_row(self.writers, self.conditions)
+        row["kl_delta"] = self.cfg.kl_delta
         return row
 
     def _fidelity_due(self) -> bool:
@@ -247,12 +244,14 @@ class NaturalUpdater:
         column as n/a rather than as a 0% failed-line-search rate."""
         return self.cfg.max_backtracks > 0
 
-    def _skip(self, row: Row, reason: str, theta_old: torch.Tensor, batch: Batch) -> Row:
+    def _skip(
+        self, row: MetricRow, reason: str, theta_old: torch.Tensor, batch: Batch
+    ) -> MetricRow:
         set_flat_params(self.policy.all_params(), theta_old)
         row.update(skipped=True, skip_reason=reason)
         if self._has_line_search():
             row["accepted"] = False
-        return {**row, **policy_stats(self.policy, batch)}
+        return policy_stats(self.policy, batch, row)
 
 
 def make_natural(

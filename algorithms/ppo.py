@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from npgbench.algorithms.common import Row, policy_stats, restore_if_invalid, snapshot
+from npgbench.algorithms.common import policy_stats, restore_if_invalid, snapshot
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -49,6 +50,9 @@ class PPOConfig:
 
 
 class PPOUpdater:
+    writers = ("update", "ppo")
+    """The metrics.WRITERS whose columns update() returns."""
+
     def __init__(self, policy: GaussianPolicy, cfg: PPOConfig, seed: int = 0):
         self.policy, self.cfg = policy, cfg
         self.optimizer = torch.optim.Adam(policy.all_params(), lr=cfg.lr, eps=1e-5, fused=True)
@@ -91,7 +95,7 @@ class PPOUpdater:
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
         return zip(obs, actions, old_log_probs[perm].view(k, size), adv)
 
-    def update(self, batch: Batch) -> Row:
+    def update(self, batch: Batch) -> MetricRow:
         theta_old = snapshot(self.policy)
         params = self.policy.all_params()
         # log pi_old(a|s) + (A/2) log 2 pi: the ratio then needs only the z^2 and log sigma terms
@@ -110,8 +114,9 @@ class PPOUpdater:
             if stopped:
                 break
             epochs_done += 1
-        row: Row = {"epochs": epochs_done}
+        row = empty_row(self.writers)
+        row["epochs"] = epochs_done
         reason = restore_if_invalid(self.policy, theta_old)
         if reason:
             row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")
-        return {**row, **policy_stats(self.policy, batch)}
+        return policy_stats(self.policy, batch, row)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import torch
 from npgbench.algorithms.common import (
-    Row,
     policy_stats,
     restore_if_invalid,
     snapshot,
@@ -25,6 +24,7 @@ from npgbench.algorithms.fisher import NaturalConfig
 from npgbench.algorithms.fisher.identity import Identity
 from npgbench.algorithms.natural import NaturalUpdater
 from npgbench.harness.core.config import ConfigError, DiagnosticsConfig
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -85,21 +85,22 @@ class VanillaUpdater:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
 
-    def update(self, batch: Batch) -> Row:
+    writers = ("update", "vanilla")
+    """The metrics.WRITERS whose columns update() returns."""
+
+    def update(self, batch: Batch) -> MetricRow:
+        row = empty_row(self.writers)
         theta_old = snapshot(self.policy)
         loss = -surrogate(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.all_params(), self.cfg.max_grad_norm)
-        if not torch.isfinite(grad_norm):
-            return {
-                "skipped": True,
-                "skip_reason": "non-finite gradient",
-                **policy_stats(self.policy, batch),
-            }
+        if not torch.isfinite(grad_norm):  # grad_norm stays NaN: no step was taken
+            row.update(skipped=True, skip_reason="non-finite gradient")
+            return policy_stats(self.policy, batch, row)
         self.optimizer.step()
-        row: Row = {"grad_norm": float(grad_norm)}
+        row["grad_norm"] = float(grad_norm)
         reason = restore_if_invalid(self.policy, theta_old)
         if reason:
             row.update(skipped=True, skip_reason=f"{reason}; restored theta_old")
-        return {**row, **policy_stats(self.policy, batch)}
+        return policy_stats(self.policy, batch, row)

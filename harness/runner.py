@@ -25,9 +25,10 @@ from npgbench.harness.core.config import (
 from npgbench.harness.core.envs import check_env_id, check_env_spaces
 from npgbench.harness.core.evaluation import evaluate, mean_std
 from npgbench.harness.core.identity import config_hash, config_record, run_id
+from npgbench.harness.core.metric_rows import MetricRow, assemble, empty_row
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
 from npgbench.harness.core.rollout import Sampler
-from npgbench.harness.core.value import ValueFitter, fill_skip_columns
+from npgbench.harness.core.value import ValueFitter
 from npgbench.harness.tracking import checkpoint
 from npgbench.harness.tracking.fingerprint import code_fingerprint
 from npgbench.harness.tracking.integrity import settle
@@ -90,40 +91,45 @@ class Trainer:
         self.value_fitter = ValueFitter(self.value_fn, cfg.value)
         self.theta_before_update: torch.Tensor | None = None
         """theta_old [P] of the last update when it was a held-out diagnostic one."""
+        self.conditions = tuple(
+            name
+            for name, on in (
+                ("eval.sampled", cfg.eval.sampled),
+                ("held-out", cfg.diagnostics.heldout_every > 0),
+            )
+            if on
+        )
+        """The metrics.CONDITIONS of the runner's own columns in this run."""
 
-    def iteration(self, it: int) -> dict:
-        """Sample one batch, update the policy, fit the value function; one metrics row."""
+    def iteration(self, it: int) -> MetricRow:
+        """Sample one batch, update the policy, fit the value function; one metrics row: the
+        runner's own, the updater's and the value fit's rows joined (metric_rows.assemble)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         batch = self.sampler.collect(self.policy, self.value_fn, self.gen)
         t1, c1 = time.perf_counter(), time.thread_time()
         fresh_kl = self._fresh_state_kl(it, batch)
         stats = self.updater.update(batch)
         t2, c2 = time.perf_counter(), time.thread_time()
-        stats.update(self.value_fitter.fit(batch, self.rng))
+        value = self.value_fitter.fit(batch, self.rng)
         t3, c3 = time.perf_counter(), time.thread_time()
         ret_mean, ret_std = mean_std(batch.episode_returns)
-        row = {
-            "iteration": it,
-            "return_mean": ret_mean,
-            "return_std": ret_std,
-            "episodes": len(batch.episode_returns),
-            "time_sample": t1 - t0,
-            "time_update": t2 - t1,
-            "time_value": t3 - t2,
+        # "update": a plugin updater's plain dict may leave skipped / skip_reason out
+        row = assemble(empty_row(("runner", "update"), self.conditions), stats, value)
+        row.update(
+            iteration=it,
+            return_mean=ret_mean,
+            return_std=ret_std,
+            episodes=len(batch.episode_returns),
+            time_sample=t1 - t0,
+            time_update=t2 - t1,
+            time_value=t3 - t2,
             # this thread's CPU seconds: what the phase cost, whatever else the machine ran
-            "time_sample_cpu": c1 - c0,
-            "time_update_cpu": c2 - c1,
-            "time_value_cpu": c3 - c2,
-            "eval_return_mean": math.nan,
-            "eval_return_std": math.nan,
-            **stats,
-        }
-        if self.cfg.diagnostics.heldout_every > 0:
+            time_sample_cpu=c1 - c0,
+            time_update_cpu=c2 - c1,
+            time_value_cpu=c3 - c2,
+        )
+        if "held-out" in self.conditions:
             row["prev_step_kl_fresh"] = fresh_kl
-        row.setdefault("skipped", False)
-        row.setdefault("skip_reason", "")
-        if self.cfg.eval.sampled:
-            row["eval_sampled_return_mean"] = row["eval_sampled_return_std"] = math.nan
         if self.cfg.eval.every > 0 and (it + 1) % self.cfg.eval.every == 0:
             row["eval_return_mean"], row["eval_return_std"] = mean_std(
                 self.evaluate(self.cfg.eval.episodes)
@@ -214,6 +220,8 @@ def train(
 def _train_loop(
     cfg: RunConfig, writer: RunDirectory, progress: bool, on_row, saved, warning: str
 ) -> None:
+    # the variant's family, for analysis (which may not import the registry) to read
+    writer.record_meta(family=lookup(cfg.algo).family)
     trainer = Trainer(cfg)
     writer.meta["num_params"] = trainer.policy.num_params()
     keeper = checkpoint.Checkpointer(writer, cfg.checkpoint.every, config_hash(cfg), run_id(cfg))
@@ -251,7 +259,7 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         row = trainer.iteration(it)
         row["step"] = (it + 1) * per_update
         row["wall_time"] = time.perf_counter() - start
-        fill_skip_columns(writer.rows, row)
+        row = dict(row)  # logged, checkpointed and mirrored as a plain dict
         writer.log(row)
         if on_row is not None:
             on_row(row)

@@ -7,10 +7,11 @@ import hashlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from analysis_fixtures import learning, write_run
 from npgbench.analysis.claims.method import claims, equal_kl_groups
-from npgbench.analysis.data.load import load_runs
+from npgbench.analysis.data.load import flatten, load_runs
 from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
 
 VANILLA_KL = {"update": {"step_rule": "kl", "kl_delta": 0.01}}
@@ -155,3 +156,25 @@ def test_no_equal_kl_baseline_means_no_claims_table(tmp_path):
     runs = load_runs(tmp_path)
     summary, ranges, _ = summarise_runs(runs.frame, SuiteInfo(), Options())
     assert claims(summary, runs.runs, ranges) is None
+
+
+def test_natural_groups_are_the_recorded_family_not_a_damping_setting():
+    configs = {
+        "base": {"algo": "vanilla", "update": {"step_rule": "kl", "kl_delta": 0.01}},
+        "mine": {"algo": "npg_mine", "update": {"step_rule": "kl", "kl_delta": 0.01}},
+        "damped": {
+            "algo": "other_mine",
+            "update": {"step_rule": "kl", "kl_delta": 0.01, "damping": 0.1},
+        },
+    }
+    runs = pd.DataFrame(
+        {
+            "run_id": list(configs),
+            "algo": [c["algo"] for c in configs.values()],
+            "grid": "{}",
+            "config": [json.dumps(flatten(c)) for c in configs.values()],
+            "family": ["vanilla", "natural", "other"],
+        }
+    )
+    summary = pd.DataFrame({"run_id": list(configs), "group": list(configs)})
+    assert equal_kl_groups(summary, runs) == ("base", ["mine"])

@@ -5,12 +5,16 @@ README table and `npgbench list --metrics` all come from it."""
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from fisher_fixtures import make_batch, small_policy
 from npgbench.algorithms import ALGORITHMS
 from npgbench.algorithms.fisher.cg import ConjugateGradient
 from npgbench.algorithms.fisher.exact import ExactFisher
@@ -18,6 +22,14 @@ from npgbench.algorithms.natural import NaturalUpdater
 from npgbench.algorithms.ppo import PPOUpdater
 from npgbench.algorithms.registry import lookup, registry
 from npgbench.algorithms.vanilla import VanillaUpdater
+from npgbench.harness.core.metric_rows import (
+    COLUMN_ORDER,
+    OWN_SLOT,
+    RUN_CONDITIONS,
+    MetricRow,
+    assemble,
+    empty_row,
+)
 from npgbench.harness.core.metrics import (
     CONDITIONS,
     METRICS,
@@ -32,7 +44,8 @@ from npgbench.harness.core.metrics import (
     wandb_keys,
     with_extra,
 )
-from npgbench.harness.core.policy import GaussianPolicy
+from npgbench.harness.core.policy import GaussianPolicy, ValueNet
+from npgbench.harness.core.value import ValueFitter
 from npgbench.harness.runner import resolve_config, train
 from npgbench.harness.tracking.wandb_keys import METRIC_KEYS, wandb_row
 
@@ -135,6 +148,8 @@ CASES = [(algo, {}) for algo in registry()] + [("vanilla", {"update.step_rule": 
 def test_a_real_run_writes_exactly_the_columns_its_writers_declare(tmp_path, algo, extra):
     cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 256, {**EVERYTHING_ON, **extra})
     run_dir = train(cfg, tmp_path, progress=False)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["family"] == lookup(algo).family  # recorded for analysis
     written = parquet_dtypes(run_dir / "metrics.parquet")
     schema = with_extra(lookup(algo).metrics)
     undeclared = sorted(set(written) - set(schema))
@@ -179,3 +194,75 @@ def test_list_metrics_prints_every_column():
     assert shown[: len(METRICS)] == [m.name for m in METRICS]
     accepted = next(line for line in lines if line.split()[0] == "accepted")
     assert "update/accepted" in accepted and CONDITIONS["line search"] in accepted
+
+
+def test_the_column_order_holds_every_declared_column_once():
+    assert sorted(COLUMN_ORDER) == sorted(SCHEMA) and len(set(COLUMN_ORDER)) == len(COLUMN_ORDER)
+    assert OWN_SLOT in COLUMN_ORDER and set(RUN_CONDITIONS) <= set(CONDITIONS)
+
+
+ROW_CASES = [(algo, {}) for algo in ALGORITHMS] + [
+    ("vanilla", {"update.step_rule": "kl"}),
+    ("npg_cg", {"diagnostics.heldout_every": 1}),
+]
+
+
+@pytest.mark.parametrize("algo,extra", ROW_CASES, ids=[f"{a}{list(e)}" for a, e in ROW_CASES])
+def test_each_writer_returns_exactly_its_declared_columns(algo, extra):
+    """An update's row, and the value fit's, hold the columns their writers declare under the
+    conditions they meet: no more (refused on the way in) and no fewer (the row starts full)."""
+    cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 256, {**EVERYTHING_ON, **extra})
+    policy = small_policy(obs_dim=4, act_dim=1)
+    updater = lookup(algo).make(policy, cfg.update, 0, cfg.diagnostics)
+    writers, conditions, _ = writers_and_conditions(algo, cfg)
+    if getattr(updater, "heldout", None) is not None:
+        conditions.add("held-out")
+    row = updater.update(make_batch(policy, 64))
+    assert isinstance(row, MetricRow) and not row["skipped"], row["skip_reason"]
+    want = expected_columns(writers - {"runner", "value fit"}, conditions - {"eval.sampled"})
+    assert sorted(row) == sorted(want)
+    assert list(empty_row(updater.writers, getattr(updater, "conditions", ()))) == [
+        c for c in COLUMN_ORDER if c in set(want) - {"cg_iterations"}
+    ]
+    fitter = ValueFitter(ValueNet(4, cfg.value).double(), cfg.value)
+    value = fitter.fit(make_batch(policy, 64), np.random.default_rng(0))
+    assert list(value) == expected_columns({"value fit"}, {"value fit undone"})
+
+
+def test_a_row_refuses_a_column_its_writers_do_not_declare():
+    row = empty_row("vanilla")
+    assert list(row) == ["grad_norm"] and math.isnan(row["grad_norm"])
+    for write in (
+        lambda: row.__setitem__("beta", 1.0),
+        lambda: row.update(beta=1.0),
+        lambda: row.update({"kl_budget": 0.1}),
+    ):
+        with pytest.raises(KeyError, match="not declared for writer"):
+            write()
+    with pytest.raises(TypeError):
+        row.setdefault("beta", 1.0)
+    with pytest.raises(KeyError):
+        empty_row("cg")["fisher_cond"] = 1.0  # exact's column, not the CG preconditioner's
+    assert empty_row(("update", "natural"))["skip_reason"] == "" and math.isnan(
+        empty_row("natural")["beta"]
+    )
+    row.extend({"plug_rows": 8.0})  # the way in for a variant's own columns
+    assert row["plug_rows"] == 8.0
+
+
+def test_assemble_orders_declared_columns_and_puts_a_variants_own_at_its_slot():
+    natural = empty_row(("update", "natural"))
+    natural.extend({**empty_row("cg"), "plug_rows": 1.0})
+    row = assemble(empty_row(("runner", "update")), natural, empty_row("value fit"))
+    names = list(row)
+    assert names.index("plug_rows") == names.index(OWN_SLOT) + 1
+    assert names.index("skip_reason") < names.index("plug_rows") < names.index("kl")
+    assert names[:2] == ["iteration", "return_mean"] and names[-2:] == ["step", "wall_time"]
+    # a plugin's own updater (a plain dict): its columns at the slot, skip columns late
+    plain = assemble(
+        empty_row(("runner", "update")), {"kl": 0.1, "mine": 2}, empty_row("value fit")
+    )
+    names = list(plain)
+    assert names.index("mine") < names.index("kl") < names.index("value_loss")
+    assert names.index("value_loss") < names.index("skipped") < names.index("step")
+    assert plain["kl"] == 0.1 and plain["skipped"] is False and plain["skip_reason"] == ""

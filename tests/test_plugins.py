@@ -136,3 +136,20 @@ def test_a_bad_plugin_is_one_line_naming_its_entry_point(
     assert (
         f"entry point npgbench.algorithms:{entry} = badplug:VARIANT" in err[0] and words in err[0]
     )
+
+
+def test_the_family_is_the_registrys_and_old_runs_fall_back_to_the_built_ins():
+    from npgbench.algorithms import ALGORITHMS, Variant
+    from npgbench.algorithms.fisher.cg import CGConfig
+    from npgbench.algorithms.natural import make_natural
+    from npgbench.harness.core.families import BUILT_IN_FAMILIES, recorded_family
+
+    for name, family in BUILT_IN_FAMILIES.items():  # the fallback says what the registry says
+        assert ALGORITHMS[name].family == family, name
+    assert Variant("p", CGConfig, make_natural).family == "natural"  # a plugin's default
+    assert Variant("p", CGConfig, lambda *args: None).family == "other"
+    with pytest.raises(ValueError, match="family 'npg'"):
+        Variant("p", CGConfig, make_natural, family="npg")
+    assert recorded_family({"family": "natural"}, "npg_mine") == "natural"
+    assert recorded_family({"status": "complete"}, "trpo") == "natural"  # an old run
+    assert recorded_family(None, "npg_mine") == ""  # an old plugin run: unknown, not guessed

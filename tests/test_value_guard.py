@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 from npgbench.harness.core.config import ValueConfig
+from npgbench.harness.core.metric_rows import unheld_columns
 from npgbench.harness.core.policy import ValueNet
 from npgbench.harness.core.rollout import Batch, Sampler
-from npgbench.harness.core.value import ValueFitter, fill_skip_columns
+from npgbench.harness.core.value import ValueFitter
 from npgbench.harness.runner import resolve_config, train
 
 
@@ -48,9 +49,9 @@ def test_nan_targets_leave_the_weights_and_adam_state_as_they_were():
         assert torch.equal(value, adam[key]), key
 
 
-def test_a_finite_fit_moves_the_weights_and_adds_no_skip_keys():
+def test_a_finite_fit_moves_the_weights_and_says_it_was_not_undone():
     fitter, stats, before, _ = fit_on(torch.randn(64))
-    assert "value_skipped" not in stats and "value_skip_reason" not in stats
+    assert (stats["value_skipped"], stats["value_skip_reason"]) == (False, "")
     assert not all(
         torch.equal(p, old) for p, old in zip(fitter.value_fn.parameters(), before, strict=True)
     )
@@ -94,13 +95,10 @@ def test_nan_rewards_mid_run_are_recorded_and_the_value_net_stays_finite(
     assert "value_skipped" not in clean and "value_skip_reason" not in clean
 
 
-def test_skip_columns_appear_only_in_runs_that_skipped():
-    rows = [{"iteration": 0}, {"iteration": 1}]
-    fill_skip_columns(rows, {"iteration": 2})
-    assert all("value_skipped" not in r and "value_skip_reason" not in r for r in rows)
-    skip = {"iteration": 2, "value_skipped": True, "value_skip_reason": "x"}
-    fill_skip_columns(rows, skip)
-    assert [(r["value_skipped"], r["value_skip_reason"]) for r in rows] == [(False, "")] * 2
-    later = {"iteration": 3}
-    fill_skip_columns([*rows, skip], later)
-    assert (later["value_skipped"], later["value_skip_reason"]) == (False, "")
+def test_skip_columns_are_written_only_in_runs_that_skipped():
+    clean = {"iteration": 0, "value_skipped": False, "value_skip_reason": ""}
+    skip = {"iteration": 1, "value_skipped": np.True_, "value_skip_reason": "x"}
+    assert unheld_columns([clean, clean]) == ["value_skipped", "value_skip_reason"]
+    assert unheld_columns([clean, skip]) == []
+    old = {"iteration": 0, "value_skipped": math.nan}  # a NaN is no skip
+    assert unheld_columns([old]) == ["value_skipped", "value_skip_reason"]

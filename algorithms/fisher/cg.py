@@ -18,6 +18,7 @@ import torch
 from npgbench.algorithms.fisher import CostArm, PreconditionerConfig
 from npgbench.algorithms.fisher.products import FisherOperator
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -134,5 +135,8 @@ class ConjugateGradient:
         )
         return x
 
-    def diagnostics(self) -> dict[str, float]:
-        return {"cg_residual": self.residual, "cg_iterations": self.iterations}
+    def diagnostics(self) -> MetricRow:
+        """The "cg" columns of the last solve."""
+        row = empty_row("cg")
+        row.update(cg_residual=self.residual, cg_iterations=self.iterations)
+        return row

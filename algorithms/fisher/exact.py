@@ -25,6 +25,7 @@ from npgbench.algorithms.fisher import CostArm, FisherEstimatorConfig, SampledEs
 from npgbench.algorithms.fisher.rows import ScoreRows, linear_layers, score_rows
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.config_checks import PolicyShape
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import GaussianPolicy
 from npgbench.harness.core.rollout import Batch
 
@@ -294,7 +295,9 @@ class ExactFisher(SampledEstimator):
             self.cond_iters,
         )  # fmt: skip
 
-    def diagnostics(self) -> dict[str, float]:
+    def diagnostics(self) -> MetricRow:
         if self.fitted is not None and self._cond != self._cond:  # lazily, outside the timers
             self._cond = self.condition_number()
-        return {"fisher_cond": self._cond}
+        row = empty_row("exact")
+        row["fisher_cond"] = self._cond
+        return row

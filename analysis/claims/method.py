@@ -12,9 +12,10 @@ test (stats.py), with the training-return version beside it as a secondary colum
 The step claim is its own family: the first-order gain of the step on half a batch that the
 direction did not see ("held-out"), shown beside the in-sample gain beta g^T x, which is
 larger for any exact preconditioner by Cauchy-Schwarz and so is described, not tested.
-The baseline is found in the data (vanilla with update.step_rule kl); the natural-gradient
-groups are those with a Fisher damping setting and the kl step rule at the baseline's
-kl_delta: no list of variants here.
+The baseline is found in the data (family vanilla with update.step_rule kl); the natural-gradient
+groups are those whose runs' family is "natural" (recorded by the registry in meta.json,
+harness/core/families.py) with the kl step rule at the baseline's kl_delta: no list of
+variants here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from npgbench.analysis.claims.rows import (
     phase_c_rows,
 )
 from npgbench.analysis.data.table import Table
-from npgbench.analysis.data.variants import run_settings
+from npgbench.analysis.data.variants import run_families, run_settings
 from npgbench.analysis.stats import inference as stats
 
 PRIMARY = (
@@ -49,15 +50,16 @@ __all__ = ["claims", "equal_kl_groups", "matrix", "shared_envs", "phase_c_rows",
 
 
 def equal_kl_groups(summary: pd.DataFrame, runs: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """(baseline group, natural-gradient groups) at one KL budget, read from the configs."""
-    settings = run_settings(runs)
+    """(baseline group, natural-gradient groups) at one KL budget, read from the configs and
+    the recorded families (vanilla with step rule kl; every "natural" group at its kl_delta)."""
+    settings, families = run_settings(runs), run_families(runs)
     by_group: dict[str, dict] = {}
     for run_id, group in zip(summary["run_id"], summary["group"]):
-        by_group.setdefault(group, settings.get(run_id, {}))
+        by_group.setdefault(group, {**settings.get(run_id, {}), "family": families.get(run_id)})
     base = [
         g
         for g, s in by_group.items()
-        if s.get("algo") == "vanilla" and s.get("update.step_rule") == "kl"
+        if s.get("family") == "vanilla" and s.get("update.step_rule") == "kl"
     ]
     if len(base) != 1:
         return None, []
@@ -65,7 +67,7 @@ def equal_kl_groups(summary: pd.DataFrame, runs: pd.DataFrame) -> tuple[str | No
     natural = [
         g
         for g, s in sorted(by_group.items())
-        if "update.damping" in s
+        if s.get("family") == "natural"
         and s.get("update.step_rule") == "kl"
         and s.get("update.kl_delta") == delta
     ]

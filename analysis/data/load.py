@@ -23,6 +23,7 @@ from npgbench.analysis.data.curves import interpolate_curves as interpolate_curv
 from npgbench.analysis.data.curves import run_frames as run_frames
 from npgbench.analysis.data.fisher_cost_csv import find_fisher_cost_csv as find_fisher_cost_csv
 from npgbench.analysis.data.fisher_cost_csv import read_fisher_cost as read_fisher_cost
+from npgbench.harness.core.families import recorded_family
 from npgbench.harness.core.metrics import declared, names_of
 from npgbench.harness.core.run_files import complete_problem, set_aside
 
@@ -75,7 +76,8 @@ class RunSet:
     """One row per iteration of every complete run: ID_COLUMNS + CORE_COLUMNS + any extra."""
     runs: pd.DataFrame
     """One row per run directory, every status (complete|failed|incomplete|corrupt); `grid`
-    (meta.json's swept values) and `config` (config.json flattened to dotted keys) are JSON."""
+    (meta.json's swept values) and `config` (config.json flattened to dotted keys) are JSON;
+    `family` is the variant's (harness/core/families.py: meta.json's, else by algo)."""
     warnings: list[str] = field(default_factory=list)
     """Problems with named files (corrupt metrics, unreadable meta) that were skipped."""
     notes: list[str] = field(default_factory=list)
@@ -227,6 +229,8 @@ def _run_record(
         "git_sha": (meta or {}).get("git_sha", ""),
         "code": _code_key((meta or {}).get("code")),
         "error": (meta or {}).get("error") or "",
+        # recorded by the registry; runs from before it was, by BUILT_IN_FAMILIES
+        "family": recorded_family(meta, src.get("algo", "?")),
         "iterations": 0,
     }
     if meta is None:

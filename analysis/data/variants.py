@@ -17,6 +17,7 @@ import json
 import math
 
 import pandas as pd
+from npgbench.harness.core.families import recorded_family
 
 IGNORED = frozenset({"run_id", "config_hash", "seed", "env", "algo"})
 MEASUREMENT = ("diagnostics.", "wandb.")
@@ -55,6 +56,14 @@ def run_settings(runs: pd.DataFrame) -> dict[str, dict]:
         rid: {**loads(grid), **loads(cfg)}
         for rid, grid, cfg in zip(runs["run_id"], runs["grid"], configs)
     }
+
+
+def run_families(runs: pd.DataFrame) -> dict[str, str]:
+    """run_id -> the variant's family (harness/core/families.py): the runs table's `family`
+    column (meta.json's, load.py), else BUILT_IN_FAMILIES by algo for a hand-made table."""
+    if "family" in runs:
+        return dict(zip(runs["run_id"], runs["family"].fillna("")))
+    return {rid: recorded_family(None, algo) for rid, algo in zip(runs["run_id"], runs["algo"])}
 
 
 def _group_names(rests: list[dict]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Each `Metric` names one column of a run's metrics.parquet (one row per iteration) with its
 meaning, unit, dtype, writer, the condition under which it is present, and its W&B history
-key. The W&B mirror (harness/tracking/wandb_keys.py), analysis (analysis/data/load.py), `npgbench list
+key. Rows are built from these declarations (harness/core/metric_rows.py:
+`empty_row`, and COLUMN_ORDER, the file's column order). The W&B mirror (harness/tracking/wandb_keys.py), analysis (analysis/data/load.py), `npgbench list
 --metrics`, the README's column table and the tests read it from here. The column names are
 fixed: the committed results dataset (docs/data) depends on them.
 
@@ -43,8 +44,8 @@ UNITS = {
 WRITERS = {
     "runner": "harness/runner.py: the loop (sampling, evaluation, timers, progress)",
     "value fit": "harness/core/value.py: ValueFitter, after the policy step, every variant",
-    "update": "every policy updater (algorithms/common.py policy_stats after the step; "
-    "the runner fills skipped / skip_reason with False / '' when an updater leaves them out)",
+    "update": "every policy updater (algorithms/common.py policy_stats after the step; each "
+    "row starts with skipped / skip_reason at False / '', harness/core/metric_rows.py)",
     "natural": "algorithms/natural.py: the natural-gradient skeleton (npg_*, trpo, vanilla "
     "step_rule sgd or kl, plugins built on make_natural)",
     "vanilla": "algorithms/vanilla.py: VanillaUpdater (vanilla, step_rule adam)",

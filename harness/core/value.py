@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import torch
 from npgbench.harness.core.config import ValueConfig
+from npgbench.harness.core.metric_rows import MetricRow, empty_row
 from npgbench.harness.core.policy import ValueNet
 from npgbench.harness.core.rollout import Batch
 
@@ -26,13 +27,15 @@ class ValueFitter:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
 
-    def fit(self, batch: Batch, rng: np.random.Generator) -> dict[str, float]:
-        """Fit on batch.obs [B, O] -> batch.returns [B]; report loss and explained variance.
+    def fit(self, batch: Batch, rng: np.random.Generator) -> MetricRow:
+        """Fit on batch.obs [B, O] -> batch.returns [B]; the "value fit" row: loss, explained
+        variance, value_skipped / value_skip_reason.
 
         A fit that leaves non-finite weights (NaN returns, say) is undone like a failed policy
         step: weights and Adam state go back to before the fit, and the row says
-        value_skipped=True with value_skip_reason. Rows of a clean fit carry neither key
-        (`fill_skip_columns`), so runs without a skip keep their columns.
+        value_skipped=True with value_skip_reason. A clean fit's row says False / '', and
+        metrics.parquet leaves both columns out of a run that never skipped
+        (metric_rows.unheld_columns), so such runs keep the columns they always had.
         """
         weights = [p.detach().clone() for p in self.value_fn.parameters()]
         adam = copy.deepcopy(self.optimizer.state_dict())
@@ -43,10 +46,10 @@ class ValueFitter:
                 for p, old in zip(self.value_fn.parameters(), weights, strict=True):
                     p.copy_(old)
             self.optimizer.load_state_dict(adam)
-        stats = self._stats(batch)
+        row = self._stats(batch)
         if reason:
-            stats.update(value_skipped=True, value_skip_reason=reason)
-        return stats
+            row.update(value_skipped=True, value_skip_reason=reason)
+        return row
 
     def _invalid_reason(self, batch: Batch) -> str:
         """Why the fitted weights cannot stand ('' when they are all finite)."""
@@ -68,24 +71,11 @@ class ValueFitter:
                 self.optimizer.step()
 
     @torch.no_grad()
-    def _stats(self, batch: Batch) -> dict:
-        value_loss = float((self.value_fn(batch.obs) - batch.returns).pow(2).mean())
-        return {
-            "value_loss": value_loss,
-            "explained_variance": explained_variance(batch.values, batch.returns),
-        }
-
-
-SKIP_COLUMNS = {"value_skipped": False, "value_skip_reason": ""}
-
-
-def fill_skip_columns(rows: list[dict], row: dict) -> None:
-    """Once a run has skipped a value fit, every row of it (`rows` so far and the new `row`)
-    has both SKIP_COLUMNS; runs that never skip have neither."""
-    if "value_skipped" in row or (rows and "value_skipped" in rows[0]):
-        for each in (*rows, row):
-            for key, default in SKIP_COLUMNS.items():
-                each.setdefault(key, default)
+    def _stats(self, batch: Batch) -> MetricRow:
+        row = empty_row("value fit", ["value fit undone"])  # the file drops them if unheld
+        row["value_loss"] = float((self.value_fn(batch.obs) - batch.returns).pow(2).mean())
+        row["explained_variance"] = explained_variance(batch.values, batch.returns)
+        return row
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from npgbench.harness.core.metric_rows import unheld_columns
 from npgbench.harness.core.run_files import (  # noqa: F401 (their home before core)
     atomic_write_bytes,
     atomic_write_json,
@@ -94,14 +95,23 @@ class RunDirectory:
         atomic_write_json(self.path / "config.json", config)
         atomic_write_json(self.path / "meta.json", self.meta)
 
+    def record_meta(self, **fields) -> None:
+        """Add fields to meta.json now, so a run still in progress (or killed) says them."""
+        self.meta.update(fields)
+        atomic_write_json(self.path / "meta.json", self.meta)
+
     def log(self, row: dict) -> None:
         self.rows.append(row)
         if len(self.rows) % self.flush_every == 0:
             self.flush()
 
     def flush(self) -> None:
+        """Rewrite metrics.parquet from the rows so far, without the columns of a condition
+        no row met (metric_rows.unheld_columns: a run that never undid a value fit has no
+        value_skipped column)."""
         if self.rows:
             frame = pd.DataFrame(self.rows)
+            frame = frame.drop(columns=[c for c in unheld_columns(self.rows) if c in frame])
             atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
 
     def finish(self, status: str, **fields) -> None:
