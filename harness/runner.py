@@ -27,6 +27,7 @@ from npgbench.harness.core.evaluation import evaluate, mean_std
 from npgbench.harness.core.identity import config_hash, config_record, run_id
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
 from npgbench.harness.core.rollout import Sampler
+from npgbench.harness.core.run_files import RunStatus
 from npgbench.harness.core.value import ValueFitter, fill_skip_columns
 from npgbench.harness.tracking import checkpoint
 from npgbench.harness.tracking.fingerprint import code_fingerprint
@@ -205,7 +206,9 @@ def train(
         except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
             if owns_run(run_dir):  # never write into a directory that is someone else's now
                 writer.finish(
-                    "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+                    RunStatus.FAILED,
+                    error=f"{type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(),
                 )
             raise
     return run_dir
@@ -276,7 +279,7 @@ def _complete(trainer: Trainer, writer: RunDirectory, keeper, steps: int) -> Non
         raise LostRun(f"{writer.path}: the run's lock is no longer this process's; not completed")
     trainer.save(writer.path / "policy.pt")
     keeper.remove()  # a kill from here to the next line costs a restart, never a stale file
-    writer.finish("complete", total_steps_done=steps)
+    writer.finish(RunStatus.COMPLETE, total_steps_done=steps)
 
 
 __all__ = ["ConfigError", "resolve_config", "train", "Trainer"]

@@ -20,6 +20,7 @@ without importing the orchestration layer.
 
 from __future__ import annotations
 
+import enum
 import errno
 import io
 import json
@@ -102,10 +103,46 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def run_status(run_dir: Path) -> str | None:
-    """'complete', 'failed', 'running' (or interrupted), or None when there is no run here."""
+class RunStatus(enum.StrEnum):
+    """Where one run stands, from the sweep's plan to its summary and the report.
+
+    A StrEnum: a member is its value (`RunStatus.COMPLETE == "complete"`, the same hash), so
+    meta.json holds the same strings as before and compares, counts and formats as plain text.
+    The first three are what meta.json records; the others are what a reader concludes.
+    """
+
+    RUNNING = "running"
+    """meta.json: a writer started the run and has not finished it (or was killed)."""
+    COMPLETE = "complete"
+    """meta.json: metrics.parquet and policy.pt are in (whether they check out: CORRUPT)."""
+    FAILED = "failed"
+    """meta.json: the run raised or its worker died; meta.json holds the error."""
+    NEW = "new"
+    """Sweep plan: no run directory (or no meta.json) yet."""
+    CORRUPT = "corrupt"
+    """Says complete but fails `complete_problem`: moved aside and redone."""
+    STALE = "stale"
+    """Complete, but made by other code than the installed one (harness/sweep/staleness.py)."""
+    BUSY = "busy"
+    """Sweep result: another live process holds the run's lock; not touched."""
+    INCOMPLETE = "incomplete"
+    """Report: running with no writer left, or still running (analysis/data/load.py)."""
+
+
+RECORDED = (RunStatus.RUNNING, RunStatus.COMPLETE, RunStatus.FAILED)
+"""The statuses meta.json holds."""
+
+
+def run_status(run_dir: Path) -> RunStatus | None:
+    """meta.json's status (RUNNING also when interrupted), or None when there is no run here
+    or its meta.json names no status this code knows."""
     meta = read_json(Path(run_dir) / "meta.json")
-    return None if meta is None else meta.get("status")
+    if meta is None:
+        return None
+    try:
+        return RunStatus(meta.get("status"))
+    except ValueError:
+        return None
 
 
 ASIDE = ".corrupt"
@@ -154,7 +191,7 @@ def complete_problem(
     """
     run_dir = Path(run_dir)
     meta, config = read_json(run_dir / "meta.json"), read_json(run_dir / "config.json")
-    if meta is None or meta.get("status") != "complete":
+    if meta is None or meta.get("status") != RunStatus.COMPLETE:
         return "meta.json does not say complete"
     if config is None:
         return "config.json is missing or not a JSON object"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.harness.core.run_files import (  # noqa: F401 (their home before core)
+    RECORDED,
+    RunStatus,
     atomic_write_bytes,
     atomic_write_json,
     current_umask,
@@ -32,7 +34,8 @@ from npgbench.harness.core.run_files import (  # noqa: F401 (their home before c
     safe_subdir,
 )
 
-STATUSES = ("running", "complete", "failed")
+STATUSES = RECORDED
+"""The statuses meta.json holds (harness/core/run_files.py: RunStatus)."""
 
 
 def versions() -> dict[str, str]:
@@ -76,7 +79,7 @@ class RunDirectory:
         self.flush_every = flush_every
         self.started = time.time()
         self.meta = {
-            "status": "running",
+            "status": RunStatus.RUNNING,
             "run_id": config["run_id"],
             "config_hash": config["config_hash"],
             "algo": config["algo"],
@@ -104,7 +107,7 @@ class RunDirectory:
             frame = pd.DataFrame(self.rows)
             atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
 
-    def finish(self, status: str, **fields) -> None:
+    def finish(self, status: RunStatus, **fields) -> None:
         """Flush metrics, then mark the run complete or failed (meta.json is written last)."""
         self.flush()
         self.meta.update(
