@@ -101,26 +101,26 @@ def _run_locked(args, cfg, run_dir: Path, corrupt: bool) -> int:
             f"{Path(args.out) / '.corrupt'}/ and redone",
             file=sys.stderr,
         )
-    mirror, status = _wandb_mirror(cfg, run_dir), "failed"
+    mirror, status = _wandb_mirror(cfg, run_dir), RunStatus.FAILED
     watch = live.watchers(cfg, run_dir, show_progress(args.quiet), args.quiet, args.tensorboard)
     try:
-        train(
+        done = train(
             cfg,
             Path(args.out),
             progress=show_progress(args.quiet),
             on_row=live.compose(mirror and mirror.on_row, *(w.on_row for w in watch)),
         )
-        status = "complete"
+        status = RunStatus.COMPLETE
     except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
         print(f"run failed: {one_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
         return 1
     finally:
         if mirror is not None:
-            mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
+            mirror.finish({"status": status.value}, exit_code=int(status != RunStatus.COMPLETE))
         for watcher in watch:
             if hasattr(watcher, "close"):
                 watcher.close()
-    print(f"run directory: {run_dir}")
+    print(f"run directory: {done.run_dir}")
     return 0
 
 

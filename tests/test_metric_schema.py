@@ -134,7 +134,7 @@ CASES = [(algo, {}) for algo in registry()] + [("vanilla", {"update.step_rule": 
 @pytest.mark.parametrize("algo,extra", CASES, ids=["-".join([a, *e.values()]) for a, e in CASES])
 def test_a_real_run_writes_exactly_the_columns_its_writers_declare(tmp_path, algo, extra):
     cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 256, {**EVERYTHING_ON, **extra})
-    run_dir = train(cfg, tmp_path, progress=False)
+    run_dir = train(cfg, tmp_path, progress=False).run_dir
     written = parquet_dtypes(run_dir / "metrics.parquet")
     schema = with_extra(lookup(algo).metrics)
     undeclared = sorted(set(written) - set(schema))

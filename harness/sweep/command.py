@@ -271,15 +271,12 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
         f"{len(todo)} to run on {backend} ({where}) -> {out}  [W&B {wandb['mode']}]",
         flush=True,
     )
-    jobs = make_jobs(suite, todo, out, wandb)
     suite_sha = record_suite(suite, out)
-    for job in jobs:
-        job["meta"]["suite_sha256"] = suite_sha
-        job["tensorboard"] = args.tensorboard
+    jobs = make_jobs(suite, todo, out, wandb, suite_sha, args.tensorboard)
     start = time.time()
     try:
         with sigterm_as_interrupt():
-            results = drive(jobs, todo, backend, args.jobs, args.slurm, args.quiet)
+            results = drive(jobs, backend, args.jobs, args.slurm, args.quiet)
     finally:
         if client is not None:
             client.close()

@@ -5,6 +5,7 @@
                                     wall time, error + traceback when failed
     <out>/<run_id>/metrics.parquet  one row per iteration
     <out>/<run_id>/policy.pt        final policy weights + observation-normaliser statistics
+    <out>/<run_id>/progress.json    while it trains only: env steps done (the sweep's bar)
 Every file is written atomically (temp file in the same folder, then os.replace).
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.harness.core.run_files import (  # noqa: F401 (their home before core)
+    PROGRESS,
     RECORDED,
     RunStatus,
     atomic_write_bytes,
@@ -32,6 +34,7 @@ from npgbench.harness.core.run_files import (  # noqa: F401 (their home before c
     read_json,
     run_status,
     safe_subdir,
+    write_progress,
 )
 
 STATUSES = RECORDED
@@ -107,9 +110,15 @@ class RunDirectory:
             frame = pd.DataFrame(self.rows)
             atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
 
+    def progress(self, step: int, total_steps: int) -> None:
+        """progress.json: env steps done of total_steps (harness/core/run_files.py PROGRESS)."""
+        write_progress(self.path, step, total_steps)
+
     def finish(self, status: RunStatus, **fields) -> None:
-        """Flush metrics, then mark the run complete or failed (meta.json is written last)."""
+        """Flush metrics, drop progress.json, then mark the run complete or failed (meta.json
+        is written last)."""
         self.flush()
+        (self.path / PROGRESS).unlink(missing_ok=True)
         self.meta.update(
             status=status,
             wall_time_s=time.time() - self.started,
