@@ -85,17 +85,7 @@ def drive(
     results: list[RunResult] = []
     if not jobs:
         return results
-    if bar is None:
-        bar = tqdm(
-            total=sum(j.env_steps for j in jobs),
-            unit="step",
-            unit_scale=True,
-            dynamic_ncols=True,
-            mininterval=1.0,
-            desc=f"runs 0/{len(jobs)}",
-            file=sys.stderr,
-            disable=not show_progress(quiet),
-        )
+    bar = step_bar(jobs, quiet) if bar is None else bar
     steps = StepProgress(jobs, bar, n_jobs)
     # no bar drawn: no ticks, so no progress file is ever read
     tick = None if getattr(bar, "disable", False) else TICK_S
@@ -123,6 +113,22 @@ def drive(
         return results  # fewer complete than planned: the summary exits 1
     bar.close()
     return results
+
+
+def step_bar(jobs: list[Job], quiet: bool):
+    """The sweep's tqdm bar: env steps of every job's budget (drawn on a terminal only)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=sum(j.env_steps for j in jobs),
+        unit="step",
+        unit_scale=True,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        desc=f"runs 0/{len(jobs)}",
+        file=sys.stderr,
+        disable=not show_progress(quiet),
+    )
 
 
 def finished_line(res: RunResult) -> str:
