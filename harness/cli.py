@@ -31,6 +31,7 @@ one_thread_per_process()  # before numpy or torch load
 
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
 from npgbench.harness.core.identity import run_id  # noqa: E402
+from npgbench.harness.core.run_files import RunStatus  # noqa: E402
 from npgbench.harness.sweep.staleness import move_aside, say_stale  # noqa: E402
 from npgbench.harness.tracking import live  # noqa: E402
 
@@ -61,8 +62,8 @@ def cmd_run(args) -> int:
     check_policy_size(cfg, *check_env_spaces(cfg.env))
     run_dir = Path(args.out) / run_id(cfg)
     status = verified_status(run_dir)
-    stale = status == "complete" and say_stale(run_dir, cfg.algo, args.rerun_stale)
-    if status == "complete" and not (stale and args.rerun_stale):
+    stale = status == RunStatus.COMPLETE and say_stale(run_dir, cfg.algo, args.rerun_stale)
+    if status == RunStatus.COMPLETE and not (stale and args.rerun_stale):
         drop_stale_checkpoint(run_dir)
         print(f"already complete, not overwritten: {run_dir}")
         return 0
@@ -83,7 +84,7 @@ def cmd_run(args) -> int:
             print(str(exc), file=sys.stderr)
             return 1
         try:
-            return _run_locked(args, cfg, run_dir, status == "corrupt")
+            return _run_locked(args, cfg, run_dir, status == RunStatus.CORRUPT)
         except OSError as exc:  # disk full, a file replaced by a folder: recorded, resumable
             print(f"run failed: {os_error_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
             return 1
@@ -100,26 +101,26 @@ def _run_locked(args, cfg, run_dir: Path, corrupt: bool) -> int:
             f"{Path(args.out) / '.corrupt'}/ and redone",
             file=sys.stderr,
         )
-    mirror, status = _wandb_mirror(cfg, run_dir), "failed"
+    mirror, status = _wandb_mirror(cfg, run_dir), RunStatus.FAILED
     watch = live.watchers(cfg, run_dir, show_progress(args.quiet), args.quiet, args.tensorboard)
     try:
-        train(
+        done = train(
             cfg,
             Path(args.out),
             progress=show_progress(args.quiet),
             on_row=live.compose(mirror and mirror.on_row, *(w.on_row for w in watch)),
         )
-        status = "complete"
+        status = RunStatus.COMPLETE
     except ConfigError as exc:  # raised inside the run: recorded in meta.json, so exit 1
         print(f"run failed: {one_line(exc)} (see {run_dir}/meta.json)", file=sys.stderr)
         return 1
     finally:
         if mirror is not None:
-            mirror.finish({"status": status}, exit_code=0 if status == "complete" else 1)
+            mirror.finish({"status": status.value}, exit_code=int(status != RunStatus.COMPLETE))
         for watcher in watch:
             if hasattr(watcher, "close"):
                 watcher.close()
-    print(f"run directory: {run_dir}")
+    print(f"run directory: {done.run_dir}")
     return 0
 
 
@@ -144,7 +145,7 @@ def cmd_eval(args) -> int:
         raise ConfigError("--seed must be a non-negative integer")
     run_dirs = [Path(d) for d in args.run_dir]
     for run_dir in run_dirs:  # every one checked before any is evaluated or written
-        if run_status(run_dir) != "complete" or not (run_dir / "policy.pt").is_file():
+        if run_status(run_dir) != RunStatus.COMPLETE or not (run_dir / "policy.pt").is_file():
             raise ConfigError(
                 f"{run_dir} is not a complete run directory (no complete meta.json and policy.pt)"
             )

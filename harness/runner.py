@@ -27,7 +27,9 @@ from npgbench.harness.core.evaluation import evaluate, mean_std
 from npgbench.harness.core.identity import config_hash, config_record, run_id
 from npgbench.harness.core.metric_rows import MetricRow, assemble, empty_row
 from npgbench.harness.core.policy import GaussianPolicy, ValueNet, flat_params
+from npgbench.harness.core.returns import final_return, run_final_return
 from npgbench.harness.core.rollout import Sampler
+from npgbench.harness.core.run_files import RunStatus
 from npgbench.harness.core.value import ValueFitter
 from npgbench.harness.tracking import checkpoint
 from npgbench.harness.tracking.fingerprint import code_fingerprint
@@ -181,14 +183,29 @@ class Trainer:
         atomic_write_bytes(path, buffer.getvalue())
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What `train` returns: the run it finished, so that no caller reads it back."""
+
+    run_dir: Path
+    """out/<run_id>/: the run directory, the record of everything else."""
+    final_return: float
+    """The run's final return (harness/core/returns.py: the forward-filled training return
+    over the last 10% of iterations; NaN when no episode ended)."""
+    iterations: int
+    """Updates the run holds: ceil(total_steps / sampler.steps_per_update)."""
+    trained: bool
+    """False when the run was complete already and left untouched."""
+
+
 def train(
     cfg: RunConfig,
     out: Path,
     progress: bool = True,
     on_row: Callable[[dict], None] | None = None,
     extra_meta: dict | None = None,
-) -> Path:
-    """Run cfg into out/<run_id>/ and return that directory. A complete run is left untouched;
+) -> TrainResult:
+    """Run cfg into out/<run_id>/ and say how it ended. A complete run is left untouched;
     an incomplete one continues from its checkpoint.pt when it has one (harness/tracking/checkpoint.py);
     a "complete" one that fails its checks (harness/tracking/integrity.py) is moved aside and redone.
 
@@ -200,21 +217,29 @@ def train(
     run_dir = Path(out) / record["run_id"]
     with holding_run(run_dir):
         extra = settle(run_dir)
-        if extra is None:
-            return run_dir
+        if extra is None:  # complete already: its return is only in the directory
+            return TrainResult(run_dir, run_final_return(run_dir), _iterations(cfg), False)
         torch.set_num_threads(1)
         saved, warning = checkpoint.read(run_dir, cfg)
         meta = {**(extra_meta or {}), **extra, "code": code_fingerprint(cfg.algo)}
         writer = RunDirectory(run_dir, record, meta)
         try:
             _train_loop(cfg, writer, progress, on_row, saved, warning)
+            returns_T = np.array([row["return_mean"] for row in writer.rows], dtype=float)
         except BaseException as exc:  # KeyboardInterrupt too: record, then let it propagate
             if owns_run(run_dir):  # never write into a directory that is someone else's now
                 writer.finish(
-                    "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+                    RunStatus.FAILED,
+                    error=f"{type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(),
                 )
             raise
-    return run_dir
+    return TrainResult(run_dir, final_return(returns_T), len(writer.rows), True)
+
+
+def _iterations(cfg: RunConfig) -> int:
+    """Updates in a run: its step budget rounded up to whole updates."""
+    return math.ceil(cfg.total_steps / cfg.sampler.steps_per_update)
 
 
 def _train_loop(
@@ -243,7 +268,8 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
     from tqdm import tqdm
 
     per_update = cfg.sampler.steps_per_update
-    iterations = math.ceil(cfg.total_steps / per_update)
+    iterations = _iterations(cfg)
+    writer.progress(done * per_update, iterations * per_update)
     bar = tqdm(
         initial=done * per_update,
         total=iterations * per_update,
@@ -261,6 +287,7 @@ def _iterate(cfg, trainer, writer, progress, on_row, keeper, signals, done, elap
         row["wall_time"] = time.perf_counter() - start
         row = dict(row)  # logged, checkpointed and mirrored as a plain dict
         writer.log(row)
+        writer.progress(row["step"], iterations * per_update)
         if on_row is not None:
             on_row(row)
         snapshot_every = cfg.diagnostics.snapshot_every
@@ -284,7 +311,7 @@ def _complete(trainer: Trainer, writer: RunDirectory, keeper, steps: int) -> Non
         raise LostRun(f"{writer.path}: the run's lock is no longer this process's; not completed")
     trainer.save(writer.path / "policy.pt")
     keeper.remove()  # a kill from here to the next line costs a restart, never a stale file
-    writer.finish("complete", total_steps_done=steps)
+    writer.finish(RunStatus.COMPLETE, total_steps_done=steps)
 
 
-__all__ = ["ConfigError", "resolve_config", "train", "Trainer"]
+__all__ = ["ConfigError", "resolve_config", "train", "Trainer", "TrainResult"]

@@ -55,7 +55,7 @@ def run_reference(algo: str, out: Path) -> tuple[str, dict[str, list]]:
     from npgbench.harness.runner import resolve_config, train
 
     cfg = resolve_config(algo, "Hopper-v5", SEED, STEPS, OVERRIDES)
-    return run_id(cfg), reference_metrics(train(cfg, out, progress=False))
+    return run_id(cfg), reference_metrics(train(cfg, out, progress=False).run_dir)
 
 
 DATASET_GRIDS = {

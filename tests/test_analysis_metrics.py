@@ -26,15 +26,20 @@ def test_final_return_is_mean_of_last_tenth_and_forward_fills():
 def test_the_sweep_the_wandb_summary_and_the_report_share_one_final_return(tmp_path):
     """15 iterations, NaN where no episode ended: the last 10% is ceil(1.5) = 2 forward-filled
     iterations (9, 9), where a floor of the non-NaN values would read only the 7. The value a
-    run directory yields (sweep line, W&B summary) equals the report's."""
+    run directory yields equals the report's, and the W&B summary's (from the rows it was
+    given; train() returns the same function of its rows to the sweep's line)."""
+    from npgbench.harness.core import returns as core_returns
     from npgbench.harness.core.returns import run_final_return
-    from npgbench.harness.sweep import jobs as dispatch
     from npgbench.harness.tracking import wandb_mirror
 
     returns = [float(i) for i in range(1, 13)] + [7.0, 9.0, NAN]
     pd.DataFrame({"return_mean": returns}).to_parquet(tmp_path / "metrics.parquet")
     assert run_final_return(tmp_path) == metrics.final_return(np.array(returns)) == 9.0
-    assert dispatch.run_final_return is wandb_mirror.run_final_return is run_final_return
+    assert wandb_mirror.final_return is core_returns.final_return
+    mirror = wandb_mirror.WandbMirror("r", tmp_path, {}, "disabled", "p")
+    for i, value in enumerate(returns):
+        mirror.on_row({"iteration": i, "return_mean": value})
+    assert wandb_mirror.final_return(np.asarray(mirror.returns)) == 9.0
     assert math.isnan(run_final_return(tmp_path / "missing"))
 
 

@@ -77,14 +77,14 @@ def config(algo: str = "npg_cg", **extra):
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_interrupted_and_resumed_run_equals_the_uninterrupted_run(tmp_path, algo):
-    want = train(config(algo), tmp_path / "whole", progress=False)
+    want = train(config(algo), tmp_path / "whole", progress=False).run_dir
     stop = random.Random(algo).randrange(2, ITERATIONS)  # iteration index the run dies after
     cfg = config(algo, **{"checkpoint.every": 2})  # saves after iterations 2 and 4
     with pytest.raises(Interrupt):
         train(cfg, tmp_path / "cut", progress=False, on_row=interrupt_at(stop))
     run_dir = tmp_path / "cut" / run_id(cfg)
     assert (run_dir / FILENAME).exists() and meta(run_dir)["status"] == "failed"
-    got = train(cfg, tmp_path / "cut", progress=False)
+    got = train(cfg, tmp_path / "cut", progress=False).run_dir
     assert meta(got)["resumed_at_iterations"] == [stop // 2 * 2]
     assert_same_run(got, want)
 
@@ -105,7 +105,7 @@ def test_checkpoint_settings_keep_the_run_id():
 
 @pytest.fixture(scope="module")
 def whole_run(tmp_path_factory) -> Path:
-    return train(config(), tmp_path_factory.mktemp("whole"), progress=False)
+    return train(config(), tmp_path_factory.mktemp("whole"), progress=False).run_dir
 
 
 def interrupted(out: Path) -> Path:
@@ -156,7 +156,7 @@ def test_an_unusable_checkpoint_restarts_from_zero_with_a_warning(
 ):
     run_dir = interrupted(tmp_path)
     spoil(run_dir)
-    got = train(config(), tmp_path, progress=False)
+    got = train(config(), tmp_path, progress=False).run_dir
     record = meta(got)
     assert record["status"] == "complete"
     assert warning in record["checkpoint_warning"]
@@ -183,13 +183,13 @@ def test_an_updater_without_state_keeps_no_checkpoint_and_restarts(tmp_path, mon
     run_dir = tmp_path / "cut" / run_id(cfg)
     assert not (run_dir / FILENAME).exists()
     assert "StatelessUpdater has no state_dict()" in meta(run_dir)["checkpoint_unsupported"]
-    got = train(cfg, tmp_path / "cut", progress=False)
-    assert_same_run(got, train(cfg, tmp_path / "whole", progress=False))
+    got = train(cfg, tmp_path / "cut", progress=False).run_dir
+    assert_same_run(got, train(cfg, tmp_path / "whole", progress=False).run_dir)
 
 
 def test_an_env_without_state_support_keeps_no_checkpoint(tmp_path, tiny_overrides):
     cfg = resolve_config("npg_cg", "Pendulum-v1", 0, 768, {**tiny_overrides, "checkpoint.every": 1})
-    run_dir = train(cfg, tmp_path, progress=False)
+    run_dir = train(cfg, tmp_path, progress=False).run_dir
     assert "is not a MuJoCo env" in meta(run_dir)["checkpoint_unsupported"]
     assert meta(run_dir)["status"] == "complete" and not (run_dir / FILENAME).exists()
 
@@ -229,7 +229,7 @@ def test_a_signal_is_held_until_the_iteration_ends_then_checkpointed(
             signal.signal(signum, signal.SIG_IGN)
     run_dir = tmp_path / run_id(cfg)
     assert torch.load(run_dir / FILENAME, weights_only=True)["iteration"] == 3
-    got = train(cfg, tmp_path, progress=False)
+    got = train(cfg, tmp_path, progress=False).run_dir
     assert meta(got)["resumed_at_iterations"] == [3]
     assert_same_run(got, whole_run)
 
@@ -308,4 +308,4 @@ def test_a_sigkilled_sweep_continues_its_run_from_the_checkpoint(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert meta(run_dir)["resumed_at_iterations"][0] >= 2
-    assert_same_run(run_dir, train(cfg, tmp_path / "whole", progress=False))
+    assert_same_run(run_dir, train(cfg, tmp_path / "whole", progress=False).run_dir)

@@ -111,7 +111,7 @@ def test_smoke_every_registered_variant(tmp_path, tiny_overrides, algo):
     cfg = resolve_config(
         algo, "InvertedPendulum-v5", 0, 512, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}
     )
-    run_dir = train(cfg, tmp_path, progress=False)
+    run_dir = train(cfg, tmp_path, progress=False).run_dir
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "complete", meta.get("error")
     frame = pd.read_parquet(run_dir / "metrics.parquet")

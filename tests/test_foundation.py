@@ -66,12 +66,16 @@ def test_sampled_evaluation_is_seeded_and_differs_from_the_mean_action(tiny_over
 def test_sampled_evaluation_logs_its_own_columns(tmp_path, tiny_overrides):
     over = {**tiny_overrides, "eval.every": 1, "eval.episodes": 1}
     plain = pd.read_parquet(
-        train(resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "a", progress=False)
+        train(
+            resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "a", progress=False
+        ).run_dir
         / "metrics.parquet"
     )
     over["eval.sampled"] = True
     both = pd.read_parquet(
-        train(resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "b", progress=False)
+        train(
+            resolve_config("ppo", "Hopper-v5", 0, 512, over), tmp_path / "b", progress=False
+        ).run_dir
         / "metrics.parquet"
     )
     assert "eval_sampled_return_mean" not in plain
@@ -91,8 +95,8 @@ def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides, algo):
     cfg = resolve_config(
         algo, "Hopper-v5", 3, 768, {**tiny_overrides, "eval.every": 2, "eval.episodes": 1}
     )
-    first = _metrics(train(cfg, tmp_path / "a", progress=False))
-    second = _metrics(train(cfg, tmp_path / "b", progress=False))
+    first = _metrics(train(cfg, tmp_path / "a", progress=False).run_dir)
+    second = _metrics(train(cfg, tmp_path / "b", progress=False).run_dir)
     pd.testing.assert_frame_equal(first, second)
     other = _metrics(
         train(
@@ -101,7 +105,7 @@ def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides, algo):
             ),
             tmp_path / "c",
             progress=False,
-        )
+        ).run_dir
     )
     assert not first["return_mean"].equals(other["return_mean"]) or not first["kl"].equals(
         other["kl"]

@@ -34,9 +34,11 @@ def without_diagnostics(run_dir: Path) -> pd.DataFrame:
 def test_the_diagnostic_leaves_the_run_bit_identical(tmp_path, algo):
     """K-FAC's running factors and the sampled estimators' generators are restored, so every
     other column and the final weights equal a run without the diagnostic."""
-    plain = train(resolve_config(algo, "Hopper-v5", 3, STEPS, RESUME_CASE), tmp_path / "a", False)
+    plain = train(
+        resolve_config(algo, "Hopper-v5", 3, STEPS, RESUME_CASE), tmp_path / "a", False
+    ).run_dir
     cfg = resolve_config(algo, "Hopper-v5", 3, STEPS, {**RESUME_CASE, **HELDOUT})
-    measured = train(cfg, tmp_path / "b", progress=False)
+    measured = train(cfg, tmp_path / "b", progress=False).run_dir
     assert run_id(cfg) != plain.name  # a diagnostic setting is part of the experiment's record
     pd.testing.assert_frame_equal(without_diagnostics(measured), without_diagnostics(plain))
     a = torch.load(plain / "policy.pt", weights_only=True)["policy"]
@@ -55,11 +57,13 @@ def test_the_diagnostic_leaves_the_run_bit_identical(tmp_path, algo):
 
 def test_a_resumed_run_with_the_diagnostic_equals_the_uninterrupted_run(tmp_path):
     extra = {**RESUME_CASE, **HELDOUT, "diagnostics.heldout_every": 1}
-    want = train(resolve_config("npg_kfac", "Hopper-v5", 3, STEPS, extra), tmp_path / "w", False)
+    want = train(
+        resolve_config("npg_kfac", "Hopper-v5", 3, STEPS, extra), tmp_path / "w", False
+    ).run_dir
     cfg = resolve_config("npg_kfac", "Hopper-v5", 3, STEPS, {**extra, "checkpoint.every": 2})
     with pytest.raises(Interrupt):
         train(cfg, tmp_path / "cut", progress=False, on_row=interrupt_at(3))
-    got = train(cfg, tmp_path / "cut", progress=False)
+    got = train(cfg, tmp_path / "cut", progress=False).run_dir
     # the pending theta_old of update 1 travels in the checkpoint: row 2's fresh KL is there
     assert_same_run(got, want)
 

@@ -12,7 +12,7 @@ def best_training_return(algo: str, env: str, steps: int, seed: int, out, overri
         resolve_config(algo, env, seed, steps, {"eval.every": 0, **(overrides or {})}),
         out,
         progress=False,
-    )
+    ).run_dir
     frame = pd.read_parquet(run_dir / "metrics.parquet")
     return float(frame["return_mean"].max())
 

@@ -147,7 +147,7 @@ CASES = [(algo, {}) for algo in registry()] + [("vanilla", {"update.step_rule": 
 @pytest.mark.parametrize("algo,extra", CASES, ids=["-".join([a, *e.values()]) for a, e in CASES])
 def test_a_real_run_writes_exactly_the_columns_its_writers_declare(tmp_path, algo, extra):
     cfg = resolve_config(algo, "InvertedPendulum-v5", 0, 256, {**EVERYTHING_ON, **extra})
-    run_dir = train(cfg, tmp_path, progress=False)
+    run_dir = train(cfg, tmp_path, progress=False).run_dir
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["family"] == lookup(algo).family  # recorded for analysis
     written = parquet_dtypes(run_dir / "metrics.parquet")

@@ -329,7 +329,7 @@ def test_trpo_is_npg_cg_with_backtracking():
 def test_smoke_natural_variants_write_their_metrics(tmp_path, tiny_overrides, algo):
     overrides = {**tiny_overrides, "diagnostics.fidelity_every": 2, "policy.hidden_sizes": "8,8"}
     cfg = resolve_config(algo, "Hopper-v5", 0, 512, overrides)
-    frame = pd.read_parquet(train(cfg, tmp_path, progress=False) / "metrics.parquet")
+    frame = pd.read_parquet(train(cfg, tmp_path, progress=False).run_dir / "metrics.parquet")
     expected = {
         "kl_delta",
         "beta",

@@ -47,7 +47,7 @@ def comparable(run_dir):
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     """Uninterrupted seed-0 run: what every refused checkpoint must end up equal to."""
-    return train(tiny_config(0, UPDATES), tmp_path_factory.mktemp("whole"), progress=False)
+    return train(tiny_config(0, UPDATES), tmp_path_factory.mktemp("whole"), progress=False).run_dir
 
 
 def rewrite(run_dir, change) -> None:
@@ -83,7 +83,7 @@ def _renumber(state):
 def test_a_crafted_checkpoint_is_refused_and_the_run_redone_whole(tmp_path, whole, spoil, warning):
     cfg, run_dir = interrupted(tmp_path)
     rewrite(run_dir, spoil)
-    got = train(cfg, tmp_path, progress=False)
+    got = train(cfg, tmp_path, progress=False).run_dir
     record = meta(got)
     assert record["status"] == "complete" and "resumed_at_iterations" not in record
     assert warning in record["checkpoint_warning"], record["checkpoint_warning"]
@@ -95,7 +95,7 @@ def test_another_seeds_checkpoint_is_refused(tmp_path, whole):
     _, seed1 = interrupted(tmp_path / "s1", seed=1)
     cfg, run_dir = interrupted(tmp_path / "s0", seed=0)
     shutil.copyfile(seed1 / FILENAME, run_dir / FILENAME)  # same config hash, other seed
-    got = train(cfg, tmp_path / "s0", progress=False)
+    got = train(cfg, tmp_path / "s0", progress=False).run_dir
     assert f"of run '{seed1.name}'" in meta(got)["checkpoint_warning"]
     pd.testing.assert_frame_equal(comparable(got), comparable(whole), check_exact=True)
 
@@ -130,7 +130,9 @@ def test_meta_says_complete_only_once_the_checkpoint_is_gone(tmp_path, monkeypat
         original(self, status, **fields)
 
     monkeypatch.setattr(RunDirectory, "finish", finish)
-    run_dir = train(tiny_config(updates=3, **{"checkpoint.every": 1}), tmp_path, progress=False)
+    run_dir = train(
+        tiny_config(updates=3, **{"checkpoint.every": 1}), tmp_path, progress=False
+    ).run_dir
     assert seen == [("complete", False)]
     assert not (run_dir / FILENAME).exists()
 

@@ -31,7 +31,7 @@ steps = 1024
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     """A complete 4-update run, copied by each test that spoils it."""
-    return train(tiny_config(), tmp_path_factory.mktemp("good"), progress=False)
+    return train(tiny_config(), tmp_path_factory.mktemp("good"), progress=False).run_dir
 
 
 def _truncate(run_dir):  # what a second, unlocked writer left: a shorter prefix

@@ -21,7 +21,7 @@ from reliability_fixtures import ENV, run_argv, tiny_config
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    return train(tiny_config(updates=2), tmp_path_factory.mktemp("good"), progress=False)
+    return train(tiny_config(updates=2), tmp_path_factory.mktemp("good"), progress=False).run_dir
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ TINY = {
 
 def test_a_run_records_its_code_fingerprint_and_keeps_snapshots(tmp_path):
     extra = {**TINY, "diagnostics.snapshot_every": 2}
-    run_dir = train(resolve_config("npg_cg", "Hopper-v5", 0, 64 * 5, extra), tmp_path, False)
+    run_dir = train(
+        resolve_config("npg_cg", "Hopper-v5", 0, 64 * 5, extra), tmp_path, False
+    ).run_dir
     code = json.loads((run_dir / "meta.json").read_text())["code"]
     assert code == code_fingerprint("npg_cg")
     assert code["variant_modules"] == [
@@ -112,7 +114,7 @@ def test_eval_write_records_the_final_evaluation_once(tmp_path, capsys):
     from npgbench.harness import cli
     from npgbench.harness.tracking import final_eval
 
-    run_dir = train(resolve_config("vanilla", "Hopper-v5", 0, 64, TINY), tmp_path, False)
+    run_dir = train(resolve_config("vanilla", "Hopper-v5", 0, 64, TINY), tmp_path, False).run_dir
     assert cli.main(["eval", str(run_dir), "--write", "--episodes", "3"]) == 0
     record = final_eval.read(run_dir)
     assert record["episodes"] == 3 and len(record["returns"]) == 3
@@ -130,7 +132,9 @@ def test_dataset_add_keeps_the_final_evaluation_and_snapshots(tmp_path):
     from npgbench.harness.tracking import dataset, final_eval
 
     extra = {**TINY, "diagnostics.snapshot_every": 2}
-    run_dir = train(resolve_config("npg_cg", "Hopper-v5", 0, 64 * 3, extra), tmp_path / "o", False)
+    run_dir = train(
+        resolve_config("npg_cg", "Hopper-v5", 0, 64 * 3, extra), tmp_path / "o", False
+    ).run_dir
     done = final_eval.final_eval(run_dir, episodes=2)
     dataset.add_runs([tmp_path / "o"], tmp_path / "data")
     (copied,) = dataset.find_run_dirs(tmp_path / "data")

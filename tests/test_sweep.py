@@ -5,6 +5,7 @@ Nothing here trains: these tests stop before dispatch, so they take a few second
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import zipfile
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from npgbench.harness.core.config import ConfigError
 from npgbench.harness.core.identity import config_hash, config_record, run_id
+from npgbench.harness.core.run_files import RunStatus
 from npgbench.harness.runner import resolve_config
 from npgbench.harness.sweep import jobs as dispatch
 from npgbench.harness.sweep.command import main, pick_seeds
@@ -315,15 +317,17 @@ def test_the_worker_refuses_a_held_run_and_a_foreign_run_id(suite_file, tmp_path
     from npgbench.harness.tracking.run_dir import lock_run
 
     job = _one_job(suite_file, tmp_path)
-    held = lock_run(tmp_path / "out" / job["run_id"])  # another live process trains it
+    held = lock_run(tmp_path / "out" / job.run_id)  # another live process trains it
     try:
-        assert dispatch.run_task(job)["status"] == "busy"
+        assert dispatch.run_task(job).status == RunStatus.BUSY == "busy"
     finally:
         held.close()
-    foreign = dict(job, run_id=job["run_id"][:-8] + "deadbeef")  # other code, other hash
+    foreign = dataclasses.replace(job, run_id=job.run_id[:-8] + "deadbeef")  # other code
     result = dispatch.run_task(foreign)
-    assert result["status"] == "failed" and "install the same npg-bench version" in result["error"]
-    assert not (tmp_path / "out" / foreign["run_id"]).exists()
+    assert (
+        result.status == RunStatus.FAILED and "install the same npg-bench version" in result.error
+    )
+    assert not (tmp_path / "out" / foreign.run_id).exists()
 
 
 def test_a_dead_worker_is_recorded_in_meta_json_with_its_signal(suite_file, tmp_path):
@@ -340,10 +344,10 @@ def test_a_dead_worker_is_recorded_in_meta_json_with_its_signal(suite_file, tmp_
     assert _death_reason(TerminatedWorkerError("... are {EXIT(3)}")) == "worker died (exit code 3)"
     job = _one_job(suite_file, tmp_path)
     result = record_worker_death(job, _death_reason(loky_says))
-    meta = read_json(Path(job["out"]) / job["run_id"] / "meta.json")
-    assert result["status"] == meta["status"] == "failed"
+    meta = read_json(job.run_dir / "meta.json")
+    assert result.status == meta["status"] == "failed"
     assert (
         meta["error"] == "worker died (signal 9, SIGKILL)"
         and meta["label"] == "vanilla[update.lr=0.001]"
     )
-    assert meta["run_id"] == job["run_id"] and meta["seed"] == 0
+    assert meta["run_id"] == job.run_id and meta["seed"] == 0

@@ -69,7 +69,7 @@ def test_the_sweep_worker_fails_that_run_instead_of_following_the_symlink(tmp_pa
     (out / tasks[0].run_id / ".lock").symlink_to(victim)
     wandb = {"mode": "disabled", "project": "p", "group": "g"}
     result = run_task(make_jobs(suite, tasks, out, wandb)[0])
-    assert result["status"] == "failed" and "cannot lock" in result["error"]
+    assert result.status == "failed" and "cannot lock" in result.error
     assert victim.read_text() == "precious\n"
 
 

@@ -74,11 +74,11 @@ def test_nan_rewards_mid_run_are_recorded_and_the_value_net_stays_finite(
     def poison_after_iteration_1(row: dict) -> None:
         poisoned["on"] = row["iteration"] >= 1
 
-    clean_two = train(tiny(512, tiny_overrides), tmp_path / "clean", progress=False)
+    clean_two = train(tiny(512, tiny_overrides), tmp_path / "clean", progress=False).run_dir
     monkeypatch.setattr(Sampler, "_scale", nan_rewards)
     run_dir = train(
         tiny(1024, tiny_overrides), tmp_path, progress=False, on_row=poison_after_iteration_1
-    )
+    ).run_dir
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "complete"
     frame = pd.read_parquet(run_dir / "metrics.parquet")
     assert frame["value_skipped"].tolist() == [False, False, True, True]

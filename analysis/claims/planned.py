@@ -22,6 +22,7 @@ from npgbench.analysis.stats import inference as stats
 from npgbench.analysis.stats import reliability
 from npgbench.analysis.stats.aggregate import normalise
 from npgbench.analysis.stats.summary import SuiteInfo, score_ranges, with_final_eval
+from npgbench.harness.core.run_files import RunStatus
 
 PROTOCOL = {
     "total_steps": 1_000_000,
@@ -143,7 +144,7 @@ def interim(data: PlannedData, arms: list[Arm], missing_planned: bool) -> bool:
     ids = set(arm_runs(arms))
     studies = set(data.runs.loc[data.runs["run_id"].isin(ids), "study"])
     mine = data.runs[data.runs["study"].isin(studies)]
-    if (mine["status"] != "complete").any():
+    if (mine["status"] != RunStatus.COMPLETE).any():
         return True
     cells = [len(r) for arm in arms for r in arm.runs.values()]
     return bool(cells) and min(cells) < max(cells)

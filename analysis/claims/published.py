@@ -27,6 +27,7 @@ from npgbench.analysis.data import variants
 from npgbench.analysis.data.table import Table, fmt, fmt_pm
 from npgbench.analysis.stats import estimators
 from npgbench.analysis.stats.summary import SuiteInfo
+from npgbench.harness.core.run_files import RunStatus
 from scipy import stats
 
 
@@ -195,7 +196,7 @@ def not_compared_text(elsewhere: list[dict]) -> str:
 def references(frame: pd.DataFrame, runs: pd.DataFrame, suite: SuiteInfo, opts) -> tuple:
     """(Table of ours beside every comparable reference, or None; when there is no table, a
     paragraph naming the references not compared, or ""; with a table it is in the note)."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     frame = frame[frame["run_id"].isin(done["run_id"])]
     compared, elsewhere, no_runs = partition(frame, suite)
     text = not_compared_text(elsewhere) if elsewhere else ""

@@ -14,6 +14,7 @@ import pandas as pd
 from npgbench.analysis.data.table import Table, fmt
 from npgbench.analysis.stats import inference as stats
 from npgbench.analysis.stats.aggregate import percentile_ci, resample
+from npgbench.harness.core.run_files import RunStatus
 
 COLUMNS = [
     "claim", "comparison", "statistic", "value", "ci_lo", "ci_hi", "per_task", "n", "p",
@@ -125,7 +126,7 @@ def fmt_p(p: float) -> str:
 def is_interim(summary: pd.DataFrame, runs: pd.DataFrame) -> bool:
     """True while the study's planned runs are not all in: a run directory that is not
     complete, or a (group, task) cell with fewer seeds than the fullest cell."""
-    if "status" in runs and (runs["status"] != "complete").any():
+    if "status" in runs and (runs["status"] != RunStatus.COMPLETE).any():
         return True
     cells = summary.groupby(["group", "env"])["seed"].nunique()
     return bool(len(cells)) and bool(cells.min() < cells.max())

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from npgbench.analysis.data.variants import run_settings
 from npgbench.harness.core.identity import HASH_NEUTRAL_DEFAULTS
+from npgbench.harness.core.run_files import RunStatus
 
 IDENTITY = frozenset({"run_id", "config_hash", "seed", "env"})
 NOT_EXPERIMENT = ("wandb.", "checkpoint.", "diagnostics.")
@@ -88,7 +89,7 @@ def setting(settings: dict, key: str):
 
 def build_arms(runs: pd.DataFrame) -> list[Arm]:
     """Every arm of the complete runs (runs: load.RunSet.runs), in a stable order."""
-    done = runs[runs["status"] == "complete"].sort_values("run_id", kind="stable")
+    done = runs[runs["status"] == RunStatus.COMPLETE].sort_values("run_id", kind="stable")
     done = done.drop_duplicates("run_id")
     settings = experiment_settings(done)
     arms: dict[str, Arm] = {}

@@ -25,7 +25,7 @@ from npgbench.analysis.data.fisher_cost_csv import find_fisher_cost_csv as find_
 from npgbench.analysis.data.fisher_cost_csv import read_fisher_cost as read_fisher_cost
 from npgbench.harness.core.families import recorded_family
 from npgbench.harness.core.metrics import declared, names_of
-from npgbench.harness.core.run_files import complete_problem, set_aside
+from npgbench.harness.core.run_files import RunStatus, complete_problem, set_aside
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
@@ -85,7 +85,7 @@ class RunSet:
 
     @property
     def complete(self) -> pd.DataFrame:
-        return self.runs[self.runs["status"] == "complete"]
+        return self.runs[self.runs["status"] == RunStatus.COMPLETE]
 
 
 def _read_json(path: Path) -> dict | None:
@@ -183,7 +183,7 @@ def mixed_code_notes(runs: pd.DataFrame) -> list[str]:
     """One note per variant of a study whose complete runs were made by different code
     (different recorded fingerprints; runs that record none are not counted)."""
     notes = []
-    done = runs[(runs["status"] == "complete") & (runs["code"] != "")]
+    done = runs[(runs["status"] == RunStatus.COMPLETE) & (runs["code"] != "")]
     for (study, label), sub in done.groupby(["study", "label"], sort=True):
         codes = sorted(sub["code"].unique())
         if len(codes) > 1:
@@ -235,11 +235,14 @@ def _run_record(
     }
     if meta is None:
         warnings.append(f"{run_dir / 'meta.json'}: missing or unreadable; run skipped")
-        return {**rec, "status": "corrupt"}, None
+        # the runs table holds the statuses as plain strings (.value): it is data, saved as is
+        return {**rec, "status": RunStatus.CORRUPT.value}, None
     status = meta.get("status")
-    if status != "complete":
+    if status != RunStatus.COMPLETE:
         # "running" with no live writer = interrupted; a live run is not finished either.
-        rec["status"] = "failed" if status == "failed" else "incomplete"
+        rec["status"] = (
+            RunStatus.FAILED if status == RunStatus.FAILED else RunStatus.INCOMPLETE
+        ).value
         if not include_incomplete:
             return rec, None
         df, _ = _read_metrics(run_dir / "metrics.parquet")  # no rows yet is no problem
@@ -249,13 +252,13 @@ def _run_record(
     df, why = _read_metrics(run_dir / "metrics.parquet")
     if df is None:
         warnings.append(why)
-        return {**rec, "status": "corrupt", "error": why}, None
+        return {**rec, "status": RunStatus.CORRUPT.value, "error": why}, None
     problem = complete_problem(run_dir, df["iteration"].to_numpy(), policy=False)
     if problem:  # says complete, yet is not: never scored
         why = f"{run_dir}: says complete but {problem}; run skipped"
         warnings.append(why)
-        return {**rec, "status": "corrupt", "error": why}, None
-    return {**rec, "status": "complete", "iterations": len(df)}, _clean_metrics(df)
+        return {**rec, "status": RunStatus.CORRUPT.value, "error": why}, None
+    return {**rec, "status": RunStatus.COMPLETE.value, "iterations": len(df)}, _clean_metrics(df)
 
 
 def assign_groups(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
@@ -263,7 +266,7 @@ def assign_groups(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     config hashes (seeds share a hash: it excludes the seed). Returns (groups, notes)."""
     groups = runs["label"].astype(str).copy()
     notes = []
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     for (study, label, env), sub in done.groupby(["study", "label", "env"], sort=True):
         hashes = sorted(sub["config_hash"].astype(str).unique())
         if len(hashes) > 1:
@@ -295,7 +298,7 @@ def load_runs(root: str | Path, include_incomplete: bool = False) -> RunSet:
     runs = runs.reset_index(drop=True)
     runs["group"], notes = assign_groups(runs)
     notes += mixed_code_notes(runs)
-    studies = sorted(runs.loc[runs["status"] == "complete", "study"].unique())
+    studies = sorted(runs.loc[runs["status"] == RunStatus.COMPLETE, "study"].unique())
     if len(studies) > 1:
         names = ", ".join(s or "(no suite)" for s in studies)
         notes.insert(

@@ -18,6 +18,7 @@ import math
 
 import pandas as pd
 from npgbench.harness.core.families import recorded_family
+from npgbench.harness.core.run_files import RunStatus
 
 IGNORED = frozenset({"run_id", "config_hash", "seed", "env", "algo"})
 MEASUREMENT = ("diagnostics.", "wandb.")
@@ -80,7 +81,7 @@ def _group_names(rests: list[dict]) -> list[str]:
 def comparisons(runs: pd.DataFrame, key: str) -> pd.DataFrame:
     """One row per complete run in a comparison group on `key` that has at least two values
     of it on that env. Columns: run_id, env, algo, group, key, value, value_text."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     rows, rests = [], {}
     all_settings = run_settings(done)
     for rid, env, algo in zip(done["run_id"], done["env"], done["algo"]):
@@ -154,5 +155,5 @@ def per_value(summary: pd.DataFrame, runs: pd.DataFrame, key: str) -> pd.DataFra
 
 def grid_keys(runs: pd.DataFrame) -> list[str]:
     """Every key any complete run's meta.json grid swept, sorted."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     return sorted({k for text in done["grid"] for k in loads(text)})

@@ -31,6 +31,7 @@ from npgbench.analysis.report.study import FIGURE_NAMES, Study, analyse, planned
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, load_suite_info
 from npgbench.harness.core.command import os_error_line
+from npgbench.harness.core.run_files import RunStatus
 
 
 class ReportError(Exception):
@@ -89,7 +90,7 @@ def header_blocks(rs: RunSet, root: Path, opts: Options) -> list[tuple]:
     counts = rs.runs["status"].value_counts().to_dict()
     status = ", ".join(
         f"{counts.get(s, 0)} {s}"
-        for s in ("complete", "failed", "incomplete", "corrupt")
+        for s in (RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.CORRUPT)
         if counts.get(s)
     )
     versions = rs.complete["versions"].value_counts().sort_index()

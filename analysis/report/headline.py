@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.analysis.data.table import fmt, fmt_ci, fmt_pm
+from npgbench.harness.core.run_files import RunStatus
 
 BEGIN, END = (
     "<!-- headline:begin (python -m npgbench.analysis.report.headline) -->",
@@ -117,7 +118,7 @@ def headline(tables: Path) -> str:
 def _counts(runs: pd.DataFrame) -> str:
     """Complete runs of the two headline suites, e.g. "45 tianshou-mujoco + 86 controlled-1m
     runs" (other suites of the dataset, such as fisher-fidelity, are not headline runs)."""
-    done = runs[runs["status"] == "complete"]["study"].value_counts()
+    done = runs[runs["status"] == RunStatus.COMPLETE]["study"].value_counts()
     suites = (PUBLISHED_SUITE, CONTROLLED_SUITE)
     return " + ".join(f"{int(done.get(s, 0))} {s}" for s in suites) + " runs"
 

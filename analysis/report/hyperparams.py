@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from npgbench.analysis.data import variants
 from npgbench.analysis.data.table import Table
+from npgbench.harness.core.run_files import RunStatus
 
 IDENTITY = frozenset({"run_id", "config_hash", "seed", "env"})
 TRACKING = ("wandb.",)
@@ -21,7 +22,7 @@ MISSING = "–"
 
 def variant_settings(runs: pd.DataFrame) -> dict[str, dict[str, str]]:
     """{group: {dotted key: "value" or "a / b"}} over the group's complete runs."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     settings = variants.run_settings(done)
     values: dict[str, dict[str, set]] = {}
     for rid, group in zip(done["run_id"], done["group"]):

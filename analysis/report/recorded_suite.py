@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.analysis.stats.summary import SuiteInfo, suite_info
+from npgbench.harness.core.run_files import RunStatus
 from npgbench.suites import file_sha256, find_copy, same_settings
 
 
@@ -44,7 +45,7 @@ def study_suite(name: str, runs: pd.DataFrame, warn) -> tuple[SuiteInfo, str]:
 
     if not name:
         return SuiteInfo(), ""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     shas = Counter(s for s in done.get("suite_sha256", pd.Series(dtype=str)) if s)
     if name in SUITES:
         path = SUITE_DIR / f"{name}.toml"

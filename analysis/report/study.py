@@ -35,6 +35,7 @@ from npgbench.analysis.report.study_figures import (
 )
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
+from npgbench.harness.core.run_files import RunStatus
 
 FIGURE_HOMES = {
     "learning_curves": "convergence",
@@ -184,7 +185,7 @@ def fig_block(figure: Figure, prefix: str, figdir: Path) -> tuple:
 
 def data_text(runs: pd.DataFrame) -> str:
     """What the study's complete runs hold: tasks, variants, seeds per cell, budget."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     envs, groups = sorted(done["env"].unique()), sorted(done["group"].unique())
     seeds = done.groupby(["env", "group"])["seed"].nunique()
     per_cell = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"

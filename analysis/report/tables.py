@@ -17,6 +17,7 @@ from npgbench.analysis.stats import aggregate
 from npgbench.analysis.stats import run_metrics as metrics
 from npgbench.analysis.stats.run_metrics import censored_median
 from npgbench.analysis.stats.summary import Options, score_matrices
+from npgbench.harness.core.run_files import RunStatus
 
 KEYS = ["env", "group"]
 
@@ -216,7 +217,7 @@ def sensitivity(summary: pd.DataFrame, runs: pd.DataFrame) -> Table | None:
 
 def overview(runs: pd.DataFrame) -> Table:
     """What was run: per (env, variant) the seeds, config hash, budget and wall time."""
-    done = runs[runs["status"] == "complete"]
+    done = runs[runs["status"] == RunStatus.COMPLETE]
     data = (
         done.groupby(KEYS, sort=True)
         .agg(
@@ -239,7 +240,7 @@ def overview(runs: pd.DataFrame) -> Table:
 
 def problems(runs: pd.DataFrame) -> Table | None:
     """Failed, incomplete and corrupt runs: listed, never mixed into the other tables."""
-    bad = runs[runs["status"] != "complete"]
+    bad = runs[runs["status"] != RunStatus.COMPLETE]
     if bad.empty:
         return None
     data = bad[["run_id", "status", "env", "label", "seed", "error", "path"]].reset_index(drop=True)

@@ -1,5 +1,6 @@
-"""The one definition of a run's final return, read by the sweep's per-run line, the W&B
-summary and the report alike (numpy and pandas only: analysis/ imports it without torch).
+"""The one definition of a run's final return, for the sweep's per-run line (train() returns
+it), the W&B summary (from the rows it mirrors) and the report (from metrics.parquet) alike
+(numpy and pandas only: analysis/ imports it without torch).
 
 final return = mean of the forward-filled per-iteration return over the last `frac` (10%)
 of iterations, at least one. Forward-filled because an iteration in which no episode ended

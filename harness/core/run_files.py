@@ -2,7 +2,8 @@
 never follow a planted symlink, tolerant reads, and the check of a run that says "complete".
 
 A run directory (harness/tracking/run_dir.py writes it) holds config.json, meta.json (written last,
-`status: complete` once metrics.parquet and policy.pt are in), metrics.parquet and policy.pt.
+`status: complete` once metrics.parquet and policy.pt are in), metrics.parquet and policy.pt,
+and, while it trains, progress.json (PROGRESS).
 meta.json's status can still be wrong: a file damaged or replaced afterwards, or a run completed
 by one writer while another (before the run lock existed) kept rewriting metrics.parquet with a
 shorter prefix. So every reader of "complete" (the runner, the sweep's plan, `dataset add`, the
@@ -20,6 +21,7 @@ without importing the orchestration layer.
 
 from __future__ import annotations
 
+import enum
 import errno
 import io
 import json
@@ -32,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
     """Write data to path so that a reader never sees a partial file.
 
-    The temporary file is created with mode 0o666 minus the umask, as open() would (mkstemp's
+    sync: fsync before the rename, so the file survives a crash of the machine (not needed
+    for a file that is rewritten every second and only read while the run lives). The temporary file is created with mode 0o666 minus the umask, as open() would (mkstemp's
     0o600 would keep collaborators on a shared cluster filesystem from reading results), and
     with O_EXCL | O_NOFOLLOW, so a planted file or symlink is never written through.
     """
@@ -45,7 +48,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -102,10 +106,70 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def run_status(run_dir: Path) -> str | None:
-    """'complete', 'failed', 'running' (or interrupted), or None when there is no run here."""
-    meta = read_json(Path(run_dir) / "meta.json")
-    return None if meta is None else meta.get("status")
+class RunStatus(enum.StrEnum):
+    """Where one run stands, from the sweep's plan to its summary and the report.
+
+    A StrEnum: a member is its value (`RunStatus.COMPLETE == "complete"`, the same hash), so
+    meta.json holds the same strings as before and compares, counts and formats as plain text.
+    The first three are what meta.json records; the others are what a reader concludes.
+    """
+
+    RUNNING = "running"
+    """meta.json: a writer started the run and has not finished it (or was killed)."""
+    COMPLETE = "complete"
+    """meta.json: metrics.parquet and policy.pt are in (whether they check out: CORRUPT)."""
+    FAILED = "failed"
+    """meta.json: the run raised or its worker died; meta.json holds the error."""
+    NEW = "new"
+    """Sweep plan: no run directory (or no meta.json) yet."""
+    CORRUPT = "corrupt"
+    """Says complete but fails `complete_problem`: moved aside and redone."""
+    STALE = "stale"
+    """Complete, but made by other code than the installed one (harness/sweep/staleness.py)."""
+    BUSY = "busy"
+    """Sweep result: another live process holds the run's lock; not touched."""
+    INCOMPLETE = "incomplete"
+    """Report: running with no writer left, or still running (analysis/data/load.py)."""
+
+
+RECORDED = (RunStatus.RUNNING, RunStatus.COMPLETE, RunStatus.FAILED)
+"""The statuses meta.json holds."""
+
+
+def run_status(run_dir: Path) -> RunStatus | None:
+    """meta.json's status (RUNNING also when interrupted), or None when there is no run here
+    or its meta.json names no status this code knows."""
+    status = (read_json(Path(run_dir) / "meta.json") or {}).get("status")
+    try:
+        return RunStatus(status) if isinstance(status, str) else None
+    except ValueError:
+        return None
+
+
+PROGRESS = "progress.json"
+"""File of a run directory while it trains: `{"step": env steps done, "total_steps": budget}`,
+rewritten after every update and removed when the run finishes. The sweep's progress bar
+reads it (from its parent process: no other channel reaches a loky, dask or submitit worker);
+nothing else does, and `complete_problem` and `npgbench dataset add` ignore it."""
+
+
+def write_progress(run_dir: Path, step: int, total_steps: int) -> None:
+    """Rewrite run_dir/progress.json atomically (no fsync: it only matters while the run
+    lives). A failed write is ignored: progress is for watching, the run is the record."""
+    data = json.dumps({"step": int(step), "total_steps": int(total_steps)}).encode()
+    try:
+        atomic_write_bytes(Path(run_dir) / PROGRESS, data, sync=False)
+    except OSError:
+        pass
+
+
+def read_progress(run_dir: Path) -> int | None:
+    """The env steps done that run_dir/progress.json says, or None when it is missing,
+    unreadable or not a count (a reader never fails on it)."""
+    step = (read_json(Path(run_dir) / PROGRESS) or {}).get("step")
+    if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+        return step
+    return None
 
 
 ASIDE = ".corrupt"
@@ -154,7 +218,7 @@ def complete_problem(
     """
     run_dir = Path(run_dir)
     meta, config = read_json(run_dir / "meta.json"), read_json(run_dir / "config.json")
-    if meta is None or meta.get("status") != "complete":
+    if meta is None or meta.get("status") != RunStatus.COMPLETE:
         return "meta.json does not say complete"
     if config is None:
         return "config.json is missing or not a JSON object"

@@ -37,6 +37,7 @@ one_thread_per_process()  # before numpy or torch load (joblib#834)
 
 from npgbench.harness.core.command import ENV_MODULE_HELP, WANDB_HELP  # noqa: E402
 from npgbench.harness.core.config import WANDB_MODES, ConfigError, parse_override  # noqa: E402
+from npgbench.harness.core.run_files import RunStatus  # noqa: E402
 from npgbench.harness.sweep import staleness  # noqa: E402
 from npgbench.harness.sweep.execute import (  # noqa: E402
     drive,
@@ -223,7 +224,7 @@ def _main(argv: list[str]) -> int:
     statuses = plan(tasks, out)
     checks = staleness.code_checks(tasks, statuses, out)
     statuses = staleness.mark(tasks, statuses, checks)
-    done = ("complete",) if args.rerun_stale else ("complete", "stale")
+    done = (RunStatus.COMPLETE,) if args.rerun_stale else (RunStatus.COMPLETE, RunStatus.STALE)
     if args.dry_run:
         print_plan(suite, tasks, statuses, out, done)
         staleness.print_notes(tasks, checks, args.rerun_stale, True, sys.stdout)
@@ -238,7 +239,7 @@ def _main(argv: list[str]) -> int:
     print_rounding(tasks)  # after every check: an error is the only line of a refused command
     staleness.print_notes(tasks, checks, args.rerun_stale, args.rerun_stale, sys.stderr)
     for task, status in zip(tasks, statuses, strict=True):
-        if status == "stale" and args.rerun_stale:
+        if status == RunStatus.STALE and args.rerun_stale:
             staleness.move_aside(out / task.run_id)  # kept under out/superseded/
     return _run(args, backend, suite, overrides, todo, len(tasks) - len(todo), out)
 
@@ -270,15 +271,12 @@ def _run(args, backend: str, suite, overrides: dict, todo, skipped: int, out: Pa
         f"{len(todo)} to run on {backend} ({where}) -> {out}  [W&B {wandb['mode']}]",
         flush=True,
     )
-    jobs = make_jobs(suite, todo, out, wandb)
     suite_sha = record_suite(suite, out)
-    for job in jobs:
-        job["meta"]["suite_sha256"] = suite_sha
-        job["tensorboard"] = args.tensorboard
+    jobs = make_jobs(suite, todo, out, wandb, suite_sha, args.tensorboard)
     start = time.time()
     try:
         with sigterm_as_interrupt():
-            results = drive(jobs, todo, backend, args.jobs, args.slurm, args.quiet)
+            results = drive(jobs, backend, args.jobs, args.slurm, args.quiet)
     finally:
         if client is not None:
             client.close()

@@ -1,6 +1,7 @@
 """Executing a planned sweep and reporting it: the W&B settings and the suite copy its jobs
-carry, SIGTERM handled like Ctrl-C, one progress bar with a line per finished run, and the
-closing summary with the exit code (harness/sweep/command.py's docstring lists the codes).
+carry, SIGTERM handled like Ctrl-C, one progress bar in env steps (harness/sweep/progress.py)
+with a line per finished run, and the closing summary with the exit code
+(harness/sweep/command.py's docstring lists the codes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from npgbench.harness.core.command import one_thread_per_process
 one_thread_per_process()  # before numpy or torch load (joblib#834)
 
 from npgbench.harness.core.command import show_progress  # noqa: E402
+from npgbench.harness.core.run_files import RunStatus  # noqa: E402
+from npgbench.harness.sweep.jobs import Job, RunResult  # noqa: E402
 from npgbench.harness.sweep.pool import execute  # noqa: E402
+from npgbench.harness.sweep.progress import TICK_S, StepProgress  # noqa: E402
 
 
 def wandb_args(suite, overrides: dict, flag: str | None) -> dict:
@@ -71,37 +75,33 @@ def sigterm_as_interrupt():
 
 
 def drive(
-    jobs, todo, backend: str, n_jobs: int, slurm: dict, quiet: bool = False
-) -> list[dict] | int:
-    """Run the jobs under one progress bar (a terminal only) and a line per finished run
+    jobs: list[Job], backend: str, n_jobs: int, slurm: dict, quiet: bool = False, bar=None
+) -> list[RunResult] | int:
+    """Run the jobs under one progress bar in env steps (a terminal only, or the given `bar`:
+    tqdm's update, set_description, set_postfix and close) and a line per finished run
     (unless quiet); the exit code (130, 143) when interrupted."""
     from tqdm import tqdm
 
-    steps = {t.run_id: t.env_steps for t in todo}
-    results: list[dict] = []
+    results: list[RunResult] = []
     if not jobs:
         return results
-    bar = tqdm(
-        total=sum(steps.values()),
-        unit="step",
-        unit_scale=True,
-        dynamic_ncols=True,
-        mininterval=1.0,
-        desc=f"runs 0/{len(jobs)}",
-        file=sys.stderr,
-        disable=not show_progress(quiet),
-    )
-    running = execute(jobs, backend, n_jobs, slurm=slurm)
+    bar = step_bar(jobs, quiet) if bar is None else bar
+    steps = StepProgress(jobs, bar, n_jobs)
+    # no bar drawn: no ticks, so no progress file is ever read
+    tick = None if getattr(bar, "disable", False) else TICK_S
+    running = execute(jobs, backend, n_jobs, slurm=slurm, tick_s=tick)
     try:
         for res in running:
+            if res is None:  # a tick without a finished run: look at the running ones
+                steps.poll()
+                continue
             results.append(res)
-            bar.update(steps[res["run_id"]])
-            failed = sum(r["status"] != "complete" for r in results)
+            steps.finished(res.run_id)
+            failed = sum(r.status != RunStatus.COMPLETE for r in results)
             bar.set_description(f"runs {len(results)}/{len(jobs)}", refresh=False)
             bar.set_postfix(failed=failed, refresh=True)
-            line = finished_line(res)
             if not quiet:
-                tqdm.write(line, file=sys.stderr)
+                tqdm.write(finished_line(res), file=sys.stderr)
     except KeyboardInterrupt as exc:
         running.close()  # kills the workers of runs in flight (they stay resumable)
         bar.close()
@@ -115,23 +115,36 @@ def drive(
     return results
 
 
-def finished_line(res: dict) -> str:
+def step_bar(jobs: list[Job], quiet: bool):
+    """The sweep's tqdm bar: env steps of every job's budget (drawn on a terminal only)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=sum(j.env_steps for j in jobs),
+        unit="step",
+        unit_scale=True,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        desc=f"runs 0/{len(jobs)}",
+        file=sys.stderr,
+        disable=not show_progress(quiet),
+    )
+
+
+def finished_line(res: RunResult) -> str:
     """The line printed when a run ends: status, label, env, seed, wall time, then the final
     return of a complete run or the error of any other."""
     tail = (
-        f"return {res['final_return']:.1f}"
-        if res["status"] == "complete"
-        else res["error"] or res["status"]
+        f"return {res.final_return:.1f}"
+        if res.status == RunStatus.COMPLETE
+        else res.error or res.status
     )
-    return (
-        f"{res['status']:<8} {res['label']} {res['env']} s{res['seed']} "
-        f"{res.get('wall_s', 0):.0f}s  {tail}"
-    )
+    return f"{res.status:<8} {res.label} {res.env} s{res.seed} {res.wall_s:.0f}s  {tail}"
 
 
-def interrupted(exc: KeyboardInterrupt, results: list[dict]) -> int:
+def interrupted(exc: KeyboardInterrupt, results: list[RunResult]) -> int:
     """Say how many runs completed before Ctrl-C or SIGTERM; 128 + the signal's number."""
-    done = sum(r["status"] == "complete" for r in results)
+    done = sum(r.status == RunStatus.COMPLETE for r in results)
     what = "terminated (SIGTERM)" if isinstance(exc, SweepTerminated) else "interrupted"
     print(
         f"{what}: {done} runs completed this time; rerun the same command to resume",
@@ -140,9 +153,9 @@ def interrupted(exc: KeyboardInterrupt, results: list[dict]) -> int:
     return 128 + (signal.SIGTERM if isinstance(exc, SweepTerminated) else signal.SIGINT)
 
 
-def worker_died(exc: Exception, results: list[dict]) -> str:
+def worker_died(exc: Exception, results: list[RunResult]) -> str:
     """One line for an executor that failed: the first line of its error, no traceback."""
-    done = sum(r["status"] == "complete" for r in results)
+    done = sum(r.status == RunStatus.COMPLETE for r in results)
     first = (str(exc).splitlines() or [""])[0][:200]
     return (
         f"a worker died ({type(exc).__name__}: {first}); {done} runs completed this time, "
@@ -150,18 +163,18 @@ def worker_died(exc: Exception, results: list[dict]) -> str:
     )
 
 
-def summary(suite, results: list[dict], skipped: int, todo: int, wall: float) -> int:
+def summary(suite, results: list[RunResult], skipped: int, todo: int, wall: float) -> int:
     """Counts by status, one line per run that did not complete; 0 when all `todo` did."""
-    counts = Counter(r["status"] for r in results)
+    counts = Counter(r.status for r in results)
+    busy = counts[RunStatus.BUSY]
     print(
-        f"sweep {suite.name} done in {wall / 60:.1f} min: complete {counts['complete']}, "
-        f"failed {counts['failed']}, skipped {skipped} (already complete)"
-        + (f", busy {counts['busy']} (running in another process)" if counts["busy"] else "")
+        f"sweep {suite.name} done in {wall / 60:.1f} min: complete {counts[RunStatus.COMPLETE]}, "
+        f"failed {counts[RunStatus.FAILED]}, skipped {skipped} (already complete)"
+        + (f", busy {busy} (running in another process)" if busy else "")
     )
-    for r in sorted(results, key=lambda r: r["run_id"]):
-        if r["status"] != "complete":
+    for r in sorted(results, key=lambda r: r.run_id):
+        if r.status != RunStatus.COMPLETE:
             print(
-                f"  {r['status']}: {r['label']} {r['env']} s{r['seed']}: {r['error']}  "
-                f"(see {r['run_dir']}/meta.json)"
+                f"  {r.status}: {r.label} {r.env} s{r.seed}: {r.error}  (see {r.run_dir}/meta.json)"
             )
-    return 0 if counts["complete"] == todo else 1
+    return 0 if counts[RunStatus.COMPLETE] == todo else 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from npgbench.harness.core.command import rounding_note
 from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.run_files import RunStatus
 
 MAX_SEEDS = 10_000
 """Most seeds a sweep takes (--seeds, --num-seeds): far past any benchmark's, and a typo such
@@ -45,7 +46,7 @@ def check_sizes(tasks) -> None:
             raise ConfigError(f"{task.label} on {task.env}: {exc}") from None
 
 
-def plan(tasks, out: Path) -> list[str]:
+def plan(tasks, out: Path) -> list[RunStatus]:
     """Status of every task's run directory; refuses a directory holding another config.
 
     Compares the experiment's fields (config.experiment_fields: not W&B or checkpoint
@@ -69,7 +70,7 @@ def plan(tasks, out: Path) -> list[str]:
                 f"{run_dir} holds a different config under the same run id; "
                 "refusing to overwrite it (move it away or use another --out)"
             )
-        statuses.append(verified_status(run_dir) or "new")
+        statuses.append(verified_status(run_dir) or RunStatus.NEW)
     return statuses
 
 
@@ -78,7 +79,7 @@ def drop_stale_checkpoints(tasks, statuses, out: Path) -> None:
     from npgbench.harness.tracking.integrity import drop_stale_checkpoint
 
     for task, status in zip(tasks, statuses, strict=True):
-        if status == "complete":
+        if status == RunStatus.COMPLETE:
             drop_stale_checkpoint(out / task.run_id)
 
 
@@ -91,7 +92,9 @@ def print_rounding(tasks) -> None:
             print(f"{note}, {runs} run{'s' * (runs != 1)}", file=sys.stderr)
 
 
-def print_plan(suite, tasks, statuses, out: Path, done=("complete", "stale")) -> None:
+def print_plan(
+    suite, tasks, statuses, out: Path, done=(RunStatus.COMPLETE, RunStatus.STALE)
+) -> None:
     """The plan, one line per run, and the counts; `done`: the statuses that are no work."""
     width = max(len(t.label) for t in tasks)
     env_w = max(len(t.env) for t in tasks)
@@ -103,11 +106,12 @@ def print_plan(suite, tasks, statuses, out: Path, done=("complete", "stale")) ->
         )
     counts = Counter(statuses)
     todo = [t for t, s in zip(tasks, statuses, strict=True) if s not in done]
-    stale = f" (stale {counts['stale']})" if counts["stale"] else ""
-    corrupt = f"corrupt {counts['corrupt']} (redone), " if counts["corrupt"] else ""
+    n_stale, n_corrupt = counts[RunStatus.STALE], counts[RunStatus.CORRUPT]
+    stale = f" (stale {n_stale})" if n_stale else ""
+    corrupt = f"corrupt {n_corrupt} (redone), " if n_corrupt else ""
     print(
-        f"{len(tasks)} runs: complete {counts['complete'] + counts['stale']}{stale}, "
-        f"{corrupt}failed {counts['failed']}, "
-        f"incomplete {counts['running']}, new {counts['new']}; work left: {len(todo)} runs, "
+        f"{len(tasks)} runs: complete {counts[RunStatus.COMPLETE] + n_stale}{stale}, "
+        f"{corrupt}failed {counts[RunStatus.FAILED]}, incomplete {counts[RunStatus.RUNNING]}, "
+        f"new {counts[RunStatus.NEW]}; work left: {len(todo)} runs, "
         f"{sum(t.env_steps for t in todo):,d} env steps"
     )

@@ -20,6 +20,9 @@ submitit (harness/sweep/submit.py): one job per run, a Slurm job or, without Slu
 dask: one `client.submit` per run on the client `harness.dispatch.dask_client` made. dask
 reschedules a task whose worker died and gives up with KilledWorker (after the scheduler's
 `allowed-failures`); that run is recorded as failed and the others are unaffected.
+
+With `tick_s`, every executor also yields None whenever no run finished for that long, so
+that the sweep's parent can look at the runs' progress (execute.py) between results.
 """
 
 from __future__ import annotations
@@ -37,32 +40,37 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 from npgbench.harness.core.command import THREAD_VARIABLES
-from npgbench.harness.sweep.jobs import record_worker_death, run_task
+from npgbench.harness.sweep.jobs import Job, RunResult, record_worker_death, run_task
 
 BROKEN_POOL_WAIT_S = 30
 """Seconds to wait for loky to fail the other in-flight futures of a broken pool."""
 
 
 def execute(
-    jobs: list[dict], backend: str, n_jobs: int, slurm: dict | None = None
-) -> Iterator[dict]:
+    jobs: list[Job],
+    backend: str,
+    n_jobs: int,
+    slurm: dict | None = None,
+    tick_s: float | None = None,
+) -> Iterator[RunResult | None]:
     """Yield each run's result as it finishes (unordered), on loky, the connected dask, or
-    submitit (harness/sweep/submit.py; `slurm`: its executor parameters)."""
+    submitit (harness/sweep/submit.py; `slurm`: its executor parameters); with tick_s, also
+    None after each tick_s seconds in which no run finished."""
     if backend == "dask":
-        yield from _dask(jobs)
+        yield from _dask(jobs, tick_s)
     elif backend == "submitit":
         from npgbench.harness.sweep.submit import run_submitit
 
-        yield from run_submitit(jobs, min(n_jobs, len(jobs)), slurm or {})
+        yield from run_submitit(jobs, min(n_jobs, len(jobs)), slurm or {}, tick_s)
     else:
-        yield from _loky(jobs, min(n_jobs, len(jobs)))
+        yield from _loky(jobs, min(n_jobs, len(jobs)), tick_s)
 
 
-def _loky(jobs: list[dict], n_jobs: int) -> Iterator[dict]:
+def _loky(jobs: list[Job], n_jobs: int, tick_s: float | None) -> Iterator[RunResult | None]:
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     pending = collections.deque(jobs)
-    suspects: collections.deque[dict] = collections.deque()
+    suspects: collections.deque[Job] = collections.deque()
     with _scratch_dir() as scratch:
         pool, running = _new_pool(n_jobs, scratch), {}
         try:
@@ -73,7 +81,10 @@ def _loky(jobs: list[dict], n_jobs: int) -> Iterator[dict]:
                 while not suspects and pending and len(running) < n_jobs:
                     job = pending.popleft()
                     running[pool.submit(run_task, job)] = job
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=tick_s, return_when=FIRST_COMPLETED)
+                if not done:  # tick_s passed with every run still going
+                    yield None
+                    continue
                 lost, error = [], None
                 for future in done:
                     job = running.pop(future)
@@ -221,14 +232,17 @@ def _death_reason(error: BaseException) -> str:
     return f"worker died (exit code {code})"
 
 
-def _dask(jobs: list[dict]) -> Iterator[dict]:
-    from distributed import as_completed, default_client
+def _dask(jobs: list[Job], tick_s: float | None) -> Iterator[RunResult | None]:
+    from distributed import default_client
     from distributed.scheduler import KilledWorker
 
     client = default_client()
     futures = {client.submit(run_task, job, pure=False): job for job in jobs}
     try:
-        for future in as_completed(list(futures)):
+        for future in _dask_finished(list(futures), tick_s):
+            if future is None:
+                yield None
+                continue
             job = futures.pop(future)
             try:
                 result = future.result()
@@ -239,3 +253,18 @@ def _dask(jobs: list[dict]) -> Iterator[dict]:
             yield result
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def _dask_finished(futures: list, tick_s: float | None) -> Iterator:
+    """Each future as it finishes; with tick_s, None after tick_s seconds without one."""
+    from distributed import as_completed
+
+    finished = as_completed(futures)
+    if tick_s is None:
+        yield from finished
+        return
+    while not finished.is_empty():
+        deadline = time.monotonic() + tick_s
+        while not finished.has_ready() and time.monotonic() < deadline:
+            time.sleep(min(0.1, tick_s))
+        yield from finished.next_batch(block=False) or [None]

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from npgbench.harness.core.run_files import RunStatus
 from npgbench.harness.tracking import integrity
 
 SUPERSEDED = integrity.SUPERSEDED  # one name for the folder
@@ -55,12 +56,12 @@ def check_code(run_dir: Path, algo: str) -> CodeCheck:
     return CodeCheck("stale", tuple(reasons)) if reasons else CodeCheck("current")
 
 
-def code_checks(tasks, statuses: list[str], out: Path) -> dict[str, CodeCheck]:
+def code_checks(tasks, statuses: list[RunStatus], out: Path) -> dict[str, CodeCheck]:
     """{run id: CodeCheck} of every complete run among a sweep's tasks."""
     return {
         t.run_id: check_code(out / t.run_id, t.cfg.algo)
         for t, s in zip(tasks, statuses, strict=True)
-        if s == "complete"
+        if s == RunStatus.COMPLETE
     }
 
 
@@ -97,10 +98,10 @@ def describe(checks: dict[str, CodeCheck], rerun: bool) -> list[str]:
     return lines
 
 
-def mark(tasks, statuses: list[str], checks: dict[str, CodeCheck]) -> list[str]:
-    """The plan's statuses with "stale" for each stale complete run."""
+def mark(tasks, statuses: list[RunStatus], checks: dict[str, CodeCheck]) -> list[RunStatus]:
+    """The plan's statuses with STALE for each stale complete run."""
     return [
-        "stale" if s == "complete" and checks[t.run_id].state == "stale" else s
+        RunStatus.STALE if s == RunStatus.COMPLETE and checks[t.run_id].state == "stale" else s
         for t, s in zip(tasks, statuses, strict=True)
     ]
 

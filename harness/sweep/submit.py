@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from npgbench.harness.core.config import ConfigError, closest
-from npgbench.harness.sweep.jobs import record_worker_death, run_task
+from npgbench.harness.sweep.jobs import Job, RunResult, record_worker_death, run_task
 
 POLL_S = 0.5
 """Seconds between looks at the job states (submitit reads them from files and sacct)."""
@@ -32,7 +32,7 @@ def _checkpointable():
     class RunTask(submitit.helpers.Checkpointable):
         """run_task, resubmitted unchanged on preemption or timeout (the run is idempotent)."""
 
-        def __call__(self, job: dict) -> dict:
+        def __call__(self, job: Job) -> RunResult:
             return run_task(job)
 
     return RunTask()
@@ -92,13 +92,17 @@ def make_executor(folder: Path, slurm: dict):
     return executor
 
 
-def run_submitit(jobs: list[dict], n_jobs: int, slurm: dict) -> Iterator[dict]:
-    """Yield each run's result as its job ends, with at most n_jobs jobs submitted at once."""
+def run_submitit(
+    jobs: list[Job], n_jobs: int, slurm: dict, tick_s: float | None = None
+) -> Iterator[RunResult | None]:
+    """Yield each run's result as its job ends, with at most n_jobs jobs submitted at once;
+    with tick_s, also None after each tick_s seconds in which no job ended."""
     if not jobs:
         return
-    executor = make_executor(private_folder(Path(jobs[0]["out"]) / ".submitit"), slurm)
+    executor = make_executor(private_folder(Path(jobs[0].out) / ".submitit"), slurm)
     task = _checkpointable()
     pending, running = list(jobs), {}
+    last = time.monotonic()
     try:
         while pending or running:
             while pending and len(running) < n_jobs:
@@ -107,7 +111,11 @@ def run_submitit(jobs: list[dict], n_jobs: int, slurm: dict) -> Iterator[dict]:
             finished = [j for j in running if j.done()]
             if not finished:
                 time.sleep(POLL_S)
+                if tick_s is not None and time.monotonic() - last >= tick_s:
+                    last = time.monotonic()
+                    yield None
                 continue
+            last = time.monotonic()
             for submitted in finished:
                 job = running.pop(submitted)
                 try:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from npgbench.harness.core.config import ConfigError
-from npgbench.harness.core.run_files import complete_problem, set_aside
+from npgbench.harness.core.run_files import RunStatus, complete_problem, set_aside
 from npgbench.harness.tracking.run_dir import (
     atomic_write_bytes,
     check_output_dir,
@@ -140,7 +140,7 @@ def add_runs(sources: list[Path], dataset: Path) -> AddResult:
     """Copy every complete run under `sources` into `dataset/<suite>/<run_id>/`."""
     result = AddResult()
     for src in [d for root in sources for d in find_run_dirs(root)]:
-        if run_status(src) != "complete":
+        if run_status(src) != RunStatus.COMPLETE:
             result.not_complete.append(src.name)
             continue
         problem = _copy_problem(src)

@@ -15,6 +15,7 @@ from pathlib import Path
 from npgbench.harness.core.run_files import (  # noqa: F401 (read through this module too)
     ASIDE,
     SUPERSEDED,
+    RunStatus,
     complete_problem,
     expected_iterations,
     metrics_problem,
@@ -23,11 +24,11 @@ from npgbench.harness.core.run_files import (  # noqa: F401 (read through this m
 from npgbench.harness.tracking.run_dir import lock_run, relock, run_status
 
 
-def verified_status(run_dir: Path) -> str | None:
-    """run_status, with "corrupt" for a complete run that fails complete_problem."""
+def verified_status(run_dir: Path) -> RunStatus | None:
+    """run_status, with CORRUPT for a complete run that fails complete_problem."""
     status = run_status(run_dir)
-    if status == "complete" and complete_problem(run_dir):
-        return "corrupt"
+    if status == RunStatus.COMPLETE and complete_problem(run_dir):
+        return RunStatus.CORRUPT
     return status
 
 
@@ -64,7 +65,7 @@ def drop_stale_checkpoint(run_dir: Path) -> None:
         return
     if lock is not None:
         with lock:
-            if verified_status(run_dir) == "complete":
+            if verified_status(run_dir) == RunStatus.COMPLETE:
                 discard(stale)
 
 
@@ -74,7 +75,7 @@ def settle(run_dir: Path) -> dict | None:
     moving a corrupt "complete" directory aside and locking its fresh replacement."""
     from npgbench.harness.tracking import checkpoint
 
-    if run_status(run_dir) != "complete":
+    if run_status(run_dir) != RunStatus.COMPLETE:
         return {}
     problem = complete_problem(run_dir)
     if problem is None:

@@ -5,6 +5,7 @@
                                     wall time, error + traceback when failed
     <out>/<run_id>/metrics.parquet  one row per iteration
     <out>/<run_id>/policy.pt        final policy weights + observation-normaliser statistics
+    <out>/<run_id>/progress.json    while it trains only: env steps done (the sweep's bar)
 Every file is written atomically (temp file in the same folder, then os.replace).
 """
 
@@ -25,15 +26,20 @@ from pathlib import Path
 import pandas as pd
 from npgbench.harness.core.metric_rows import unheld_columns
 from npgbench.harness.core.run_files import (  # noqa: F401 (their home before core)
+    PROGRESS,
+    RECORDED,
+    RunStatus,
     atomic_write_bytes,
     atomic_write_json,
     current_umask,
     read_json,
     run_status,
     safe_subdir,
+    write_progress,
 )
 
-STATUSES = ("running", "complete", "failed")
+STATUSES = RECORDED
+"""The statuses meta.json holds (harness/core/run_files.py: RunStatus)."""
 
 
 def versions() -> dict[str, str]:
@@ -77,7 +83,7 @@ class RunDirectory:
         self.flush_every = flush_every
         self.started = time.time()
         self.meta = {
-            "status": "running",
+            "status": RunStatus.RUNNING,
             "run_id": config["run_id"],
             "config_hash": config["config_hash"],
             "algo": config["algo"],
@@ -114,9 +120,15 @@ class RunDirectory:
             frame = frame.drop(columns=[c for c in unheld_columns(self.rows) if c in frame])
             atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
 
-    def finish(self, status: str, **fields) -> None:
-        """Flush metrics, then mark the run complete or failed (meta.json is written last)."""
+    def progress(self, step: int, total_steps: int) -> None:
+        """progress.json: env steps done of total_steps (harness/core/run_files.py PROGRESS)."""
+        write_progress(self.path, step, total_steps)
+
+    def finish(self, status: RunStatus, **fields) -> None:
+        """Flush metrics, drop progress.json, then mark the run complete or failed (meta.json
+        is written last)."""
         self.flush()
+        (self.path / PROGRESS).unlink(missing_ok=True)
         self.meta.update(
             status=status,
             wall_time_s=time.time() - self.started,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import netrc
 import os
 import re
@@ -41,8 +42,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from npgbench.harness.core.config import WANDB_MODES as MODES
-from npgbench.harness.core.returns import run_final_return
+from npgbench.harness.core.returns import final_return
 from npgbench.harness.tracking.wandb_keys import (
     SPS_KEY,
     STEP_KEY,
@@ -159,6 +161,9 @@ class WandbMirror:
         self.run: Any = None
         self.mode, self.run_dir = mode, Path(run_dir)
         self.last: dict = {}
+        self.returns: list[float] = []
+        """Every row's return_mean so far, restored rows first: the run's training returns,
+        for the final return of the summary (the rows are metrics.parquet's)."""
         self.first = 0
         """Rows with a smaller iteration are in W&B already (a resumed online run)."""
         self.keys = metric_keys(str(config.get("algo", "")))  # core + the variant's columns
@@ -222,6 +227,7 @@ class WandbMirror:
 
     def on_row(self, row: dict) -> None:
         """Log one metrics row under its W&B keys (see wandb_row), unless W&B has it."""
+        self.returns.append(float(row.get("return_mean", math.nan)))
         if self.run is None or int(row.get("iteration", self.first)) < self.first:
             return
         try:
@@ -235,12 +241,13 @@ class WandbMirror:
         self, summary: dict | None = None, exit_code: int = 0, timeout: float = 60.0
     ) -> None:
         """Write the summary (final return, SPS, then `summary`) and close the run; gives up
-        after `timeout` seconds."""
+        after `timeout` seconds. The final return is that of the rows on_row was given, unless
+        `summary` has one."""
         run, self.run = self.run, None
         if run is None:
             return
         summary = {
-            "final_return": run_final_return(self.run_dir),
+            "final_return": final_return(np.asarray(self.returns, dtype=float)),
             **({SPS_KEY: self.last[SPS_KEY]} if SPS_KEY in self.last else {}),
             **(summary or {}),
         }

@@ -39,7 +39,9 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run(name: str, out, seed: int = 0, on_row=None) -> pd.DataFrame:
     cfg = resolve_config(name, ENV, seed, STEPS, TINY)
-    return pd.read_parquet(train(cfg, out, progress=False, on_row=on_row) / "metrics.parquet")
+    return pd.read_parquet(
+        train(cfg, out, progress=False, on_row=on_row).run_dir / "metrics.parquet"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -166,7 +166,7 @@ def test_a_tiny_hopper_run_writes_metrics_with_no_skipped_update(tmp_path):
     }
     cfg = resolve_config("npg_efisher", "Hopper-v5", 0, 512, overrides)
     assert isinstance(cfg.update, EFisherConfig) and cfg.update.damping == DAMPING
-    frame = pd.read_parquet(train(cfg, tmp_path, progress=False) / "metrics.parquet")
+    frame = pd.read_parquet(train(cfg, tmp_path, progress=False).run_dir / "metrics.parquet")
     assert len(frame) == 2 and not frame["skipped"].any(), frame["skip_reason"].tolist()
     assert (frame["efisher_rows"] == 256).all()
     assert frame["fisher_cond"].gt(1).all() and frame["fisher_cond"].map(math.isfinite).all()
