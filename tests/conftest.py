@@ -24,3 +24,21 @@ TINY = {
 def tiny_overrides() -> dict:
     """Overrides for a run of a few 256-step iterations."""
     return dict(TINY)
+
+
+LONGEST_FIRST = (
+    "test_sweep_run.py",
+    "test_checkpoint.py",
+    "test_plugins.py",
+    "test_latex_tables.py",
+    "test_wandb_mirror.py",
+    "test_analysis_report.py",
+)
+"""Files whose sweeps and reports take the longest: under xdist (--dist loadfile) they start
+first, so that no worker is left alone with one of them at the end of the run."""
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Longest files first (LONGEST_FIRST); the order within a file is kept."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -4,7 +4,6 @@ one uncertainty method for curves and tables, keyword-only `ax`, no import side 
 from __future__ import annotations
 
 import inspect
-import shutil
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import synthetic_results, write_run
+from cli_inprocess import npgbench
 from npgbench.analysis.data.load import interpolate_curves, load_runs
 from npgbench.analysis.figures import cost as cost_plots
 from npgbench.analysis.figures import experiments as experiment_plots
@@ -20,13 +20,6 @@ from npgbench.analysis.figures import published as published_plots
 from npgbench.analysis.report.command import main
 from npgbench.analysis.report.study import FIGURE_NAMES
 from npgbench.analysis.stats import run_metrics as metrics
-
-NPGBENCH = shutil.which("npgbench")
-
-
-def npgbench(*args: str) -> subprocess.CompletedProcess:
-    assert NPGBENCH, "console script npgbench is not installed"
-    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +85,10 @@ def test_figures_sit_after_their_table_numbered(variants_report):
     assert html.index("Table 3. Convergence") < html.index("Figure 1: Learning curves")
 
 
-def test_figures_option_draws_only_those_and_refuses_unknown_names(tmp_path):
+def test_figures_option_draws_only_those_and_refuses_unknown_names(tmp_path, capsys):
     root = synthetic_results(tmp_path / "runs", envs=("EnvA-v5",), seeds=(0, 1))
     ok = npgbench(
+        capsys,
         "report",
         str(root),
         "--out",
@@ -111,7 +105,9 @@ def test_figures_option_draws_only_those_and_refuses_unknown_names(tmp_path):
     ]
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "aggregate_iqm" not in md and "time_split.png" in md
-    bad = npgbench("report", str(root), "--out", str(tmp_path / "bad"), "--figures", "curves")
+    bad = npgbench(
+        capsys, "report", str(root), "--out", str(tmp_path / "bad"), "--figures", "curves"
+    )
     assert bad.returncode == 2 and not (tmp_path / "bad").exists()
     (line,) = bad.stderr.strip().splitlines()
     assert "'curves'" in line and "valid: " + ", ".join(FIGURE_NAMES) in line

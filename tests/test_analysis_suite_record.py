@@ -6,25 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
 import textwrap
 
 import pandas as pd
 import pytest
 from analysis_fixtures import synthetic_results
+from cli_inprocess import npgbench
 
-NPGBENCH = shutil.which("npgbench")
 SUITE = """
 name = "custom-tiny"
 description = "a suite given by path"
 envs = ["InvertedPendulum-v5"]
 algos = ["vanilla"]
 seeds = [0]
-steps = 2048
+steps = 512
 [overrides]
-"sampler.num_envs" = 4
-"sampler.steps_per_update" = 1024
+"sampler.num_envs" = 2
+"sampler.steps_per_update" = 256
+"value.epochs" = 1
 [thresholds]
 "InvertedPendulum-v5" = 5000.0
 [score_ranges."InvertedPendulum-v5"]
@@ -33,18 +32,22 @@ max = 10000.0
 """
 
 
-def npgbench(*args: str) -> subprocess.CompletedProcess:
-    assert NPGBENCH, "console script npgbench is not installed"
-    return subprocess.run([NPGBENCH, *args], capture_output=True, text=True, timeout=300)
-
-
-def test_sweep_of_a_suite_by_path_reports_with_its_ranges(tmp_path):
+def test_sweep_of_a_suite_by_path_reports_with_its_ranges(tmp_path, capsys):
     suite = tmp_path / "elsewhere" / "my-suite.toml"
     suite.parent.mkdir()
     suite.write_text(textwrap.dedent(SUITE))
     out = tmp_path / "runs"
     sweep = npgbench(
-        "sweep", "--suite", str(suite), "--out", str(out), "--jobs", "1", "--wandb", "disabled"
+        capsys,
+        "sweep",
+        "--suite",
+        str(suite),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--wandb",
+        "disabled",
     )
     assert sweep.returncode == 0, sweep.stderr
     assert (out / "suite.toml").read_bytes() == suite.read_bytes()
@@ -52,7 +55,7 @@ def test_sweep_of_a_suite_by_path_reports_with_its_ranges(tmp_path):
     (meta_path,) = out.glob("*/meta.json")
     assert json.loads(meta_path.read_text())["suite_sha256"] == sha
     suite.unlink()  # the report must not need the original file
-    report = npgbench("report", str(out), "--out", str(tmp_path / "rep"), "--reps", "50")
+    report = npgbench(capsys, "report", str(out), "--out", str(tmp_path / "rep"), "--reps", "50")
     assert report.returncode == 0, report.stderr
     assert "observed" not in report.stderr
     tables = tmp_path / "rep" / "tables"

@@ -11,8 +11,8 @@ from npgbench.analysis.report.command import main
 
 ENV = "InvertedPendulum-v5"
 TINY = {
-    "sampler.num_envs": 4,
-    "sampler.steps_per_update": 1024,
+    "sampler.num_envs": 2,
+    "sampler.steps_per_update": 512,
     "eval.every": 2,
     "eval.episodes": 1,
 }
@@ -32,7 +32,7 @@ def tiny_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     for algo in sweep_algos():
         for seed in (0, 1):
-            train(resolve_config(algo, ENV, seed, 4096, TINY), out, progress=False)
+            train(resolve_config(algo, ENV, seed, 2048, TINY), out, progress=False)
     return out
 
 

@@ -1,5 +1,5 @@
-"""Bad input: one line, exit 2, no traceback, nothing written (in process, cli.main:
-tests/cli_inprocess.py); a run, its rerun and eval, and list through the real console script."""
+"""Bad input: one line, exit 2, no traceback, nothing written, and a run, its rerun and eval
+(in process, cli.main: tests/cli_inprocess.py); list through the real console script."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 from cli_inprocess import npgbench as npgbench_inprocess
 from npgbench.algorithms import ALGORITHMS
 from npgbench.harness.core.metrics import expected_columns
+
+from npgbench import __version__
 
 NPGBENCH = shutil.which("npgbench")
 TINY = [
@@ -76,27 +78,29 @@ def test_unknown_subcommand_and_benchmark(capsys):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
 
 
-def test_run_then_rerun_is_a_no_op_and_eval_replays(tmp_path):
+def test_run_then_rerun_is_a_no_op_and_eval_replays(tmp_path, capsys):
     out = tmp_path / "results"
     args = ["run", "--algo", "vanilla", "--env", "InvertedPendulum-v5", "--steps", "512"]
-    first = npgbench(*args, "--out", str(out), "--quiet", *TINY)
+    first = npgbench_inprocess(capsys, *args, "--out", out, "--quiet", *TINY)
     assert first.returncode == 0, first.stderr
     run_dir = first.stdout.strip().splitlines()[-1].split(": ", 1)[1]
     meta = json.loads(open(f"{run_dir}/meta.json").read())
     assert meta["status"] == "complete" and meta["num_params"] > 0
     mtime = (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns
-    again = npgbench(*args, "--out", str(out), "--quiet", *TINY)
+    again = npgbench_inprocess(capsys, *args, "--out", out, "--quiet", *TINY)
     assert again.returncode == 0 and "already complete" in again.stdout
     assert (tmp_path / run_dir / "metrics.parquet").stat().st_mtime_ns == mtime
-    replay = npgbench("eval", run_dir, "--episodes", "2")
+    replay = npgbench_inprocess(capsys, "eval", run_dir, "--episodes", "2")
     assert replay.returncode == 0 and "mean-action return" in replay.stdout, replay.stderr
 
 
-def test_list_names_every_algorithm():
+def test_the_console_script_lists_every_algorithm_and_its_version():
     result = npgbench("list")
     assert result.returncode == 0
     for name in ALGORITHMS:
         assert name in result.stdout
+    version = npgbench("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"npgbench {__version__}"
 
 
 REQUIRED_COLUMNS = set(expected_columns({"runner", "value fit", "update"}))

@@ -1,6 +1,6 @@
 """CLI habits: defaults in every --help, a closed pipe ends quietly, no progress-bar frames in
-logs, sweep --quiet, a rounded --steps says so. The closed pipe and the sweep go through the
-real console script; the rest run in process (cli.main, tests/cli_inprocess.py)."""
+logs, sweep --quiet, a rounded --steps says so. The closed pipe goes through the real console
+script; the rest run in process (cli.main, tests/cli_inprocess.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ NPGBENCH = shutil.which("npgbench")
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "COLUMNS": "100"}
 TINY = ["--set", "sampler.num_envs=2", "--set", "sampler.steps_per_update=256"]
-
-
-def npgbench(*args: str, cwd=None, **kwargs) -> subprocess.CompletedProcess:
-    assert NPGBENCH, "console script npgbench is not installed"
-    return subprocess.run(
-        [NPGBENCH, *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=300, **kwargs
-    )
 
 
 def option_entries(help_text: str) -> dict[str, str]:
@@ -147,10 +140,10 @@ def write_suite(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp_path):
+def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp_path, capsys):
     suite = str(write_suite(tmp_path))
     common = ["sweep", "--suite", suite, "--jobs", "1", "--wandb", "disabled", "--steps", "300"]
-    logged = npgbench(*common, "--out", str(tmp_path / "a"))
+    logged = npgbench_inprocess(capsys, *common, "--out", str(tmp_path / "a"))
     assert logged.returncode == 0, logged.stderr
     err = logged.stderr.splitlines()
     assert err[0] == (
@@ -159,7 +152,7 @@ def test_a_sweep_in_a_log_prints_lines_not_frames_and_quiet_only_the_summary(tmp
     )
     assert len(err) == 2 and err[1].startswith("complete vanilla InvertedPendulum-v5 s0")
     assert "\r" not in logged.stderr and "%|" not in logged.stderr
-    quiet = npgbench(*common, "--out", str(tmp_path / "b"), "--quiet")
+    quiet = npgbench_inprocess(capsys, *common, "--out", str(tmp_path / "b"), "--quiet")
     assert quiet.returncode == 0 and quiet.stderr.splitlines() == err[:1]
     out = quiet.stdout.splitlines()
     assert len(out) == 2 and out[0].startswith("sweep tiny: 1 runs") and "done in" in out[1]

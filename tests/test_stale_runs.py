@@ -7,6 +7,7 @@ variant whose runs mix code versions and never reads superseded runs."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +43,31 @@ def as_if_other_source(data: dict) -> None:
     data["code"]["variant_source_sha256"] = "0" * 64
 
 
+def sweep_args(folder: Path) -> list[str]:
+    """`npgbench sweep` of the tiny suite in `folder` (its tiny.toml) into folder/out."""
+    suite, out = str(folder / "tiny.toml"), str(folder / "out")
+    return ["sweep", "--suite", suite, "--out", out, "--jobs", "1", "--wandb", "disabled"]
+
+
+@pytest.fixture(scope="module")
+def swept_once(tmp_path_factory) -> Path:
+    """The tiny suite swept once for the module (a loky sweep costs seconds)."""
+    folder = tmp_path_factory.mktemp("swept")
+    (folder / "tiny.toml").write_text(SUITE)
+    assert main(sweep_args(folder)) == 0
+    return folder
+
+
 @pytest.fixture
-def swept(tmp_path, capsys):
-    """One complete run of a tiny suite: (sweep args, run directory)."""
-    path = tmp_path / "tiny.toml"
-    path.write_text(SUITE)
-    out = tmp_path / "out"
-    args = ["sweep", "--suite", str(path), "--out", str(out), "--jobs", "1", "--wandb", "disabled"]
-    assert main(args) == 0
+def swept(swept_once, tmp_path, capsys):
+    """A copy of one complete run of a tiny suite, this test's own: (sweep args, run dir)."""
+    shutil.copytree(swept_once, tmp_path, dirs_exist_ok=True)
     capsys.readouterr()
+    out = tmp_path / "out"
     (run_dir,) = [d for d in out.iterdir() if (d / "meta.json").is_file()]
+    assert meta(run_dir)["status"] == "complete"
     assert meta(run_dir)["code"]["variant_source_sha256"]
-    return args, run_dir
+    return sweep_args(tmp_path), run_dir
 
 
 def test_a_current_run_is_complete_and_not_stale(swept, capsys):

@@ -3,7 +3,7 @@
 Ceiling: the same SyncVectorEnv stepping with a policy forward pass per step and no learning.
 Each algorithm then trains for the same number of steps in this process (one torch thread,
 evaluation off); the ratio steps/s(algo) / steps/s(ceiling) is comparable across machines.
-Targets (issue 2): ppo at PPO-paper settings >= 0.4, vanilla >= 0.7.
+Targets: ppo at PPO-paper settings >= 0.4, vanilla >= 0.7.
 """
 
 from __future__ import annotations

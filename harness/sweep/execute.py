@@ -37,7 +37,7 @@ def wandb_args(suite, overrides: dict, flag: str | None) -> dict:
 
 def record_suite(suite, out: Path) -> str:
     """Copy the suite file beside its runs so a report of `out` keeps its score ranges,
-    thresholds and references (issue 11): out/suite.toml, or suite-<sha>.toml when another
+    thresholds and references: out/suite.toml, or suite-<sha>.toml when another
     suite's copy is already there. Returns the file's sha256 (each run's meta.json has it)."""
     from npgbench.harness.tracking.run_dir import atomic_write_bytes
     from npgbench.suites import content_sha256

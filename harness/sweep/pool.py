@@ -17,7 +17,7 @@ joblib.Parallel, so no joblib memmapping folder is created in /dev/shm.
 
 submitit (harness/sweep/submit.py): one job per run, a Slurm job or, without Slurm, a local process.
 
-dask: one `client.submit` per run on the client `harness.dispatch.dask_client` made. dask
+dask: one `client.submit` per run on the client `sweep.jobs.dask_client` made. dask
 reschedules a task whose worker died and gives up with KilledWorker (after the scheduler's
 `allowed-failures`); that run is recorded as failed and the others are unaffected.
 

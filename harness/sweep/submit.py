@@ -2,9 +2,10 @@
 
 submitit's AutoExecutor submits to Slurm when `sbatch` is on the PATH and otherwise runs each
 job as a local process (its LocalExecutor). At most `--jobs` jobs are queued or running at
-once. Every job is one `harness.dispatch.run_task`, wrapped as a submitit Checkpointable: when
+once. Every job is one `sweep.jobs.run_task`, wrapped as a submitit Checkpointable: when
 Slurm preempts the job or its walltime ends, submitit requeues the same call, which is safe
-because a run directory is idempotent (a complete run is skipped, an incomplete one restarts).
+because a run directory is idempotent (a complete run is skipped, an incomplete one continues
+from its checkpoint or, without one, starts again).
 A job that dies (killed, out of memory) fails only its own run, recorded like a dead loky
 worker. Job logs and pickles live in <out>/.submitit/, a folder only its owner can enter.
 

@@ -97,7 +97,7 @@ class RunDirectory:
             **(extra_meta or {}),
         }
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "metrics.parquet").unlink(missing_ok=True)  # an interrupted run restarts clean
+        (self.path / "metrics.parquet").unlink(missing_ok=True)  # resume: rows from checkpoint.pt
         atomic_write_json(self.path / "config.json", config)
         atomic_write_json(self.path / "meta.json", self.meta)
 
