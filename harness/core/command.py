@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from npgbench.harness.core.config import ConfigError
+from npgbench.harness.core.config import ConfigError, parse_override
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -105,3 +105,13 @@ ENV_MODULE_HELP = (
     "accept env ids of the form module:Env, which import (run) that module (default: refused)"
 )
 """The --allow-env-module help of `npgbench run` and `npgbench sweep`."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (torch's errors span several)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+
+
+def overrides_from(pairs: list[str] | None) -> dict[str, str]:
+    """`--set key=value` pairs -> dict (ConfigError on a malformed one)."""
+    return dict(parse_override(p) for p in pairs or [])
