@@ -133,3 +133,20 @@ def test_the_bar_never_goes_back_nor_past_a_budget(tmp_path):
     progress.finished(jobs[0].run_id)
     progress.finished(jobs[1].run_id)
     assert bar.n == 2048
+
+
+def test_a_killed_writers_temporary_files_go_when_the_run_restarts(tmp_path):
+    """A SIGKILL mid-write leaves .<name>.<random>.tmp beside the file (atomic_write_bytes);
+    the next writer of the run, holding its lock, removes them."""
+    from npgbench.harness.tracking.run_dir import RunDirectory
+
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / ".metrics.parquet.0123456789ab.tmp").write_bytes(b"half")
+    (run_dir / ".progress.json.0123456789ab.tmp").write_bytes(b'{"st')
+    record = {"run_id": "r", "config_hash": "h", "algo": "ppo", "env": "e", "seed": 0}
+    writer = RunDirectory(run_dir, record)
+    writer.progress(256, 1024)
+    assert read_progress(run_dir) == 256 and not list(run_dir.glob(".*.tmp"))
+    writer.finish(RunStatus.FAILED, error="x")
+    assert not (run_dir / PROGRESS).exists()
