@@ -8,6 +8,7 @@ smoke tests (tests/test_cli_habits.py, tests/test_bad_inputs.py) keep the real s
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,3 +39,10 @@ def npgbench(capsys, *args: object, cwd: Path | None = None) -> Result:
         os.chdir(before)
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+def sweep_command(suite, out, *flags: str) -> list[str]:
+    """`npgbench sweep --suite SUITE --out OUT FLAGS` in a fresh interpreter: for the tests
+    that signal or kill a sweep's process group, which an in-process sweep cannot survive."""
+    return [sys.executable, "-m", "npgbench.harness.sweep.command", "--suite", str(suite),
+            "--out", str(out), *flags]  # fmt: skip

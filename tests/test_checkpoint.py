@@ -10,13 +10,13 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from cli_inprocess import sweep_command
 from npgbench.algorithms import ALGORITHMS, Variant
 from npgbench.algorithms.ppo import PPOConfig, PPOUpdater
 from npgbench.harness.core.identity import run_id
@@ -282,15 +282,7 @@ def test_a_sigkilled_sweep_continues_its_run_from_the_checkpoint(tmp_path):
     )
     cfg = resolve_config("npg_kfac", "Hopper-v5", 0, 256 * 10, overrides)
     out, run_dir = tmp_path / "out", tmp_path / "out" / run_id(cfg)
-    cmd = [
-        sys.executable,
-        "-m",
-        "npgbench.harness.sweep.command",
-        "--suite",
-        str(suite),
-        "--out",
-        str(out),
-    ]
+    cmd = sweep_command(str(suite), out)
     cmd += ["--jobs", "1", "--wandb", "disabled", "--set", "checkpoint.every=1"]
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

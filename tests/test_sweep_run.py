@@ -9,13 +9,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_inprocess import sweep_command
 from npgbench.harness.sweep.command import main
 from npgbench.harness.tracking.run_dir import read_json
 from wandb_record import read_offline_run
@@ -93,19 +93,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys, monke
 def test_sigkill_mid_sweep_then_rerun_completes_every_run_exactly_once(tmp_path):
     path = suite(tmp_path, "kill", algos=("ppo",), seeds=tuple(range(4)), steps=2048, spu=512)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "npgbench.harness.sweep.command",
-        "--suite",
-        path,
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--wandb",
-        "disabled",
-    ]
+    cmd = sweep_command(path, out, "--jobs", "2", "--wandb", "disabled")
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -212,15 +200,7 @@ def test_a_worker_killed_mid_sweep_fails_only_its_own_run(tmp_path):
     # both are rerun alone, which convicts seed 0 and completes the other.
     path = suite(tmp_path, "die", envs=("killer_env:KillerPendulum-v0",), seeds=range(4), steps=512)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "npgbench.harness.sweep.command",
-        "--suite",
-        path,
-        "--out",
-        str(out),
-    ]
+    cmd = sweep_command(path, out)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # workers import killer_env
     proc = subprocess.Popen(
         [*cmd, "--jobs", "2", "--wandb", "offline", ALLOW],
@@ -275,15 +255,7 @@ def alive(pid: int) -> bool:
 def test_sigterm_is_handled_like_ctrl_c_and_the_sweep_resumes(tmp_path):
     path = suite(tmp_path, "term", algos=("ppo",), seeds=tuple(range(4)), steps=4096, spu=512)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "npgbench.harness.sweep.command",
-        "--suite",
-        path,
-        "--out",
-        str(out),
-    ]
+    cmd = sweep_command(path, out)
     cmd += ["--jobs", "2", "--wandb", "disabled"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
