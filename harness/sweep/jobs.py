@@ -22,7 +22,8 @@ from typing import Any
 
 from npgbench.harness.core.config import ConfigError, RunConfig
 from npgbench.harness.core.identity import run_id
-from npgbench.harness.core.run_files import RunStatus
+from npgbench.harness.core.returns import run_final_return
+from npgbench.harness.core.run_files import PROGRESS, RunStatus
 
 DASK_TIMEOUT_S = 10
 """Seconds to wait for a --scheduler to answer before a one-line error (exit 2)."""
@@ -118,7 +119,8 @@ def run_task(job: Job) -> RunResult:
         return RunResult.of(job, error=f"cannot lock {job.run_dir}: {exc.strerror or exc}")
     with held:  # releases the flock
         if verified_status(job.run_dir) == RunStatus.COMPLETE:  # finished elsewhere (dask retry)
-            return RunResult.of(job, status=RunStatus.COMPLETE)
+            final = run_final_return(job.run_dir)
+            return RunResult.of(job, status=RunStatus.COMPLETE, final_return=final)
         result = _train_mirrored(job, start)
     return dataclasses.replace(result, wall_s=time.time() - start)
 
@@ -247,6 +249,7 @@ def record_worker_death(job: Job, reason: str) -> RunResult:
         )
         meta.setdefault("traceback", "")
         atomic_write_json(run_dir / "meta.json", meta)
+        (run_dir / PROGRESS).unlink(missing_ok=True)  # the dead attempt's, no longer true
     finally:
         lock.close()
     return RunResult.of(job, error=reason)

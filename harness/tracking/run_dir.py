@@ -100,6 +100,7 @@ class RunDirectory:
         (self.path / "metrics.parquet").unlink(missing_ok=True)  # resume: rows from checkpoint.pt
         for tmp in self.path.glob(".*.tmp"):  # a killed writer's half-written file: the run's
             tmp.unlink(missing_ok=True)  # lock is ours now, so no live writer owns one
+        (self.path / PROGRESS).unlink(missing_ok=True)  # a killed attempt's: not this one's
         atomic_write_json(self.path / "config.json", config)
         atomic_write_json(self.path / "meta.json", self.meta)
 

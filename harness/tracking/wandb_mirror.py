@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from npgbench.harness.core.config import WANDB_MODES as MODES
+from npgbench.harness.core.metric_rows import unheld_columns
 from npgbench.harness.core.returns import final_return
 from npgbench.harness.tracking.wandb_keys import (
     SPS_KEY,
@@ -230,6 +231,10 @@ class WandbMirror:
         self.returns.append(float(row.get("return_mean", math.nan)))
         if self.run is None or int(row.get("iteration", self.first)) < self.first:
             return
+        # A run-level flag column (value_skipped) is in metrics.parquet only in runs where its
+        # event happened; W&B gets it only on the rows where it did.
+        unheld = set(unheld_columns([row]))
+        row = {k: v for k, v in row.items() if k not in unheld}
         try:
             data = wandb_row(row, self.keys)
             self.last = data
