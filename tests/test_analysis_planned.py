@@ -158,7 +158,7 @@ def test_heldout_ratios_per_arm(tmp_path):
 def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsys):
     from analysis_fixtures import synthetic_results
     from npgbench.analysis.report.command import main
-    from npgbench.analysis.report.study import planned_section
+    from npgbench.analysis.report.study import planned_section, planned_tables
     from npgbench.analysis.stats.summary import Options
 
     root = tmp_path / "runs"
@@ -172,4 +172,5 @@ def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsy
     for name in ("ablation_factors", "step_size_family", "param_scale_invariance"):
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
     other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
-    assert planned_section(other, [], Options()) == ([], [])
+    assert planned_tables(other, [], Options()) == []
+    assert planned_section([]) == []

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from npgbench.analysis.claims.experiment_claims import experiment_claim_rows
 from npgbench.analysis.claims.rows import (
     NOTE,
     bench_cost_rows,
@@ -31,7 +32,6 @@ from npgbench.analysis.claims.rows import (
     cost_rows,
     finish,
     is_interim,
-    phase_c_rows,
 )
 from npgbench.analysis.data.table import Table
 from npgbench.analysis.data.variants import run_families, run_settings
@@ -46,7 +46,7 @@ PRIMARY = (
 )
 IN_SAMPLE = "in-sample first-order gain per update"
 HELD_OUT = "held-out first-order gain per update"
-__all__ = ["claims", "equal_kl_groups", "matrix", "shared_envs", "phase_c_rows", "NOTE"]
+__all__ = ["claims", "equal_kl_groups", "matrix", "shared_envs", "NOTE"]
 
 
 def equal_kl_groups(summary: pd.DataFrame, runs: pd.DataFrame) -> tuple[str | None, list[str]]:
@@ -153,8 +153,8 @@ def claims(
     """The claims table for one study's complete runs (None without an equal-KL baseline).
 
     runs: the study's runs table (every status: an incomplete run makes the verdicts interim).
-    extra_rows: phase_c_rows(...) of the sensitivity and invariance comparisons, which live
-    in other studies; they are appended as they are. bench: the update-cost benchmark
+    extra_rows: experiment_claims.experiment_claim_rows(...), the sensitivity and invariance
+    rows, which come from other studies and offline measurements; appended as they are. bench: the update-cost benchmark
     (timing.read_bench): the cost rows come from it, else from the runs' wall times."""
     base, natural = equal_kl_groups(summary, runs)
     if base is None or not natural:
@@ -167,7 +167,7 @@ def claims(
         rows += bench_cost_rows(bench, base, natural, envs)
     else:
         rows += cost_rows(summary, envs, base, natural, reps, seed, matrix, shared_envs)
-    rows += extra_rows if extra_rows is not None else phase_c_rows(None, None)
+    rows += extra_rows if extra_rows is not None else experiment_claim_rows()
     return finish(pd.DataFrame(rows), is_interim(summary, runs), final_eval_note(summary))
 
 

@@ -198,50 +198,6 @@ def bench_cost_rows(bench: pd.DataFrame, base: str, groups: list[str], envs: lis
     return rows
 
 
-def _described(claim, comparison, statistic, value, n, verdict) -> dict:
-    row = dict.fromkeys(COLUMNS, math.nan)
-    row.update(claim=claim, comparison=comparison, statistic=statistic, value=value)
-    row.update(per_task="", n=n, family=None, min_runs=0, verdict=verdict)
-    return row
-
-
-def phase_c_rows(step_sizes: pd.DataFrame | None, invariance: pd.DataFrame | None) -> list[dict]:
-    """Rows for sensitivity and invariance from experiments.step_size / .invariance data:
-    described per task; "not tested" where no runs differ only in that setting."""
-    rows = []
-    for claim, data, what in (
-        ("lower hyperparameter sensitivity", step_sizes, "step size"),
-        ("parameterisation invariance", invariance, "std parameterisation"),
-    ):
-        if data is None or data.empty:
-            why = f"not tested (no runs that differ only in {what})"
-            rows.append(_described(claim, "-", "-", math.nan, "0", why))
-    for r in [] if step_sizes is None else step_sizes.itertuples(index=False):
-        rows.append(
-            _described(
-                "lower hyperparameter sensitivity",
-                f"{r.group} on {r.env} ({r.key}, {r.values} values, {r.seeds} seeds)",
-                "orders of magnitude within 10% of best",
-                r.orders,
-                str(r.values * r.seeds),
-                "measured (one task)",
-            )
-        )
-    for r in [] if invariance is None else invariance.itertuples(index=False):
-        noise = r.final_range_norm <= r.seed_std_norm
-        rows.append(
-            _described(
-                "parameterisation invariance",
-                f"{r.group} on {r.env} ({r.parameterisations})",
-                "final range / seed std (normalised)",
-                r.final_range_norm / r.seed_std_norm if r.seed_std_norm > 0 else math.nan,
-                str(r.runs),
-                ("within" if noise else "beyond") + " seed noise (one task)",
-            )
-        )
-    return rows
-
-
 NOTE = (
     "Tested as docs/analysis-plan.md fixes. Each natural-gradient variant against the plain "
     "gradient (vanilla, step rule kl) at the same predicted KL per update, on the tasks both "

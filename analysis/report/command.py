@@ -8,7 +8,8 @@ stderr, exit code 2, and nothing written; warnings (a corrupt run, skipped, name
 printed only when the report is written. Runs of several suites in one folder are analysed
 suite by suite, each in its own section. Experiment sections (std_param invariance,
 step-size sensitivity, damping, Fisher fidelity; fisher-cost scaling when the benchmark CSV
-is found) appear when the runs support them.
+is found) appear when the runs support them; so do the offline measurements
+(analysis/data/offline.py) when the folder holds their CSVs.
 """
 
 from __future__ import annotations
@@ -22,12 +23,22 @@ import pandas as pd
 from npgbench.analysis.claims import fisher_experiments
 from npgbench.analysis.data.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
 from npgbench.analysis.data.load import RunSet, load_runs
+from npgbench.analysis.data.offline import find_offline
 from npgbench.analysis.data.table import Table
 from npgbench.analysis.report import tables
 from npgbench.analysis.report.document import markdown_blocks, render_html, render_markdown
 from npgbench.analysis.report.latex import table_latex
 from npgbench.analysis.report.recorded_suite import study_suite
-from npgbench.analysis.report.study import FIGURE_NAMES, Study, analyse, planned_section, slug
+from npgbench.analysis.report.study import (
+    FIGURE_NAMES,
+    Folder,
+    Study,
+    analyse,
+    offline_section,
+    planned_section,
+    planned_tables,
+    slug,
+)
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, load_suite_info
 from npgbench.harness.core.command import os_error_line
@@ -215,8 +226,9 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     out = Path(args.out) if args.out else root / "report"
     if not args.out and out.is_symlink():  # planted in the results folder: never followed
         raise ReportError(f"{out} is a symlink: pass --out to write the report elsewhere")
-    fisher_cost = fisher_cost_frame(args, root, warnings.append)
-    bench = bench_frame(args)
+    folder = Folder(fisher_cost_frame(args, root, warnings.append), bench_frame(args))
+    folder.offline = find_offline(root)
+    warnings += folder.offline.warnings
     blocks, all_tables = header_blocks(rs, root, opts), []
     if args.preamble:
         try:
@@ -233,12 +245,17 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
         prefix = f"{slug(name)}__" if len(names) > 1 else ""
         frame = rs.frame[rs.frame["study"] == name]
         studies.append(Study(name, prefix, suite, rs, frame, runs))
-    for study in studies:  # every suite resolved (or refused) before a file is written
-        all_tables += analyse(study, opts, out / "figures", fisher_cost, selected, bench)
+    # Every suite resolved (or refused) before a file is written; the planned tables first,
+    # as the claims tables of the studies summarise F4 and F5.
+    planned = planned_tables(rs, [s.suite for s in studies], opts)
+    folder.planned = {t.name: t for t in planned}
+    for study in studies:
+        all_tables += analyse(study, opts, out / "figures", folder, selected)
         blocks += study.blocks
-    more_blocks, more_tables = planned_section(rs, [s.suite for s in studies], opts)
-    blocks, all_tables = blocks + more_blocks, all_tables + more_tables
-    scaling = fisher_experiments.cost_scaling(fisher_cost)
+    offline_blocks, offline_tables = offline_section(folder.offline)
+    blocks += planned_section(planned) + offline_blocks
+    all_tables += planned + offline_tables
+    scaling = fisher_experiments.cost_scaling(folder.fisher_cost)
     if scaling is not None:
         blocks += [("h2", scaling.title), ("table", scaling)]
         all_tables.append(scaling)

@@ -16,14 +16,17 @@ from npgbench.analysis.claims import (
     ablation,
     experiments,
     heldout,
+    offline,
     planned,
     published,
     reparam,
     sensitivity,
 )
 from npgbench.analysis.claims import method as claims
+from npgbench.analysis.claims.experiment_claims import experiment_claim_rows
 from npgbench.analysis.data.arms import select
 from npgbench.analysis.data.load import RunSet
+from npgbench.analysis.data.offline import OfflineData
 from npgbench.analysis.data.table import Table, fmt
 from npgbench.analysis.figures.style import save
 from npgbench.analysis.report import hyperparams, tables
@@ -72,6 +75,20 @@ class Study:
     blocks: list[tuple] = field(default_factory=list)
 
 
+@dataclass
+class Folder:
+    """What every study of a report reads besides its own runs: the benchmarks' CSVs, the
+    planned cross-suite tables and the offline measurements of the results folder."""
+
+    fisher_cost: pd.DataFrame | None = None
+    """fisher-cost benchmark points (analysis/data/fisher_cost_csv.py), or None."""
+    bench: pd.DataFrame | None = None
+    """The update-cost benchmark (timing.read_bench), or None."""
+    planned: dict[str, Table] = field(default_factory=dict)
+    """planned_tables(...): table name -> the decided F3 / F4 / F5 / held-out table."""
+    offline: OfflineData = field(default_factory=OfflineData)
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "runs"
 
@@ -91,13 +108,12 @@ def analyse(
     study: Study,
     opts: Options,
     figdir: Path,
-    fisher_cost,
+    folder: Folder,
     selected: set[str] | None = None,
-    bench: pd.DataFrame | None = None,
 ) -> list[Table]:
     """Compute the study's tables and figures (only `selected` ones, all when None), save
-    the figures, append the study's report blocks; returns its tables. bench: the update-cost
-    benchmark (timing.read_bench), or None."""
+    the figures, append the study's report blocks; returns its tables."""
+    bench = folder.bench
     summary, ranges, limits = summarise_runs(study.frame, study.suite, opts, study.runs)
     refs, not_compared = published.references(study.frame, study.runs, study.suite, opts)
     built = [
@@ -107,7 +123,7 @@ def analyse(
         tables.stability(summary, opts),
         tables.aggregates(summary, ranges, opts),
         tables.improvement(summary, ranges, opts),
-        claims_table(study, summary, ranges, opts, bench),
+        claims_table(study, summary, ranges, opts, folder),
         timing.wall_clock(study.frame, summary, bench),
         None if bench is None else timing.bench_table(bench),
         refs,
@@ -116,7 +132,7 @@ def analyse(
     pairs = [(t, None) for t in built if t is not None]
     pairs += experiment_sections(study, summary, ranges, opts)
     figures = curve_figures(study, summary, ranges, opts) + cost_figures(
-        study, summary, refs, fisher_cost
+        study, summary, refs, folder.fisher_cost
     )
     figures += [f for _, f in pairs if f is not None]
     chosen = [f for f in figures if selected is None or f.name in selected]
@@ -156,12 +172,11 @@ def section_blocks(
     return b
 
 
-def claims_table(
-    study: Study, summary, ranges, opts: Options, bench: pd.DataFrame | None = None
-) -> Table | None:
-    """The claims at equal KL; sensitivity and invariance rows from every run of the folder
-    (their runs may belong to other suites that share this one's protocol); the cost rows
-    from the update-cost benchmark when one is given."""
+def claims_table(study: Study, summary, ranges, opts: Options, folder: Folder) -> Table | None:
+    """The claims at equal KL; sensitivity and invariance rows from the folder's planned
+    tables (F4, F5), its offline one-step test and its one-task suites (their runs may
+    belong to other suites that share this one's protocol); the cost rows from the
+    update-cost benchmark when one is given."""
     if claims.equal_kl_groups(summary, study.runs)[0] is None:
         return None
     everything = study.set.frame
@@ -170,11 +185,16 @@ def claims_table(
     runs_all = study.set.runs
     step, _ = experiments.step_size(summary_all, runs_all, ranges_all)
     inv, _ = experiments.invariance(everything, summary_all, runs_all, ranges_all, opts.value)
-    extra = claims.phase_c_rows(
-        None if step is None else step.data, None if inv is None else inv.data
+    f4, f5 = (folder.planned.get(name) for name in ("step_size_family", "param_scale_invariance"))
+    extra = experiment_claim_rows(
+        f4=None if f4 is None else f4.data,
+        f5=None if f5 is None else f5.data,
+        one_step=folder.offline.one_step,
+        step_sizes=None if step is None else step.data,
+        invariance=None if inv is None else inv.data,
     )
     return claims.claims(
-        summary, study.runs, ranges, opts.reps, opts.seed, extra_rows=extra, bench=bench
+        summary, study.runs, ranges, opts.reps, opts.seed, extra_rows=extra, bench=folder.bench
     )
 
 
@@ -220,20 +240,49 @@ PLANNED_INTRO = (
 )
 
 
-def planned_section(rs: RunSet, suites: list[SuiteInfo], opts: Options):
-    """(blocks, tables) of the planned cross-suite analyses; empty when no run of the folder
-    is under their protocol (a folder of unrelated runs gets no section of empty tables)."""
+def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[Table]:
+    """The planned cross-suite analyses (F3, F4, F5, held-out measures), decided; empty when
+    no run of the folder is under their protocol (a folder of unrelated runs gets none)."""
     data = planned.planned_data(rs.frame, rs.runs, suites)
     common = {k: v for k, v in planned.PROTOCOL.items() if k != reparam.KEY}
     if not select(data.arms, common):
-        return [], []
-    built = [
+        return []
+    return [
         ablation.factor_table(data, opts.seed),
         sensitivity.sensitivity_table(data, opts.reps, opts.seed),
         reparam.reparam_table(data, opts.seed),
         heldout.heldout_table(data),
     ]
+
+
+def planned_section(built: list[Table]) -> list[tuple]:
+    """Blocks of the planned tables (none without tables)."""
+    if not built:
+        return []
     blocks = [("h2", "Planned experiments across suites"), ("p", PLANNED_INTRO)]
+    for table in built:
+        blocks += table_blocks(table, "h3", "")
+    return blocks
+
+
+OFFLINE_INTRO = (
+    "Measurements on saved policies and batches, without training: the one-step "
+    "parameterisation-invariance test (npgbench bench invariance) and Fisher fidelity at the "
+    "benchmark's own size (npgbench bench fidelity), read from the CSVs those commands wrote "
+    "into this folder (each folder's README gives the command)."
+)
+
+
+def offline_section(data: OfflineData) -> tuple[list[tuple], list[Table]]:
+    """(blocks, tables) of the offline measurements the folder holds (empty without)."""
+    built = []
+    if data.one_step is not None:
+        built.append(offline.one_step_table(data.one_step))
+    if data.fidelity is not None:
+        built.append(offline.fidelity_table(data.fidelity))
+    if not built:
+        return [], []
+    blocks = [("h2", "Offline measurements"), ("p", OFFLINE_INTRO)]
     for table in built:
         blocks += table_blocks(table, "h3", "")
     return blocks, built
