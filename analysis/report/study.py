@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from npgbench.analysis.claims import (
     ablation,
+    decomposition,
     experiments,
     heldout,
     offline,
@@ -249,6 +250,7 @@ def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[T
         return []
     return [
         ablation.factor_table(data, opts.seed),
+        decomposition.decomposition_table(data, opts.reps, opts.seed),
         sensitivity.sensitivity_table(data, opts.reps, opts.seed),
         reparam.reparam_table(data, opts.seed),
         heldout.heldout_table(data),
