@@ -26,8 +26,7 @@ from npgbench.analysis.data.load import RunSet, load_runs
 from npgbench.analysis.data.offline import find_offline
 from npgbench.analysis.data.table import Table
 from npgbench.analysis.report import tables
-from npgbench.analysis.report.document import markdown_blocks, render_html, render_markdown
-from npgbench.analysis.report.latex import table_latex
+from npgbench.analysis.report.document import markdown_blocks, write_outputs
 from npgbench.analysis.report.recorded_suite import study_suite
 from npgbench.analysis.report.study import (
     FIGURE_NAMES,
@@ -265,26 +264,6 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
         blocks += [("h2", excluded.title), ("table", excluded)]
         all_tables.append(excluded)
     return write_outputs(out, blocks, all_tables, args.name)
-
-
-def write_outputs(out: Path, blocks: list[tuple], built: list[Table], name: str) -> dict:
-    """CSV of every table, LaTeX of every titled one, report.md and report.html."""
-    from npgbench.harness.core.run_files import atomic_write_bytes, safe_subdir
-
-    # Atomic writes replace a symlink planted at a file's name instead of following it.
-    folder = safe_subdir(out / "tables")
-    for table in built:
-        atomic_write_bytes(folder / f"{table.name}.csv", table.data.to_csv(index=False).encode())
-        if table.title:
-            atomic_write_bytes(folder / f"{table.name}.tex", table_latex(table).encode())
-    atomic_write_bytes(out / f"{name}.md", render_markdown(blocks).encode())
-    atomic_write_bytes(out / f"{name}.html", render_html(blocks, out, "npg-bench report").encode())
-    return {
-        "report.md": out / f"{name}.md",
-        "report.html": out / f"{name}.html",
-        "figures": out / "figures",
-        "tables": out / "tables",
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

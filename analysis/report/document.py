@@ -8,7 +8,8 @@ hand-written markdown (a report's preamble) passed through as written. Generated
 use `code` spans; its '<', '|' and '*' are escaped, so a label from a run directory can
 neither open a tag nor start emphasis, and raw HTML is off in the HTML rendering (what the
 markdown holds is what the page shows). Tables and figures are numbered in order ("Table
-2.", "Figure 3:"), each figure placed right after the table it belongs to.
+2.", "Figure 3:"), each figure placed right after the table it belongs to. `write_outputs`
+writes the .md, the .html and every table's CSV and LaTeX.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import re
 from pathlib import Path
 
 from markdown_it import MarkdownIt
-from npgbench.analysis.data.table import markdown_text, table_markdown
+from npgbench.analysis.data.table import Table, markdown_text, table_markdown
+from npgbench.analysis.report.latex import table_latex
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -106,3 +108,23 @@ def render_html(blocks: list[tuple], base: Path, title: str) -> str:
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
         f"<body>\n{body}</body></html>\n"
     )
+
+
+def write_outputs(out: Path, blocks: list[tuple], built: list[Table], name: str) -> dict:
+    """CSV of every table, LaTeX of every titled one, report.md and report.html."""
+    from npgbench.harness.core.run_files import atomic_write_bytes, safe_subdir
+
+    # Atomic writes replace a symlink planted at a file's name instead of following it.
+    folder = safe_subdir(out / "tables")
+    for table in built:
+        atomic_write_bytes(folder / f"{table.name}.csv", table.data.to_csv(index=False).encode())
+        if table.title:
+            atomic_write_bytes(folder / f"{table.name}.tex", table_latex(table).encode())
+    atomic_write_bytes(out / f"{name}.md", render_markdown(blocks).encode())
+    atomic_write_bytes(out / f"{name}.html", render_html(blocks, out, "npg-bench report").encode())
+    return {
+        "report.md": out / f"{name}.md",
+        "report.html": out / f"{name}.html",
+        "figures": out / "figures",
+        "tables": out / "tables",
+    }
