@@ -130,3 +130,27 @@ def test_the_report_flags_a_corrupt_run(spoiled):
     assert list(found.runs["status"]) == ["corrupt"]
     assert any(str(run_dir) in w and "says complete but" in w for w in found.warnings)
     assert found.frame.empty  # none of its rows is scored
+
+
+def test_a_worker_that_dies_after_finishing_leaves_its_run_complete(tmp_path):
+    # loky reports a worker dead when it dies after writing COMPLETE (e.g. during the W&B
+    # upload): the record of the death must not turn the finished run into a failed one,
+    # which the next sweep would discard and train again.
+    import math
+
+    from npgbench.harness.core.run_files import RunStatus
+    from npgbench.harness.sweep.grid import expand
+    from npgbench.harness.sweep.jobs import make_jobs, record_worker_death, run_task
+    from npgbench.harness.sweep.suite_checks import load_checked_suite
+    from reliability_fixtures import snapshot
+
+    (tmp_path / "rel.toml").write_text(textwrap.dedent(SUITE))
+    suite = load_checked_suite(tmp_path / "rel.toml")
+    wandb = {"mode": "disabled", "project": "p", "group": "g"}
+    job = make_jobs(suite, expand(suite), tmp_path / "out", wandb)[0]
+    assert run_task(job).status == RunStatus.COMPLETE
+    before = snapshot(job.run_dir)
+    result = record_worker_death(job, "worker died (signal 9, SIGKILL)")
+    assert result.status == RunStatus.COMPLETE and math.isfinite(result.final_return)
+    assert snapshot(job.run_dir) == before
+    assert meta(job.run_dir)["status"] == "complete"

@@ -230,8 +230,12 @@ def record_worker_death(job: Job, reason: str) -> RunResult:
     """Mark the job's run failed with `reason` in its meta.json; the sweep's RunResult.
 
     Done under the run's flock (free once its worker is dead); a run whose lock is held by a
-    live process is left alone and reported busy.
+    live process is left alone and reported busy, and a run the worker finished before it
+    died (it can die after writing COMPLETE, e.g. while W&B uploads) stays complete: marking
+    it failed would make the next sweep discard its metrics and train it again.
     """
+    from npgbench.harness.core.returns import run_final_return
+    from npgbench.harness.tracking.integrity import verified_status
     from npgbench.harness.tracking.run_dir import atomic_write_json, lock_run, read_json
 
     cfg, run_dir = job.cfg, job.run_dir
@@ -242,6 +246,9 @@ def record_worker_death(job: Job, reason: str) -> RunResult:
     if lock is None:
         return RunResult.of(job, status=RunStatus.BUSY, error=reason)
     try:
+        if verified_status(run_dir) == RunStatus.COMPLETE:
+            final = run_final_return(run_dir)
+            return RunResult.of(job, status=RunStatus.COMPLETE, final_return=final)
         identity = {"run_id": job.run_id, "algo": cfg.algo, "env": cfg.env, "seed": cfg.seed}
         meta = read_json(run_dir / "meta.json") or {**identity, **job.meta}
         meta.update(
