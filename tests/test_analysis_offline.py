@@ -30,6 +30,7 @@ def _write_one_step(folder, name: str, dampings: list[float], rows: list[tuple])
 
 def _fidelity_rows(policy: str, env: str, direction: str, cosines: list[float]) -> list[dict]:
     base = dict(source=f"{policy}.pt", policy=policy, env=env, n_params=10, direction=direction)
+    base.update(file="fid")
     base.update({"cosine_ref0.1": 0.5, "cosine_own": 0.7, "kl_ratio_ref0.01": 2.0})
     base.update(kl_delta=0.01, gain_fit=0.1, gain_heldout=0.001, gain_fresh=0.002)
     base.update(kl_heldout=0.02, kl_fresh=0.01)
@@ -43,19 +44,44 @@ def test_offline_csvs_are_found_by_name_main_file_first_with_their_damping_grid(
     pd.DataFrame(_fidelity_rows("a", "EnvA-v5", "npg_cg", [0.4])).to_csv(tmp_path / "fid" / "fidelity.csv", index=False)  # fmt: skip
     data = find_offline(tmp_path)
     assert data.warnings == []
-    assert list(data.one_step["file"]) == ["invariance", "small_damping"]
+    assert list(data.one_step["file"]) == ["inv/invariance", "inv/small_damping"]
     assert list(data.one_step["damping_lo"]) == [1e-4, 1e-12]
     assert list(data.one_step["damping_hi"]) == [0.1, 1e-4]
     assert list(data.fidelity["file"]) == ["fid"]
 
 
-def test_an_offline_csv_without_its_columns_is_skipped_with_a_warning_naming_it(tmp_path):
+def test_an_offline_csv_without_its_columns_or_rows_is_skipped_with_a_warning_naming_it(tmp_path):
     pd.DataFrame({"direction": ["x"]}).to_csv(tmp_path / "broken_verdicts.csv", index=False)
-    (tmp_path / "fidelity.csv").write_text("")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "fidelity.csv").write_text("")
+    header = pd.DataFrame(_fidelity_rows("p", "EnvA-v5", "npg_cg", [0.5])).iloc[:0]
+    (tmp_path / "b").mkdir()
+    header.to_csv(tmp_path / "b" / "fidelity.csv", index=False)  # a header, no rows
+    for aside in (".corrupt", "superseded"):  # folders set aside are not read at all
+        (tmp_path / aside).mkdir()
+        (tmp_path / aside / "fidelity.csv").write_text("garbage")
     data = find_offline(tmp_path)
     assert data.one_step is None and data.fidelity is None
-    assert len(data.warnings) == 2
+    assert len(data.warnings) == 3
     assert any("broken_verdicts.csv" in w and "no column" in w for w in data.warnings)
+    assert any("b/fidelity.csv: no rows" in w for w in data.warnings)
+
+
+def test_an_undecided_verdict_is_not_counted_as_predicted_and_mismatches_say_which_way():
+    rows = [
+        ("npg_cg_converged", "unit-scale", "yes", "not invariant", "-", float("nan")),
+        ("npg_cg_converged", "std-dense", "no", "invariant", "NO", 1e-2),
+        ("npg_cg_converged", "std-identity", "yes", "invariant", "yes", 1e-2),
+    ]
+    frame = _verdicts(rows).assign(file="inv/invariance", damping_lo=1e-4, damping_hi=0.1)
+    table = offline.one_step_table(frame)
+    assert list(table.view["as predicted"]) == ["undecided", "no", "yes"]
+    assert list(table.view["λ*"]) == ["-", "1e-02", "1e-02"]
+    (claim,) = offline.one_step_claim_rows(frame)
+    assert claim["verdict"] == (
+        "measured (deterministic): as predicted in 1 of 3; predicted not invariant, measured "
+        "invariant: std-dense; undecided (no converged solve): unit-scale"
+    )
 
 
 def test_one_step_table_marks_every_mismatch_and_the_claim_rows_count_families():
@@ -64,7 +90,7 @@ def test_one_step_table_marks_every_mismatch_and_the_claim_rows_count_families()
         ("npg_kfac", "std-identity", "yes", "invariant", "yes", 1e-4),
         ("vanilla", "unit-scale", "no", "not invariant", "yes", 1e-4),
     ]
-    frame = _verdicts(rows).assign(file="invariance", damping_lo=1e-4, damping_hi=0.1)
+    frame = _verdicts(rows).assign(file="inv/invariance", damping_lo=1e-4, damping_hi=0.1)
     table = offline.one_step_table(frame)
     assert list(table.highlight["as predicted"]) == [True, False, False]
     assert list(table.view["as predicted"]) == ["no", "yes", "yes"]

@@ -179,7 +179,7 @@ NOTE = (
 
 def factor_table(data: planned.PlannedData, seed: int = 0) -> Table:
     """The ablation's factor table (every planned comparison, tested or not)."""
-    arms = [a for f in FACTORS for a in _arms_of(data, f)]
+    arms = factor_arms(data)
     finals = planned.finals(data, arms)
     rows, missing = factor_rows(data, finals.values, seed)
     interim = planned.interim(data, arms, missing)
@@ -201,6 +201,11 @@ def factor_table(data: planned.PlannedData, seed: int = 0) -> Table:
         " (interim: planned runs missing)" if interim else ""
     )
     return Table("ablation_factors", title, table, view, NOTE + finals.note)
+
+
+def factor_arms(data: planned.PlannedData) -> list[Arm]:
+    """Every arm of every planned comparison found (F3's runs: one final-return estimator)."""
+    return [a for f in FACTORS for a in _arms_of(data, f)]
 
 
 def _arms_of(data: planned.PlannedData, f: Factor) -> list[Arm]:

@@ -51,6 +51,8 @@ def path_arms(data: planned.PlannedData, steps) -> list[tuple[str, Arm]] | str:
             return found
         (x, y), (xn, yn) = found, (f.x.name, f.y.name)
         here, there = ((yn, y), (xn, x)) if x_is_next else ((xn, x), (yn, y))
+        if chain and chain[-1][1] is not here[1]:  # each step starts where the last ended
+            return f"{chain[-1][0]} and {here[0]} are different arms: no path"
         chain += [here, there] if not chain else [there]
     return chain
 
@@ -122,6 +124,8 @@ NOTE = (
 
 def decomposition_table(data: planned.PlannedData, reps: int = 2000, seed: int = 0) -> Table:
     rows, used, missing = [], [], False
+    finals = planned.finals(data, ablation.factor_arms(data))  # F3's estimator, one for all
+    values = {"final": finals.values, "auc_eval": data.per_run["auc_eval"]}
     for name, steps in PATHS:
         arms = path_arms(data, steps)
         if isinstance(arms, str):
@@ -129,8 +133,6 @@ def decomposition_table(data: planned.PlannedData, reps: int = 2000, seed: int =
             rows += [_row(name, "total", "", m, why=arms) for m, _ in ablation.METRICS]
             continue
         used += [a for _, a in arms]
-        finals = planned.finals(data, [a for _, a in arms])
-        values = {"final": finals.values, "auc_eval": data.per_run["auc_eval"]}
         for metric, column in ablation.METRICS:
             rows += path_rows(name, arms, metric, values[column], reps, seed)
     table = pd.DataFrame(rows)
@@ -153,4 +155,4 @@ def decomposition_table(data: planned.PlannedData, reps: int = 2000, seed: int =
     )
     interim = planned.interim(data, used, missing)
     title = "Exact vs CG, decomposed" + (" (interim: planned runs missing)" if interim else "")
-    return Table("ablation_decomposition", title, table, view, NOTE)
+    return Table("ablation_decomposition", title, table, view, NOTE + finals.note)

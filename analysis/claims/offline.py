@@ -40,19 +40,26 @@ def _range(lo: float, hi: float) -> str:
     return f"{lo:.0e}" if lo == hi else f"{lo:.0e} to {hi:.0e}"
 
 
+def as_predicted(match: pd.Series) -> pd.Series:
+    """The verdict file's `match` as yes / no / undecided ("-": no solve converged)."""
+    text = match.astype(str).str.strip().str.lower()
+    return text.map(lambda m: m if m in ("yes", "no") else "undecided")
+
+
 def one_step_table(one_step: pd.DataFrame) -> Table:
     """One row per verdict: direction x family, over the damping grid of its file."""
     data = one_step.reset_index(drop=True)
-    mismatch = data["match"].astype(str).str.upper().eq("NO")
+    verdict = as_predicted(data["match"])
     view = pd.DataFrame(
         {
+            "file": data["file"],
             "direction": data["direction"],
             "family": data["family"],
             "dampings": [_range(a, b) for a, b in zip(data["damping_lo"], data["damping_hi"])],
             "predicted invariant": data["predicted"],
             "measured": data["measured"],
-            "as predicted": np.where(mismatch, "no", "yes"),
-            "λ*": data["damping"].map(lambda d: f"{d:.0e}"),
+            "as predicted": verdict,
+            "λ*": data["damping"].map(lambda d: f"{d:.0e}" if np.isfinite(d) else "-"),
             "KL/δ at λ*": data["ratio"].map(lambda r: f"{r:.1e}"),
             "KL/δ at largest λ": data["ratio_max_damping"].map(lambda r: f"{r:.1e}"),
             "slope in δ": data["slope_delta"].map(lambda s: fmt(s, 2)),
@@ -60,23 +67,32 @@ def one_step_table(one_step: pd.DataFrame) -> Table:
         }
     )
     highlight = pd.DataFrame(False, index=view.index, columns=view.columns)
-    highlight["as predicted"] = mismatch.to_numpy()
+    highlight["as predicted"] = verdict.ne("yes").to_numpy()
+    if data["file"].nunique() == 1:
+        view, highlight = view.drop(columns="file"), highlight.drop(columns="file")
     title = "Parameterisation invariance, one step (deterministic)"
     return Table("one_step_invariance", title, data, view, ONE_STEP_NOTE, highlight)
 
 
+def _mismatch_text(part: pd.DataFrame, verdict: pd.Series) -> str:
+    """'; predicted invariant, measured not: a, b; ...' for the families off the prediction."""
+    out = ""
+    predicted = part["predicted"].astype(str).str.strip().str.lower()
+    for said, what in (("yes", "predicted invariant, measured not"), ("no", "predicted not invariant, measured invariant")):  # fmt: skip
+        names = part.loc[verdict.eq("no") & predicted.eq(said), "family"].tolist()
+        out += f"; {what}: {', '.join(names)}" if names else ""
+    undecided = part.loc[verdict.eq("undecided"), "family"].tolist()
+    return out + (f"; undecided (no converged solve): {', '.join(undecided)}" if undecided else "")
+
+
 def one_step_claim_rows(one_step: pd.DataFrame) -> list[dict]:
-    """Per direction and damping grid: in how many families the measured invariance is the
+    """Per verdict file and direction: in how many families the measured invariance is the
     predicted one, and where it is not (claims-table fields of analysis/claims/rows.py)."""
     rows = []
     for (_, direction), part in one_step.groupby(["file", "direction"], sort=False):
-        matched = ~part["match"].astype(str).str.upper().eq("NO")
+        verdict = as_predicted(part["match"])
         held = part.loc[part["measured"].eq("invariant"), "family"].tolist()
-        missed = part.loc[~matched, "family"].tolist()
         grid = _range(part["damping_lo"].iloc[0], part["damping_hi"].iloc[0])
-        verdict = f"measured (deterministic): as predicted in {int(matched.sum())} of {len(part)}"
-        if missed:
-            verdict += f"; predicted invariant, measured not: {', '.join(missed)}"
         rows.append(
             dict(
                 claim="parameterisation invariance (one step)",
@@ -84,8 +100,9 @@ def one_step_claim_rows(one_step: pd.DataFrame) -> list[dict]:
                 statistic="families measured invariant (KL/δ < 1e-3 at λ*)",
                 value=float(len(held)),
                 per_task="invariant: " + (", ".join(held) or "none"),
-                n=f"{len(part)} families, Hopper",
-                verdict=verdict,
+                n=f"{len(part)} families",
+                verdict=f"measured (deterministic): as predicted in {int(verdict.eq('yes').sum())} "
+                f"of {len(part)}" + _mismatch_text(part, verdict),
             )
         )
     return rows
@@ -103,7 +120,8 @@ FIDELITY_NOTE = (
     "trajectories) and on a fresh batch E, and the measured KL on B and E over kl_delta. "
     "Directions: vanilla (x = g), npg_exact (sampled Fisher, 0.01), npg_diag (sampled, "
     "0.01), npg_kfac (sampled, 0.01, this batch's factors only), npg_cg (10 CG iterations, "
-    "0.1) and the analytic x*(0.01) and x*(0.1). All tasks: the mean of the task means."
+    "0.1) and the analytic x*(0.01) and x*(0.1). All tasks: the mean of the task values "
+    "(the range: over every policy). Measurements of different folders are not pooled."
 )
 _MEANS = {
     "cos": "cosine_ref0.01", "cos01": "cosine_ref0.1", "own": "cosine_own",
@@ -133,18 +151,17 @@ def fidelity_frame(fidelity: pd.DataFrame) -> pd.DataFrame:
         stage=np.where(fidelity["policy"].astype(str).str.contains("@"), "snapshots", "final")
     )
     rows = []
-    for (stage, direction), part in frame.groupby(["stage", "direction"], sort=False):
-        per_task = [
-            {"stage": stage, "direction": direction, "env": env, **_cell(task)}
-            for env, task in part.groupby("env")
-        ]
+    keys = ["file", "stage", "direction"]
+    for (file, stage, direction), part in frame.groupby(keys, sort=False):
+        ids = {"file": file, "stage": stage, "direction": direction}
+        per_task = [{**ids, "env": env, **_cell(task)} for env, task in part.groupby("env")]
         rows += per_task
         if len(per_task) > 1:
             tasks = pd.DataFrame(per_task)
-            mean = tasks.drop(columns=["stage", "direction", "env"]).mean().to_dict()
+            mean = tasks.drop(columns=[*keys, "env"]).mean(skipna=False).to_dict()
             mean.update(cos_lo=tasks["cos_lo"].min(), cos_hi=tasks["cos_hi"].max())
             mean.update(policies=int(tasks["policies"].sum()), n=int(tasks["n"].sum()))
-            rows.append({"stage": stage, "direction": direction, "env": "all tasks", **mean})
+            rows.append({**ids, "env": "all tasks", **mean})
     return pd.DataFrame(rows)
 
 
@@ -153,6 +170,7 @@ def fidelity_table(fidelity: pd.DataFrame) -> Table:
     f2 = lambda x: fmt(x, 2)  # noqa: E731
     view = pd.DataFrame(
         {
+            "folder": data["file"],
             "policies": data["stage"],
             "direction": data["direction"],
             "task": data["env"].str.split("-v").str[0],
@@ -171,5 +189,7 @@ def fidelity_table(fidelity: pd.DataFrame) -> Table:
             "KL E / δ": data["kl_E"].map(f2),
         }
     )
+    if data["file"].nunique() == 1:
+        view = view.drop(columns="folder")
     title = "Fisher fidelity at the benchmark's size (offline)"
     return Table("fisher_fidelity_64", title, data, view, FIDELITY_NOTE)

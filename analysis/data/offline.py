@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from npgbench.harness.core.run_files import set_aside
 
 VERDICT_COLUMNS = (
     "direction", "family", "predicted", "measured", "match", "damping", "ratio",
@@ -39,10 +40,11 @@ class OfflineData:
     """What a results folder holds besides its runs (None: no such file found)."""
 
     one_step: pd.DataFrame | None = None
-    """VERDICT_COLUMNS plus `file` (the verdict file's stem), `damping_lo`, `damping_hi` and
+    """VERDICT_COLUMNS plus `file` (folder/stem of the verdict file), `damping_lo`, `damping_hi` and
     `kl_delta_lo`, `kl_delta_hi` (the grid of its rows file; NaN when that file is absent)."""
     fidelity: pd.DataFrame | None = None
-    """FIDELITY_COLUMNS (and the rest of fidelity.csv), plus `file` (its folder's name)."""
+    """FIDELITY_COLUMNS (and the rest of fidelity.csv), plus `file` (its folder's name:
+    measurements of different folders are never pooled)."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -55,6 +57,9 @@ def _read(path: Path, needed: tuple[str, ...], warnings: list[str]) -> pd.DataFr
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         warnings.append(f"{path}: no column {', '.join(missing)}; skipped")
+        return None
+    if frame.empty:
+        warnings.append(f"{path}: no rows; skipped")
         return None
     return frame
 
@@ -81,7 +86,8 @@ def read_one_step(paths: list[Path], warnings: list[str]) -> pd.DataFrame | None
         if frame is None:
             continue
         rows_file = path.with_name(path.name.replace("_verdicts", ""))
-        frame = frame.assign(file=path.stem.replace("_verdicts", ""), **_grid(rows_file, warnings))
+        name = f"{path.parent.name}/{path.stem.replace('_verdicts', '')}"
+        frame = frame.assign(file=name, **_grid(rows_file, warnings))
         parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else None
 
@@ -91,16 +97,22 @@ def read_fidelity(paths: list[Path], warnings: list[str]) -> pd.DataFrame | None
     for path in paths:
         frame = _read(path, FIDELITY_COLUMNS, warnings)
         if frame is not None:
-            parts.append(frame.assign(file=path.parent.name))
+            parts.append(frame.assign(file=str(path.parent.name)))
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
+def _found(root: Path, pattern: str) -> list[Path]:
+    """Files under root matching pattern, outside folders set aside (.corrupt, superseded)."""
+    hits = (p for p in root.rglob(pattern) if not set_aside(p.relative_to(root).parts[:-1]))
+    return sorted(hits)
+
+
 def find_offline(root: Path) -> OfflineData:
-    """The offline CSVs under root: invariance `*_verdicts.csv` (the folder's main file,
-    `invariance_verdicts.csv`, first) and `fidelity.csv`, searched recursively."""
+    """The offline CSVs under root: invariance `*_verdicts.csv` (in each folder the main
+    file, `invariance_verdicts.csv`, first) and `fidelity.csv`, searched recursively."""
     root = Path(root)
-    verdicts = sorted(root.rglob("*_verdicts.csv"), key=lambda p: (p.name != "invariance_verdicts.csv", str(p)))  # fmt: skip
+    main_first = lambda p: (str(p.parent), p.name != "invariance_verdicts.csv", p.name)  # noqa: E731
     data = OfflineData()
-    data.one_step = read_one_step(verdicts, data.warnings)
-    data.fidelity = read_fidelity(sorted(root.rglob("fidelity.csv")), data.warnings)
+    data.one_step = read_one_step(sorted(_found(root, "*_verdicts.csv"), key=main_first), data.warnings)  # fmt: skip
+    data.fidelity = read_fidelity(_found(root, "fidelity.csv"), data.warnings)
     return data
