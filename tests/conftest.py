@@ -42,3 +42,14 @@ def pytest_collection_modifyitems(items: list) -> None:
     """Longest files first (LONGEST_FIRST); the order within a file is kept."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.fixture(autouse=True)
+def _no_env_module_permission(monkeypatch):
+    """Each test starts without NPGBENCH_ALLOW_ENV_MODULE, and whatever an in-process
+    `--allow-env-module` set in os.environ is undone after it: the permission is process
+    state, and a test that ran earlier in the same xdist worker must not grant it to the next
+    (which then expects `module:Env` ids to be refused)."""
+    from npgbench.harness.core.envs import ENV_MODULE_VARIABLE
+
+    monkeypatch.delenv(ENV_MODULE_VARIABLE, raising=False)
