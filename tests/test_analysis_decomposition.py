@@ -67,3 +67,12 @@ def test_a_task_missing_one_arm_of_the_path_is_left_out_of_every_step(tmp_path):
     path = table[(table["path"] == "estimator first") & (table["metric"] == "final return")]
     assert path["per_task"].str.startswith("HalfCheetah").all()
     assert not path["per_task"].str.contains("Hopper").any()
+
+
+def test_no_interval_while_an_arm_has_a_single_run_on_a_task(tmp_path):
+    _arm(tmp_path, "npg_exact", {HC: [100, 200, 300]})
+    _arm(tmp_path, "cgexact_d0.01", {HC: [500]}, **CONVERGED)
+    _arm(tmp_path, "cg10_d0.01", {HC: [300, 350]})
+    _arm(tmp_path, "npg_cg", {HC: [400, 420]})
+    path = _table(tmp_path).query("path == 'estimator first'")
+    assert path["value"].notna().all() and path["ci_lo"].isna().all()

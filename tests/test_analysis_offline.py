@@ -30,7 +30,7 @@ def _write_one_step(folder, name: str, dampings: list[float], rows: list[tuple])
 
 def _fidelity_rows(policy: str, env: str, direction: str, cosines: list[float]) -> list[dict]:
     base = dict(source=f"{policy}.pt", policy=policy, env=env, n_params=10, direction=direction)
-    base.update(file="fid")
+    base.update(file="fid", algo="npg_cg")
     base.update({"cosine_ref0.1": 0.5, "cosine_own": 0.7, "kl_ratio_ref0.01": 2.0})
     base.update(kl_delta=0.01, gain_fit=0.1, gain_heldout=0.001, gain_fresh=0.002)
     base.update(kl_heldout=0.02, kl_fresh=0.01)
@@ -110,7 +110,7 @@ def test_fidelity_means_are_per_task_then_the_mean_of_task_means():
     rows += _fidelity_rows("q1", "EnvB-v5", "npg_cg", [0.9])
     rows += _fidelity_rows("q1@it00100", "EnvB-v5", "npg_cg", [0.1])
     frame = offline.fidelity_frame(pd.DataFrame(rows))
-    final = frame[frame["stage"] == "final"].set_index("env")
+    final = frame[frame["stage"] == "final of npg_cg runs"].set_index("env")
     assert final.loc["EnvA-v5", "cos"] == pytest.approx(0.45)  # 4 batches of 2 policies
     assert (final.loc["EnvA-v5", "cos_lo"], final.loc["EnvA-v5", "cos_hi"]) == pytest.approx(
         (0.3, 0.6)
@@ -121,7 +121,7 @@ def test_fidelity_means_are_per_task_then_the_mean_of_task_means():
     )
     assert final.loc["all tasks", "policies"] == 3 and final.loc["all tasks", "n"] == 5
     assert final.loc["EnvA-v5", "kl_B"] == 2.0
-    snaps = frame[frame["stage"] == "snapshots"]
+    snaps = frame[frame["stage"] == "snapshots of npg_cg runs"]
     assert list(snaps["env"]) == ["EnvB-v5"] and list(snaps["cos"]) == [0.1]
 
 

@@ -93,6 +93,8 @@ def path_rows(name: str, arms, metric: str, values: pd.Series, reps: int, seed: 
     for first, last, step in spans:
         diff = point[last] - point[first]
         lo, hi = percentile_ci((boot[last] - boot[first]).mean(axis=1))
+        if min(min(c) for c in counts) < 2:  # one run has no spread to resample
+            lo, hi = math.nan, math.nan
         mean = float(diff.mean())
         out.append(
             _row(name, step, f"{arms[first][0]} -> {arms[last][0]}", metric,
@@ -116,8 +118,9 @@ NOTE = (
     "normalised scores per task, and its mean over the tasks on which every arm of the path "
     "has runs (so a path's steps add up to its total), with a 95% percentile bootstrap "
     "interval (each arm's runs resampled within each task, one draw per arm shared by its "
-    "steps); share: the step's mean over the total's (a share can exceed 100% or be negative "
-    "when steps pull in opposite directions). Runs: per task, each arm's runs along the path. "
+    "steps; none while an arm has a single run on a task); share: the step's mean over the "
+    "total's (a share can exceed 100% or be negative when steps pull in opposite "
+    "directions). Runs: per task, each arm's runs along the path. "
     "Final return and AUC as in the factor table."
 )
 

@@ -146,9 +146,13 @@ def _cell(part: pd.DataFrame) -> dict:
 
 
 def fidelity_frame(fidelity: pd.DataFrame) -> pd.DataFrame:
-    """Rows: stage x direction x (each task, then all tasks), in the file's direction order."""
+    """Rows: stage (final or snapshot policies, of which variant's runs) x direction x (each
+    task, then all tasks), in the file's direction order."""
     frame = fidelity.assign(
         stage=np.where(fidelity["policy"].astype(str).str.contains("@"), "snapshots", "final")
+        + " of "
+        + fidelity["algo"].astype(str)
+        + " runs"
     )
     rows = []
     keys = ["file", "stage", "direction"]

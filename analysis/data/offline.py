@@ -29,7 +29,7 @@ VERDICT_COLUMNS = (
     "ratio_max_damping", "slope_delta", "slope_damping",
 )  # fmt: skip
 FIDELITY_COLUMNS = (
-    "source", "policy", "env", "batch_seed", "n_params", "direction", "cosine_ref0.01",
+    "source", "policy", "env", "algo", "batch_seed", "n_params", "direction", "cosine_ref0.01",
     "cosine_ref0.1", "cosine_own", "kl_ratio_ref0.01", "kl_delta", "gain_fit",
     "gain_heldout", "gain_fresh", "kl_heldout", "kl_fresh",
 )  # fmt: skip
