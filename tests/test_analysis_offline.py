@@ -185,4 +185,28 @@ def test_the_report_shows_the_offline_csvs_of_its_folder_and_a_bad_one_only_warn
     assert "| npg_kfac | unit-scale | 1e-04 to 1e-01 | yes | not invariant | **no** |" in text
     for name in ("one_step_invariance", "fisher_fidelity_64"):
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
+    assert (tmp_path / "rep" / "figures" / "fidelity_64.png").is_file()
+    assert "figures/fidelity_64.png" in text
     assert "stale_verdicts.csv: no column" in capsys.readouterr().err
+
+
+def test_the_fidelity_figure_marks_every_task_and_direction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from npgbench.analysis.figures.offline import fidelity64_figure
+
+    rows = _fidelity_rows("p1", "EnvA-v5", "npg_cg", [0.2, 0.4])
+    rows += _fidelity_rows("q1", "EnvB-v5", "npg_cg", [0.9])
+    rows += _fidelity_rows("q1", "EnvB-v5", "vanilla", [0.1])
+    frame = offline.fidelity_frame(pd.DataFrame(rows))
+    fig = fidelity64_figure(frame)
+    cos_ax = fig.axes[0]
+    points = sorted(
+        (line.get_label(), round(float(x), 6), round(float(y), 6))
+        for line in cos_ax.lines
+        for x, y in zip(line.get_xdata(), line.get_ydata())
+        if np.isfinite(y)
+    )
+    # EnvA has no vanilla row: only its npg_cg marker, left of centre; EnvB both, right.
+    assert points == [("EnvA", -0.11, 0.3), ("EnvB", 0.11, 0.9), ("EnvB", 1.11, 0.1)]

@@ -27,13 +27,13 @@ from npgbench.analysis.data.offline import find_offline
 from npgbench.analysis.data.table import Table
 from npgbench.analysis.report import tables
 from npgbench.analysis.report.document import markdown_blocks, write_outputs
+from npgbench.analysis.report.offline_section import offline_section
 from npgbench.analysis.report.recorded_suite import study_suite
 from npgbench.analysis.report.study import (
     FIGURE_NAMES,
     Folder,
     Study,
     analyse,
-    offline_section,
     planned_section,
     planned_tables,
     slug,
@@ -251,7 +251,7 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     for study in studies:
         all_tables += analyse(study, opts, out / "figures", folder, selected)
         blocks += study.blocks
-    offline_blocks, offline_tables = offline_section(folder.offline)
+    offline_blocks, offline_tables = offline_section(folder.offline, out / "figures", selected)
     blocks += planned_section(planned) + offline_blocks
     all_tables += planned + offline_tables
     scaling = fisher_experiments.cost_scaling(folder.fisher_cost)

@@ -17,7 +17,6 @@ from npgbench.analysis.claims import (
     decomposition,
     experiments,
     heldout,
-    offline,
     planned,
     published,
     reparam,
@@ -54,6 +53,7 @@ FIGURE_HOMES = {
     "step_size": "step_size_sensitivity",
     "damping": "damping",
     "fisher_fidelity": "fisher_fidelity",
+    "fidelity_64": "fisher_fidelity_64",
 }
 """Figure name -> the table it is shown with."""
 FIGURE_NAMES = tuple(FIGURE_HOMES)
@@ -265,26 +265,3 @@ def planned_section(built: list[Table]) -> list[tuple]:
     for table in built:
         blocks += table_blocks(table, "h3", "")
     return blocks
-
-
-OFFLINE_INTRO = (
-    "Measurements on saved policies and batches, without training: the one-step "
-    "parameterisation-invariance test (npgbench bench invariance) and Fisher fidelity at the "
-    "benchmark's own size (npgbench bench fidelity), read from the CSVs those commands wrote "
-    "into this folder (each folder's README gives the command)."
-)
-
-
-def offline_section(data: OfflineData) -> tuple[list[tuple], list[Table]]:
-    """(blocks, tables) of the offline measurements the folder holds (empty without)."""
-    built = []
-    if data.one_step is not None:
-        built.append(offline.one_step_table(data.one_step))
-    if data.fidelity is not None:
-        built.append(offline.fidelity_table(data.fidelity))
-    if not built:
-        return [], []
-    blocks = [("h2", "Offline measurements"), ("p", OFFLINE_INTRO)]
-    for table in built:
-        blocks += table_blocks(table, "h3", "")
-    return blocks, built
