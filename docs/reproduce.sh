@@ -20,6 +20,7 @@ if [ "${1:-}" != "--report-only" ]; then
   # ids), hence the same --out.
   npgbench sweep --suite ablation-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite invariance-scale-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
+  npgbench sweep --suite invariance-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite sensitivity-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   # Ten seeds where the published numbers have ten (Tianshou): seeds 5-9 of Phase A
   npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" --seeds 5,6,7,8,9 \
@@ -31,6 +32,11 @@ if [ "${1:-}" != "--report-only" ]; then
     --into docs/data
   # The primary final return: 50 mean-action episodes of every final policy (kept if present)
   npgbench eval --write docs/data/*/*__*/
+  # Offline: Fisher fidelity at 64x64 on controlled-1m's final npg_cg policies (resumable:
+  # measured policies are skipped; the snapshot set and the one-step invariance test are in
+  # docs/data/fidelity64/README.md and docs/data/invariance-one-step/README.md)
+  npgbench bench fidelity docs/data/controlled-1m/npg_cg__*__s[0-4]__*/ --batches 3 \
+    --out docs/data/fidelity64
 fi
 rm -rf docs/figures docs/tables
 npgbench report docs/data --out docs --name results --preamble docs/preamble.md \

@@ -45,8 +45,10 @@ def test_controlled_cells_mark_missing_variants_and_short_seed_counts():
             "env": ["Hopper-v5", "Hopper-v5", "Walker2d-v5"],
             "group": ["vanilla", "npg_exact", "vanilla"],
             "seeds": [5, 3, 5],
-            "final_mean": [2000.0, 1500.0, 1000.0],
-            "final_ci95": [200.0, 300.0, 100.0],
+            "final_eval_mean": [2000.0, 1500.0, 1000.0],
+            "final_eval_ci95": [200.0, 300.0, 100.0],
+            "final_mean": [9.0, 9.0, 9.0],  # training returns: not the headline's
+            "final_ci95": [1.0, 1.0, 1.0],
         }
     )
     rows = headline.controlled_table(conv).splitlines()

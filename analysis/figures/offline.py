@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from npgbench.analysis.figures.style import new_ax, palette, plain
 
 OFFSET = 0.22
@@ -51,5 +52,8 @@ def fidelity64_figure(rows: pd.DataFrame):
     fidelity_panel(rows, "kl_E", ax=right, colors=colors)
     right.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
     right.set(ylabel="KL on a fresh batch / KL budget", yscale="log")
+    right.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_major_formatter(ScalarFormatter())  # 0.5, 1, 2, 5, not 2 x 10^0
+    right.yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     return fig

@@ -54,7 +54,8 @@ def published_table(references: pd.DataFrame) -> str:
 
 
 def controlled_table(convergence: pd.DataFrame, order: list[str] | None = None) -> str:
-    """Final return per task x variant (mean +- 95% CI, seeds in brackets when < 5)."""
+    """Evaluation final return per task x variant (mean +- 95% CI, seeds in brackets when
+    < 5)."""
     groups = order or list(dict.fromkeys(convergence["group"]))
     lines = ["| task | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
     for env, rows in convergence.groupby("env", sort=True):
@@ -66,7 +67,8 @@ def controlled_table(convergence: pd.DataFrame, order: list[str] | None = None) 
                 continue
             r = by.loc[g]
             seeds = int(r["seeds"])
-            cells.append(fmt_pm(r["final_mean"], r["final_ci95"]) + (f" ({seeds})" * (seeds < 5)))
+            cell = fmt_pm(r["final_eval_mean"], r["final_eval_ci95"])
+            cells.append(cell + (f" ({seeds})" * (seeds < 5)))
         lines.append(f"| {_task(env)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -106,8 +108,9 @@ def headline(tables: Path) -> str:
     parts = [
         intro,
         published_table(refs),
-        "The controlled comparison: final return (mean of the last 10% of iterations), "
-        "mean ± 95% CI, seed count in brackets where below 5:",
+        "The controlled comparison: final return of the final policy (mean-action evaluation "
+        "episodes; training returns carry each variant's exploration noise), mean ± 95% CI "
+        "over seeds, seed count in brackets where below 5:",
         controlled_table(read(CONTROLLED_SUITE, "convergence")),
         "The method's claims, settled on these runs:",
         claims_table(read(CONTROLLED_SUITE, "claims")),

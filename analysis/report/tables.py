@@ -28,8 +28,10 @@ def _steps_text(steps: float) -> str:
 
 def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
     rows, view = [], []
+    source = summary["final_eval_source"].iloc[0] if len(summary) else ""
     for (env, group), df in summary.groupby(KEYS, sort=True):
         mean, half = metrics.mean_ci(df["final"])
+        eval_mean, eval_half = metrics.mean_ci(df["final_eval"])
         best, best_half = metrics.mean_ci(df["best"])
         steps, k_of_n = censored_median(df["steps_to_threshold"])
         rows.append(
@@ -37,6 +39,8 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
                 "env": env,
                 "group": group,
                 "seeds": len(df),
+                "final_eval_mean": eval_mean,
+                "final_eval_ci95": eval_half,
                 "final_mean": mean,
                 "final_ci95": half,
                 "best_mean": best,
@@ -52,7 +56,8 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
                 "env": env,
                 "variant": group,
                 "seeds": len(df),
-                "final return (mean ± 95% CI)": fmt_pm(mean, half),
+                "final return, evaluation (mean ± 95% CI)": fmt_pm(eval_mean, eval_half),
+                "final return, training episodes": fmt_pm(mean, half),
                 "best return (max over training)": fmt_pm(best, best_half),
                 "norm. AUC": fmt(df["auc"].mean()),
                 "threshold": fmt(limits[env][0]),
@@ -60,8 +65,10 @@ def convergence(summary: pd.DataFrame, limits: dict, opts: Options) -> Table:
             }
         )
     note = (
-        f"Final return: mean of the last {fmt_pct(opts.final_frac)} of iterations of "
-        f"`{opts.value}` per seed, then mean ± Student-t 95% CI over seeds. Best return: "
+        f"Final return, evaluation: {source or 'n/a'} of each seed's final policy (the "
+        "primary measure: no exploration noise), then mean ± Student-t 95% CI over seeds. "
+        f"Final return, training episodes: mean of the last {fmt_pct(opts.final_frac)} of "
+        f"iterations of `{opts.value}` per seed, the same interval. Best return: "
         "the max over training (the protocol of Tianshou's and TD3's tables). Norm. AUC: "
         "time-average return over training, min-max normalised by the env's score range. "
         "Steps to threshold: median over seeds, a seed that never reached the threshold "
