@@ -174,3 +174,20 @@ def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsy
     other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
     assert planned_tables(other, [], Options()) == []
     assert planned_section([]) == []
+
+
+def test_a_comparison_on_fewer_tasks_than_its_arms_have_is_interim(tmp_path):
+    # Every planned arm has 5 runs on HalfCheetah, and every run directory is complete; only
+    # exact_d0.1 has also run on Hopper. The comparisons with it cover a task its partners
+    # have not run yet, so the family is interim; without that Hopper task it is final.
+    arms = ("npg_exact", "exact_d0.1", "cgexact_d0.01", "cgexact_d0.1", "cg10_d0.01", "npg_cg",
+            "kfac_nodecay", "npg_kfac", "cg_kl0.0065", "trpo")  # fmt: skip
+    for arm in arms:
+        residual = {"cg_residual": np.full(24, 0.004)} if arm.startswith("cgexact") else {}
+        _arm(tmp_path, arm, {HC: [10, 20, 30, 40, 50]}, **residual)
+    row = _row(factor_table(_data(tmp_path)), "cgexact_d0.1 vs exact_d0.1")
+    assert not row["verdict"].startswith("interim")
+    _arm(tmp_path, "exact_d0.1", {HOP: [5, 15, 25, 35, 45]})
+    row = _row(factor_table(_data(tmp_path)), "cgexact_d0.1 vs exact_d0.1")
+    assert row["per_task"] == "HalfCheetah 0.5 (5 vs 5)"
+    assert row["verdict"].startswith("interim: ")

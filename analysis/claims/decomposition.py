@@ -136,6 +136,7 @@ def decomposition_table(data: planned.PlannedData, reps: int = 2000, seed: int =
             rows += [_row(name, "total", "", m, why=arms) for m, _ in ablation.METRICS]
             continue
         used += [a for _, a in arms]
+        missing |= len({frozenset(a.runs) for _, a in arms}) > 1  # a task not run by every arm
         for metric, column in ablation.METRICS:
             rows += path_rows(name, arms, metric, values[column], reps, seed)
     table = pd.DataFrame(rows)
