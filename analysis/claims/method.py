@@ -154,8 +154,9 @@ def claims(
 
     runs: the study's runs table (every status: an incomplete run makes the verdicts interim).
     extra_rows: experiment_claims.experiment_claim_rows(...), the sensitivity and invariance
-    rows, which come from other studies and offline measurements; appended as they are. bench: the update-cost benchmark
-    (timing.read_bench): the cost rows come from it, else from the runs' wall times."""
+    rows, which come from other studies and offline measurements; appended as they are.
+    bench: the update-cost benchmark (timing.read_bench): the cost rows come from it, else
+    from the runs' wall times."""
     base, natural = equal_kl_groups(summary, runs)
     if base is None or not natural:
         return None

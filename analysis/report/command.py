@@ -225,8 +225,11 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     out = Path(args.out) if args.out else root / "report"
     if not args.out and out.is_symlink():  # planted in the results folder: never followed
         raise ReportError(f"{out} is a symlink: pass --out to write the report elsewhere")
-    folder = Folder(fisher_cost_frame(args, root, warnings.append), bench_frame(args))
-    folder.offline = find_offline(root)
+    folder = Folder(
+        fisher_cost_frame(args, root, warnings.append),
+        bench_frame(args),
+        offline=find_offline(root),
+    )
     warnings += folder.offline.warnings
     blocks, all_tables = header_blocks(rs, root, opts), []
     if args.preamble:
