@@ -9,7 +9,7 @@ from analysis_fixtures import planned_run
 from npgbench.analysis.claims.ablation import factor_table
 from npgbench.analysis.claims.heldout import heldout_table
 from npgbench.analysis.claims.planned import planned_data
-from npgbench.analysis.claims.reparam import reparam_table
+from npgbench.analysis.claims.reparam import reparam_curves, reparam_table
 from npgbench.analysis.claims.sensitivity import sensitivity_table
 from npgbench.analysis.data.load import load_runs
 from npgbench.analysis.stats.summary import SuiteInfo
@@ -142,6 +142,32 @@ def test_param_scale_change_and_effect_with_predictions(tmp_path):
     assert data.loc[("npg_kfac", "final: s=10 vs s=1"), "verdict"].startswith("not tested")
 
 
+def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
+    # s = 1 in controlled-1m, s = 10 in invariance-scale-1m: the twins' evaluation curves
+    # share one step grid (one panel per arm), and each ends at its runs' mean final.
+    _arm(tmp_path, "npg_exact", {HOP: [500, 520, 540]}, suite="controlled-1m")
+    _arm(tmp_path, "npg_exact", {HOP: [100, 120, 140]}, suite="invariance-scale-1m", policy={"param_scale": 10.0})  # fmt: skip
+    _arm(tmp_path, "npg_cg", {HOP: [300]})  # no s = 10 twin: no panel
+    runs = load_runs(tmp_path)
+    curves = reparam_curves(runs.frame, planned_data(runs.frame, runs.runs, [RANGE]), points=101)
+    assert set(curves["panel"]) == {"npg_exact | Hopper-v5"}
+    assert curves.groupby("group")["run_id"].nunique().to_dict() == {"s=1": 3, "s=10": 3}
+    assert curves.groupby("group")["x"].apply(lambda x: tuple(sorted(set(x)))).nunique() == 1
+    last = curves[curves["x"] == curves["x"].max()].groupby("group")["value"].mean()
+    assert last.to_dict() == pytest.approx({"s=1": 520.0, "s=10": 120.0})
+    # Linear between evaluations, not forward-filled: 101 grid points over 24 evaluations
+    # would repeat values on a staircase; on the rise every step of the grid goes up.
+    one_run = curves[curves["run_id"] == curves["run_id"].iloc[0]].sort_values("x")
+    rise = one_run["value"].to_numpy()[: int(0.8 * len(one_run))]
+    assert (np.diff(rise) > 0).all()
+    from npgbench.analysis.report.study_figures import param_scale_figure
+
+    ax = param_scale_figure(curves).draw().axes[0]
+    labels = sorted(line.get_label() for line in ax.get_lines() if "s=" in line.get_label())
+    assert labels == ["s=1 (n=3)", "s=10 (n=3)"]
+    assert param_scale_figure(curves.iloc[0:0]) is None
+
+
 def test_heldout_ratios_per_arm(tmp_path):
     _arm(tmp_path, "cg10_d0.01", {HC: [10, 20, 30]}, measured=True)
     _arm(tmp_path, "npg_cg", {HC: [5, 15, 25]})
@@ -173,7 +199,7 @@ def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsy
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
     other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
     assert planned_tables(other, [], Options()) == []
-    assert planned_section([]) == []
+    assert planned_section([], tmp_path / "figures") == []
 
 
 def test_a_comparison_on_fewer_tasks_than_its_arms_have_is_interim(tmp_path):

@@ -21,6 +21,7 @@ import pandas as pd
 from npgbench.analysis.claims import planned
 from npgbench.analysis.claims.rows import decide
 from npgbench.analysis.data.arms import Arm, ArmSpec, pair
+from npgbench.analysis.data.curves import interpolate_curves
 from npgbench.analysis.data.table import Table, fmt
 from npgbench.analysis.stats import inference as stats
 
@@ -103,9 +104,14 @@ def _change_row(name, prediction, tested, mine, base, seed) -> dict:
     return {**_fill(row, cmp, tasks, [float(mine[t].mean()) for t in tasks]), "x": "", "y": ""}
 
 
+def found_twins(data: planned.PlannedData) -> dict[str, tuple[Arm, Arm] | str]:
+    """ARMS name -> its (s = 10, s = 1) arms, or why there are none."""
+    return {name: twins(data.arms, name, where) for name, where, _, _ in ARMS}
+
+
 def reparam_rows(data: planned.PlannedData, seed: int):
     """(rows, arms used, a planned arm missing?, finals)."""
-    found = {name: twins(data.arms, name, where) for name, where, _, _ in ARMS}
+    found = found_twins(data)
     used = [a for f in found.values() if not isinstance(f, str) for a in f]
     finals = planned.finals(data, used)
     values = {"final": finals.values, "AUC (evaluation)": data.per_run["auc_eval"]}
@@ -126,6 +132,29 @@ def reparam_rows(data: planned.PlannedData, seed: int):
             rows.append(_fill(_base_row(name, prediction, f"{label}: s=10 vs s=1", EFFECT), cmp, tasks, diffs))  # fmt: skip
         rows.append(_change_row(name, prediction, tested, per_seed[name], per_seed.get(BASELINE), seed))  # fmt: skip
     return rows, used, missing, finals
+
+
+EVAL = "eval_return_mean"
+
+
+def reparam_curves(frame: pd.DataFrame, data: planned.PlannedData, points: int = 101):
+    """Every arm's evaluation curves at s = 1 and s = 10 (mean-action returns, the plan's
+    metric), long form: interpolate_curves' columns with group = "s=1" / "s=10" and
+    panel = "arm | env". Linear between evaluations (rows without one are dropped, not
+    forward-filled); both scales of a panel share one step grid although their runs sit in
+    different suites. frame: load.RunSet.frame. Empty without a pair of twins."""
+    out = []
+    for name, found in found_twins(data).items():
+        if isinstance(found, str):
+            continue
+        for env in sorted(set(found[0].runs) & set(found[1].runs)):
+            scale_of = {r: f"s={SCALES[1]:g}" for r in found[0].runs[env]}
+            scale_of |= {r: f"s={SCALES[0]:g}" for r in found[1].runs[env]}
+            sub = frame[frame["run_id"].isin(scale_of) & frame[EVAL].notna()]
+            sub = sub.assign(study="param_scale", group=sub["run_id"].map(scale_of))
+            long = interpolate_curves(sub, EVAL, "step", points)
+            out.append(long.assign(panel=f"{name} | {env}"))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
 NOTE = (

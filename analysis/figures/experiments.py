@@ -15,8 +15,9 @@ from npgbench.analysis.figures.style import new_ax, palette, plain, styles
 
 
 def invariance_figure(curves: pd.DataFrame, value: str = "return"):
-    """Learning curves per (variant, env) panel, one line per std_param (mean over seeds,
-    Student-t 95% band). curves: experiments.invariance's (group = std_param, panel)."""
+    """Learning curves per panel, one line per parameterisation (mean over seeds, Student-t
+    95% band). curves: experiments.invariance's (group = std_param, panel = "variant | env")
+    or reparam.reparam_curves' (group = "s=1" / "s=10", panel = "arm | env")."""
     panels = sorted(curves["panel"].unique())
     style = styles(curves["group"].unique())
     by_panel = curves.assign(env=curves["panel"])

@@ -250,13 +250,13 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
     # Every suite resolved (or refused) before a file is written; the planned tables first,
     # as the claims tables of the studies summarise F4 and F5.
     planned = planned_tables(rs, [s.suite for s in studies], opts)
-    folder.planned = {t.name: t for t in planned}
+    folder.planned = {t.name: t for t, _ in planned}
     for study in studies:
         all_tables += analyse(study, opts, out / "figures", folder, selected)
         blocks += study.blocks
     offline_blocks, offline_tables = offline_section(folder.offline, out / "figures", selected)
-    blocks += planned_section(planned) + offline_blocks
-    all_tables += planned + offline_tables
+    blocks += planned_section(planned, out / "figures", selected) + offline_blocks
+    all_tables += [t for t, _ in planned] + offline_tables
     scaling = fisher_experiments.cost_scaling(folder.fisher_cost)
     if scaling is not None:
         blocks += [("h2", scaling.title), ("table", scaling)]

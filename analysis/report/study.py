@@ -35,6 +35,7 @@ from npgbench.analysis.report.study_figures import (
     cost_figures,
     curve_figures,
     experiment_sections,
+    param_scale_figure,
 )
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
@@ -50,6 +51,7 @@ FIGURE_HOMES = {
     "time_split": "wall_clock",
     "update_cost": "wall_clock",
     "std_param_curves": "std_param_invariance",
+    "param_scale_curves": "param_scale_invariance",
     "step_size": "step_size_sensitivity",
     "damping": "damping",
     "fisher_fidelity": "fisher_fidelity",
@@ -241,27 +243,34 @@ PLANNED_INTRO = (
 )
 
 
-def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[Table]:
-    """The planned cross-suite analyses (F3, F4, F5, held-out measures), decided; empty when
-    no run of the folder is under their protocol (a folder of unrelated runs gets none)."""
+def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[tuple]:
+    """(table, Figure or None) of the planned cross-suite analyses (F3, F4, F5, held-out
+    measures), decided; empty when no run of the folder is under their protocol (a folder
+    of unrelated runs gets none). F5's table carries the param_scale learning curves."""
     data = planned.planned_data(rs.frame, rs.runs, suites)
     common = {k: v for k, v in planned.PROTOCOL.items() if k != reparam.KEY}
     if not select(data.arms, common):
         return []
+    curves = reparam.reparam_curves(rs.frame, data, opts.points)
     return [
-        ablation.factor_table(data, opts.seed),
-        decomposition.decomposition_table(data, opts.reps, opts.seed),
-        sensitivity.sensitivity_table(data, opts.reps, opts.seed),
-        reparam.reparam_table(data, opts.seed),
-        heldout.heldout_table(data),
+        (ablation.factor_table(data, opts.seed), None),
+        (decomposition.decomposition_table(data, opts.reps, opts.seed), None),
+        (sensitivity.sensitivity_table(data, opts.reps, opts.seed), None),
+        (reparam.reparam_table(data, opts.seed), param_scale_figure(curves)),
+        (heldout.heldout_table(data), None),
     ]
 
 
-def planned_section(built: list[Table]) -> list[tuple]:
-    """Blocks of the planned tables (none without tables)."""
+def planned_section(
+    built: list[tuple], figdir: Path, selected: set[str] | None = None
+) -> list[tuple]:
+    """Blocks of the planned tables, each with its selected figure after it (none without
+    tables)."""
     if not built:
         return []
     blocks = [("h2", "Planned experiments across suites"), ("p", PLANNED_INTRO)]
-    for table in built:
+    for table, figure in built:
         blocks += table_blocks(table, "h3", "")
+        if figure is not None and (selected is None or figure.name in selected):
+            blocks.append(fig_block(figure, "", figdir))
     return blocks

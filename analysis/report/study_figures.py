@@ -200,6 +200,22 @@ def cost_figures(study: Study, summary, refs: Table | None, fisher_cost) -> list
     return out
 
 
+def param_scale_figure(curves: pd.DataFrame) -> Figure | None:
+    """The F5 arms' evaluation curves at param_scale 1 and 10 (reparam.reparam_curves), one
+    panel per arm; None without curves."""
+    if curves.empty:
+        return None
+    caption = (
+        "Evaluation return (mean action) against steps at policy.param_scale 1 and 10 (the "
+        "same function at initialisation in other coordinates), mean over seeds with a "
+        "Student-t 95% band, one panel per arm: an invariant update draws one curve"
+    )
+    value = "eval_return_mean"
+    return Figure(
+        "param_scale_curves", caption, lambda: experiment_plots.invariance_figure(curves, value)
+    )
+
+
 def reference_damping(runs: pd.DataFrame) -> dict[str, float]:
     """variant -> lambda of its fidelity reference: its update.damping when positive, else
     FIDELITY_DEFAULT_DAMPING (what the harness compares a variant without damping with)."""
