@@ -9,7 +9,7 @@ from analysis_fixtures import planned_run
 from npgbench.analysis.claims.ablation import factor_table
 from npgbench.analysis.claims.heldout import heldout_table
 from npgbench.analysis.claims.planned import planned_data
-from npgbench.analysis.claims.reparam import reparam_curves, reparam_table
+from npgbench.analysis.claims.reparam import CHANGE_TEST, reparam_curves, reparam_table
 from npgbench.analysis.claims.sensitivity import sensitivity_table
 from npgbench.analysis.data.load import load_runs
 from npgbench.analysis.stats.summary import SuiteInfo
@@ -132,14 +132,40 @@ def test_param_scale_change_and_effect_with_predictions(tmp_path):
         one = [500 + 20 * s for s in range(5)]
         _arm(tmp_path, arm, {HOP: one})
         _arm(tmp_path, arm, {HOP: [v - drop - s for s, v in enumerate(one)]}, policy={"param_scale": 10.0})  # fmt: skip
-    data = reparam_table(_data(tmp_path)).data.set_index(["arm", "test"])
-    change = data.loc[("npg_exact", "per-seed |change| of final vs vanilla_kl's")]
+    table = reparam_table(_data(tmp_path))
+    data = table.data.set_index(["reparameterisation", "arm", "test"])
+    change = data.loc[("param_scale", "npg_exact", CHANGE_TEST)]
     assert change["value"] == 1.0 and change["family"] == "F5"
     assert change["per_task_diff"] == "Hopper 0.012"  # mean of (10 + s) / 1000 over s = 0..4
     assert change["predicted"].startswith("invariant up to damping")
-    effect = data.loc[("vanilla_kl", "final: s=10 vs s=1")]
+    effect = data.loc[("param_scale", "vanilla_kl", "final: s=10 vs s=1")]
     assert effect["family"] == "F5 effect" and effect["value"] < 0.5
-    assert data.loc[("npg_kfac", "final: s=10 vs s=1"), "verdict"].startswith("not tested")
+    missing = data.loc[("param_scale", "npg_kfac", "final / AUC vs the default"), "verdict"]
+    assert missing.startswith("not tested")
+    assert table.title.endswith("(interim: planned runs missing)")
+
+
+def test_std_param_change_is_the_mean_over_its_alternatives_in_one_holm_family(tmp_path):
+    # npg_exact: softplus +10, identity -30 per seed (mean |change| 0.02); vanilla_kl: +200 and
+    # -400 (0.3). param_scale as in the test above. F5's Holm spans both families.
+    one = [500 + 20 * s for s in range(5)]
+    for arm, up, down in (("npg_exact", 10, 30), ("vanilla", 200, 400)):
+        _arm(tmp_path, arm, {HOP: one})
+        _arm(tmp_path, arm, {HOP: [v + up for v in one]}, policy={"std_param": "softplus"})
+        _arm(tmp_path, arm, {HOP: [v - down for v in one]}, policy={"std_param": "identity"})
+        _arm(tmp_path, arm, {HOP: [v - 3 * up for v in one]}, policy={"param_scale": 10.0})
+    data = reparam_table(_data(tmp_path)).data.set_index(["reparameterisation", "arm", "test"])
+    std = data.loc[("std_param", "npg_exact", CHANGE_TEST)]
+    assert std["per_task_diff"] == "Hopper 0.02" and std["value"] == 1.0
+    assert data.loc[("std_param", "vanilla_kl", CHANGE_TEST), "per_task_diff"] == "Hopper 0.3"
+    scale = data.loc[("param_scale", "npg_exact", CHANGE_TEST)]
+    assert scale["p"] == std["p"]  # every seed smaller in both: the same exact p
+    assert scale["p_holm"] == pytest.approx(2 * scale["p"])  # two tests in family F5
+    # Effects by pairs of seeds i, j (finals 500 + 20 i): identity wins where 20 (i - j) > 30
+    # (6 of 25 pairs), softplus where 20 (i - j) + 10 > 0 (15 of 25).
+    effect = data.loc[("std_param", "npg_exact", "final: identity vs log")]
+    assert effect["value"] == pytest.approx(0.24) and effect["family"] == "F5 effect"
+    assert data.loc[("std_param", "npg_exact", "final: softplus vs log"), "value"] == 0.6
 
 
 def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
@@ -149,7 +175,9 @@ def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
     _arm(tmp_path, "npg_exact", {HOP: [100, 120, 140]}, suite="invariance-scale-1m", policy={"param_scale": 10.0})  # fmt: skip
     _arm(tmp_path, "npg_cg", {HOP: [300]})  # no s = 10 twin: no panel
     runs = load_runs(tmp_path)
-    curves = reparam_curves(runs.frame, planned_data(runs.frame, runs.runs, [RANGE]), points=101)
+    families = reparam_curves(runs.frame, planned_data(runs.frame, runs.runs, [RANGE]), 101)
+    assert list(families) == ["param_scale"]
+    curves = families["param_scale"]
     assert set(curves["panel"]) == {"npg_exact | Hopper-v5"}
     assert curves.groupby("group")["run_id"].nunique().to_dict() == {"s=1": 3, "s=10": 3}
     assert curves.groupby("group")["x"].apply(lambda x: tuple(sorted(set(x)))).nunique() == 1
@@ -160,12 +188,13 @@ def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
     one_run = curves[curves["run_id"] == curves["run_id"].iloc[0]].sort_values("x")
     rise = one_run["value"].to_numpy()[: int(0.8 * len(one_run))]
     assert (np.diff(rise) > 0).all()
-    from npgbench.analysis.report.study_figures import param_scale_figure
+    from npgbench.analysis.report.study_figures import reparam_figures
 
-    ax = param_scale_figure(curves).draw().axes[0]
+    (figure,) = reparam_figures(families)
+    ax = figure.draw().axes[0]
     labels = sorted(line.get_label() for line in ax.get_lines() if "s=" in line.get_label())
-    assert labels == ["s=1 (n=3)", "s=10 (n=3)"]
-    assert param_scale_figure(curves.iloc[0:0]) is None
+    assert figure.name == "param_scale_curves" and labels == ["s=1 (n=3)", "s=10 (n=3)"]
+    assert reparam_figures({}) == []
 
 
 def test_heldout_ratios_per_arm(tmp_path):
@@ -195,7 +224,7 @@ def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsy
     assert "Planned experiments across suites" in text
     assert "not tested (no runs of cgexact_d0.01)" in text
     assert "no verdict (fewer than 5 runs per arm and task)" in text
-    for name in ("ablation_factors", "step_size_family", "param_scale_invariance"):
+    for name in ("ablation_factors", "step_size_family", "reparam_invariance"):
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
     other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
     assert planned_tables(other, [], Options()) == []

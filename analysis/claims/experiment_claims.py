@@ -1,7 +1,7 @@
 """The claims table's rows for step-size sensitivity and parameterisation invariance.
 
 Copied from the analyses that decide them, not recomputed: the tests of family F4 (step-size
-sensitivity, claims/sensitivity.py) and of F5 (param_scale, claims/reparam.py), each with
+sensitivity, claims/sensitivity.py) and of F5 (param_scale and std parameterisation, claims/reparam.py), each with
 the Holm correction of its own family (docs/analysis-plan.md, Section 4); the deterministic
 one-step invariance test (claims/offline.py); and, in folders that hold the older one-task
 suites (`sensitivity`, `invariance`), their descriptions (claims/experiments.py). A claim
@@ -50,13 +50,14 @@ def sensitivity_rows(f4: pd.DataFrame | None) -> list[dict]:
 
 def invariance_rows(f5: pd.DataFrame | None) -> list[dict]:
     """F5's tested rows: each natural-gradient arm's per-seed |change| of final return
-    between param_scale 1 and 10 against vanilla_kl's, as decided in its family."""
+    between a family's default and its alternatives (param_scale 1 vs 10; the std as log
+    vs softplus and identity) against vanilla_kl's, as decided in their family."""
     tested = [] if f5 is None else f5[f5["family"] == reparam.CHANGE]
     rows = []
     for r in [] if len(tested) == 0 else tested.to_dict("records"):
         rows.append(
             _row(
-                claim=f"{INVARIANCE} (learning, param_scale 10 vs 1)",
+                claim=f"{INVARIANCE} (learning, {r['reparameterisation']})",
                 comparison=f"{r['arm']} vs {reparam.BASELINE}",
                 statistic="P(smaller per-seed |change| of normalised final return)",
                 **{k: r[k] for k in COPIED},
@@ -113,7 +114,7 @@ def experiment_claim_rows(
         sens = [_row(claim=SENSITIVITY, comparison="-", statistic="-", verdict=why)]
     if not learning:
         why = "not tested (no runs that differ only in the parameterisation)"
-        claim = f"{INVARIANCE} (learning, param_scale 10 vs 1)"
+        claim = f"{INVARIANCE} (learning)"
         learning = [_row(claim=claim, comparison="-", statistic="-", verdict=why)]
     one = [] if one_step is None else [_row(**r) for r in offline.one_step_claim_rows(one_step)]
     return sens + learning + one

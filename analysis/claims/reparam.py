@@ -1,13 +1,20 @@
 """Parameterisation invariance of the learning curves (docs/analysis-plan.md, family F5).
 
-policy.param_scale = s feeds every Linear layer of the mean net s x and stores its weights as
-W / s: the same function at initialisation in other coordinates. Per arm (a variant at
-s = 1 and its twin at s = 10, equal in every other setting, found by configuration):
-  - the effect of s = 10 vs s = 1 on the final return and the AUC of the evaluation curve
-    (P(s10 > s1), no predicted direction; its own Holm family, see the plan's Changes);
-  - the plan's F5 test: the per-seed absolute change |final(s=10) - final(s=1)| of the
-    normalised final return (same seed: same function at initialisation), each
-    natural-gradient arm against the plain gradient at a KL step (smaller = more invariant).
+Two reparameterisation families, each of the same initial policy in other coordinates:
+  - policy.param_scale = s feeds every Linear layer of the mean net s x and stores its
+    weights as W / s (a linear reparameterisation: 1 vs 10);
+  - policy.std_param: sigma = exp(w) (log, the default), softplus(w) or w (identity), from
+    the same initial distribution (nonlinear: log vs softplus and vs identity).
+Per arm (a variant at the family's default and its twins, equal in every other setting,
+found by configuration):
+  - the effect of each alternative vs the default on the final return and the AUC of the
+    evaluation curve (P(alternative > default), no predicted direction; family "F5 effect",
+    see the plan's Changes);
+  - the plan's F5 test: the per-seed absolute change of the normalised final return between
+    the default and the alternative (same seed: same function at initialisation; with two
+    alternatives, the mean of the two changes), each natural-gradient arm against the plain
+    gradient at a KL step (smaller = more invariant). One Holm family over both
+    reparameterisation families, as the plan's Section 6 names F5.
 Beside each arm, the invariance theory predicts (Amari 1998; Kakade 2001; Martens & Grosse
 2015, section 10).
 """
@@ -15,6 +22,7 @@ Beside each arm, the invariance theory predicts (Amari 1998; Kakade 2001; Marten
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,56 +33,97 @@ from npgbench.analysis.data.curves import interpolate_curves
 from npgbench.analysis.data.table import Table, fmt
 from npgbench.analysis.stats import inference as stats
 
-KEY = "policy.param_scale"
-SCALES = (1.0, 10.0)
 KL = {"update.step_rule": "kl", "update.kl_delta": 0.01}
 BASELINE = "vanilla_kl"
-ARMS = (
-    # (name, settings, prediction, tested against the plain gradient in F5)
-    ("vanilla_kl", {"algo": "vanilla", **KL}, "not invariant (plain gradient)", False),
-    ("vanilla_sgd", {"algo": "vanilla", "update.step_rule": "sgd", "update.lr": 0.1},
-     "not invariant (plain gradient)", False),
-    ("npg_exact", {"algo": "npg_exact", "update.damping": 0.01, **KL},
+PLAIN = "not invariant (plain gradient)"
+VANILLA_KL = {"algo": "vanilla", **KL}
+VANILLA_SGD = {"algo": "vanilla", "update.step_rule": "sgd", "update.lr": 0.1}
+NPG_CG = {"algo": "npg_cg", "update.damping": 0.1, "update.cg_iters": 10, "update.cg_rtol": 0.0, **KL}  # fmt: skip
+EXACT = {"algo": "npg_exact", **KL}
+EFFECT, CHANGE = "F5 effect", "F5"
+EVAL = "eval_return_mean"
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: its arms hold dicts
+class Family:
+    """One reparameterisation family of F5 and the arms tested under it."""
+
+    name: str
+    key: str
+    """The config field that reparameterises the policy."""
+    default: object
+    """Its value in every other analysis (planned.PROTOCOL's)."""
+    alternatives: tuple
+    arms: tuple
+    """(name, settings, prediction, tested against the plain gradient in F5) per arm."""
+
+    def label(self, value) -> str:
+        return f"s={value:g}" if self.key == "policy.param_scale" else str(value)
+
+
+PARAM_SCALE = Family("param_scale", "policy.param_scale", 1.0, (10.0,), (
+    ("vanilla_kl", VANILLA_KL, PLAIN, False),
+    ("vanilla_sgd", VANILLA_SGD, PLAIN, False),
+    ("npg_exact", {**EXACT, "update.damping": 0.01},
      "invariant up to damping (exact natural gradient)", True),
-    ("exact_d0.1", {"algo": "npg_exact", "update.damping": 0.1, **KL},
+    ("exact_d0.1", {**EXACT, "update.damping": 0.1},
      "invariant up to damping (exact natural gradient; 10x npg_exact's damping)", True),
-    ("npg_cg", {"algo": "npg_cg", "update.damping": 0.1, "update.cg_iters": 10,
-                "update.cg_rtol": 0.0, **KL},
-     "invariant up to damping and CG truncation (10 iterations)", True),
-    ("npg_kfac", {"algo": "npg_kfac", "update.damping": 0.01, "update.kfac_stat_decay": 0.95,
-                  **KL},
+    ("npg_cg", NPG_CG, "invariant up to damping and CG truncation (10 iterations)", True),
+    ("npg_kfac", {"algo": "npg_kfac", "update.damping": 0.01, "update.kfac_stat_decay": 0.95, **KL},
      "invariant to per-layer input scaling, up to damping (K-FAC)", True),
     ("npg_diag", {"algo": "npg_diag", "update.damping": 0.01, **KL},
      "invariant to per-parameter scaling, up to damping (diagonal Fisher)", True),
-)  # fmt: skip
-COMMON = {k: v for k, v in planned.PROTOCOL.items() if k != KEY}
-EFFECT, CHANGE = "F5 effect", "F5"
+))  # fmt: skip
+STD_PARAM = Family("std_param", "policy.std_param", "log", ("softplus", "identity"), (
+    ("vanilla_kl", VANILLA_KL, PLAIN, False),
+    ("vanilla_sgd", VANILLA_SGD, PLAIN, False),
+    ("npg_exact", {**EXACT, "update.damping": 0.01},
+     "invariant to first order, up to damping (exact natural gradient)", True),
+    ("npg_exact_lowdamp", {**EXACT, "update.damping": 0.001},
+     "invariant to first order, up to damping (exact natural gradient; damping 1e-3)", True),
+    ("npg_cg", NPG_CG, "invariant to first order, up to damping and CG truncation", True),
+))  # fmt: skip
+FAMILIES = (PARAM_SCALE, STD_PARAM)
+KEYS = tuple(f.key for f in FAMILIES)
+"""The keys F5 varies (report/study.py leaves them out of its protocol check)."""
 
 
-def twins(arms: list[Arm], name: str, where: dict) -> tuple[Arm, Arm] | str:
-    """(s = 10 arm, s = 1 arm) of one variant, or why there is none."""
-    ten = ArmSpec(f"{name} at s=10", {**where, KEY: SCALES[1]})
-    one = ArmSpec(f"{name} at s=1", {**where, KEY: SCALES[0]})
-    return pair(arms, ten, one, frozenset({KEY}), COMMON)
-
-
-def changes(ten: Arm, one: Arm, finals: pd.Series) -> dict[str, np.ndarray]:
-    """env -> per-seed |final(s=10) - final(s=1)| over the seeds both arms ran."""
+def twins(arms: list[Arm], family: Family, name: str, where: dict) -> dict | str:
+    """alternative value -> (its arm, the default's arm) of one variant, every alternative
+    found, or why not (the first missing one)."""
+    common = {k: v for k, v in planned.PROTOCOL.items() if k != family.key}
+    base = ArmSpec(f"{name} at {family.label(family.default)}", {**where, family.key: family.default})  # fmt: skip
     out = {}
-    for env in sorted(set(ten.runs) & set(one.runs)):
-        a = pd.Series(finals.reindex(ten.runs[env]).to_numpy(float), index=ten.seeds[env])
-        b = pd.Series(finals.reindex(one.runs[env]).to_numpy(float), index=one.seeds[env])
-        diff = (a - b).abs().dropna()
-        out[env] = diff.to_numpy(float)
+    for value in family.alternatives:
+        alt = ArmSpec(f"{name} at {family.label(value)}", {**where, family.key: value})
+        found = pair(arms, alt, base, frozenset({family.key}), common)
+        if isinstance(found, str):
+            return found
+        out[value] = found
     return out
 
 
-def _base_row(name: str, prediction: str, test: str, family) -> dict:
+def changes(found: dict, finals: pd.Series) -> dict[str, np.ndarray]:
+    """env -> per-seed mean over the alternatives of |final(alternative) - final(default)|,
+    over the seeds where every alternative and the default ran."""
+    per_alt = []
+    for alt, base in found.values():
+        out = {}
+        for env in sorted(set(alt.runs) & set(base.runs)):
+            a = pd.Series(finals.reindex(alt.runs[env]).to_numpy(float), index=alt.seeds[env])
+            b = pd.Series(finals.reindex(base.runs[env]).to_numpy(float), index=base.seeds[env])
+            out[env] = (a - b).abs()
+        per_alt.append(out)
+    envs = sorted(set.intersection(*(set(d) for d in per_alt)))
+    return {e: pd.concat([d[e] for d in per_alt], axis=1).dropna().mean(axis=1).to_numpy(float) for e in envs}  # fmt: skip
+
+
+def _base_row(family: Family, name: str, prediction: str, test: str, kind) -> dict:
     return {
-        "arm": name, "predicted": prediction, "test": test, "value": math.nan,
-        "ci_lo": math.nan, "ci_hi": math.nan, "per_task": "", "per_task_diff": "", "n": "0",
-        "p": math.nan, "min_runs": 0, "family": family, "directional": family == CHANGE,
-        "x": "s=10", "y": "s=1", "verdict": None,
+        "reparameterisation": family.name, "arm": name, "predicted": prediction, "test": test,
+        "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "per_task": "",
+        "per_task_diff": "", "n": "0", "p": math.nan, "min_runs": 0, "family": kind,
+        "directional": kind == CHANGE, "x": "", "y": "", "verdict": None,
     }  # fmt: skip
 
 
@@ -88,99 +137,118 @@ def _fill(row: dict, cmp: stats.Comparison, tasks: list[str], diffs) -> dict:
     }  # fmt: skip
 
 
-def _change_row(name, prediction, tested, mine, base, seed) -> dict:
-    row = _base_row(name, prediction, "per-seed |change| of final vs vanilla_kl's", CHANGE)
+CHANGE_TEST = "per-seed |change| of final vs vanilla_kl's"
+
+
+def _change_row(row: dict, tested: bool, mine: dict, base: dict | None, seed: int) -> dict:
     tasks = sorted(t for t in set(mine) & set(base or {}) if len(mine[t]) and len(base[t]))
     means = [float(mine[t].mean()) for t in sorted(mine) if len(mine[t])]
     row["per_task_diff"] = planned.per_task_text(sorted(mine), means, 2) if means else ""
+    name = row["arm"]
     if name == BASELINE or not tested:
         verdict = "reference" if name == BASELINE else "described (plain gradient)"
         return {**row, "family": None, "verdict": verdict}
     if not tasks:
         return {**row, "family": None, "verdict": f"not tested (no seeds of {name} and {BASELINE})"}
-    xs = [-mine[t] for t in tasks]
-    ys = [-base[t] for t in tasks]
-    cmp = stats.compare(xs, ys, seed=seed)
-    return {**_fill(row, cmp, tasks, [float(mine[t].mean()) for t in tasks]), "x": "", "y": ""}
+    cmp = stats.compare([-mine[t] for t in tasks], [-base[t] for t in tasks], seed=seed)
+    return _fill(row, cmp, tasks, [float(mine[t].mean()) for t in tasks])
 
 
-def found_twins(data: planned.PlannedData) -> dict[str, tuple[Arm, Arm] | str]:
-    """ARMS name -> its (s = 10, s = 1) arms, or why there are none."""
-    return {name: twins(data.arms, name, where) for name, where, _, _ in ARMS}
+def found_twins(data: planned.PlannedData) -> dict[tuple[Family, str], dict | str]:
+    """(family, arm name) -> twins(...) for every arm of every family."""
+    return {(f, name): twins(data.arms, f, name, where) for f in FAMILIES for name, where, _, _ in f.arms}  # fmt: skip
+
+
+def _family_rows(family: Family, found: dict, values: dict, finals, seed: int) -> list[dict]:
+    """The rows of one family's arms (found: this family's (arm name -> twins) entries)."""
+    per_seed = {n: changes(f, finals) for n, f in found.items() if not isinstance(f, str)}
+    rows = []
+    for name, _, prediction, tested in family.arms:
+        twins_or_why = found[name]
+        if isinstance(twins_or_why, str):
+            for test in ("final / AUC vs the default", CHANGE_TEST):
+                row = _base_row(family, name, prediction, test, None)
+                rows.append({**row, "verdict": f"not tested ({twins_or_why})"})
+            continue
+        base_label = family.label(family.default)
+        for value, (alt, base) in twins_or_why.items():
+            for label, series in values.items():
+                cmp, tasks, diffs = planned.compare_arms(alt, base, series, seed)
+                test = f"{label}: {family.label(value)} vs {base_label}"
+                row = _base_row(family, name, prediction, test, EFFECT)
+                rows.append(_fill({**row, "x": family.label(value), "y": base_label}, cmp, tasks, diffs))  # fmt: skip
+        row = _base_row(family, name, prediction, CHANGE_TEST, CHANGE)
+        rows.append(_change_row(row, tested, per_seed[name], per_seed.get(BASELINE), seed))
+    return rows
 
 
 def reparam_rows(data: planned.PlannedData, seed: int):
-    """(rows, arms used, a planned arm missing?, finals)."""
+    """(rows, arms used, a planned arm missing?, finals): one final-return estimator over
+    every arm of both families (one analysis)."""
     found = found_twins(data)
-    used = [a for f in found.values() if not isinstance(f, str) for a in f]
+    used = [a for f in found.values() if not isinstance(f, str) for pair_ in f.values() for a in pair_]  # fmt: skip
     finals = planned.finals(data, used)
-    values = {"final": finals.values, "AUC (evaluation)": data.per_run["auc_eval"]}
-    per_seed = {n: changes(*f, finals.values) for n, f in found.items() if not isinstance(f, str)}
-    rows, missing = [], False
-    for name, _, prediction, tested in ARMS:
-        pair_or_why = found[name]
-        if isinstance(pair_or_why, str):
-            missing = True
-            for test in ("final: s=10 vs s=1", "AUC: s=10 vs s=1", "per-seed |change|"):
-                row = _base_row(name, prediction, test, None)
-                rows.append({**row, "verdict": f"not tested ({pair_or_why})"})
-            continue
-        ten, one = pair_or_why
-        for label, series in values.items():
-            cmp, tasks, diffs = planned.compare_arms(ten, one, series, seed)
-            label = label.split(" ")[0]
-            rows.append(_fill(_base_row(name, prediction, f"{label}: s=10 vs s=1", EFFECT), cmp, tasks, diffs))  # fmt: skip
-        rows.append(_change_row(name, prediction, tested, per_seed[name], per_seed.get(BASELINE), seed))  # fmt: skip
+    values = {"final": finals.values, "AUC": data.per_run["auc_eval"]}
+    rows = []
+    for family in FAMILIES:
+        mine = {name: f for (fam, name), f in found.items() if fam is family}
+        rows += _family_rows(family, mine, values, finals.values, seed)
+    missing = any(isinstance(f, str) for f in found.values())
     return rows, used, missing, finals
 
 
-EVAL = "eval_return_mean"
-
-
 def reparam_curves(frame: pd.DataFrame, data: planned.PlannedData, points: int = 101):
-    """Every arm's evaluation curves at s = 1 and s = 10 (mean-action returns, the plan's
-    metric), long form: interpolate_curves' columns with group = "s=1" / "s=10" and
-    panel = "arm | env". Linear between evaluations (rows without one are dropped, not
-    forward-filled); both scales of a panel share one step grid although their runs sit in
-    different suites. frame: load.RunSet.frame. Empty without a pair of twins."""
-    out = []
-    for name, found in found_twins(data).items():
+    """family name -> every arm's evaluation curves at the default and its alternatives
+    (mean-action returns, the plan's metric), long form: interpolate_curves' columns with
+    group = the setting's label and panel = "arm | env". Linear between evaluations (rows
+    without one are dropped, not forward-filled); the settings of a panel share one step
+    grid although their runs sit in different suites. frame: load.RunSet.frame. A family
+    without any twins is absent."""
+    out: dict[str, list] = {}
+    for (family, name), found in found_twins(data).items():
         if isinstance(found, str):
             continue
-        for env in sorted(set(found[0].runs) & set(found[1].runs)):
-            scale_of = {r: f"s={SCALES[1]:g}" for r in found[0].runs[env]}
-            scale_of |= {r: f"s={SCALES[0]:g}" for r in found[1].runs[env]}
-            sub = frame[frame["run_id"].isin(scale_of) & frame[EVAL].notna()]
-            sub = sub.assign(study="param_scale", group=sub["run_id"].map(scale_of))
+        base = next(iter(found.values()))[1]
+        for env in sorted(set.intersection(*(set(a.runs) for a, _ in found.values()), set(base.runs))):  # fmt: skip
+            label_of = {r: family.label(family.default) for r in base.runs[env]}
+            for value, (alt, _) in found.items():
+                label_of |= {r: family.label(value) for r in alt.runs[env]}
+            sub = frame[frame["run_id"].isin(label_of) & frame[EVAL].notna()]
+            sub = sub.assign(study=family.name, group=sub["run_id"].map(label_of))
             long = interpolate_curves(sub, EVAL, "step", points)
-            out.append(long.assign(panel=f"{name} | {env}"))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+            out.setdefault(family.name, []).append(long.assign(panel=f"{name} | {env}"))
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in out.items()}
 
 
 NOTE = (
-    "Family F5 of docs/analysis-plan.md (policy.param_scale; the std-parameterisation family "
-    "is described in its own table). Each arm at param_scale 1 and its twin at 10, equal in "
-    "every other setting (found by configuration across suites). 's=10 vs s=1' rows: "
-    "P(s10 > s1), per task the Mann-Whitney U / (n_x n_y), averaged over tasks, on the "
+    "Family F5 of docs/analysis-plan.md. Two reparameterisations of the same initial policy: "
+    "policy.param_scale 1 vs 10 (every layer's weights stored as W / s and used as s W: "
+    "linear) and the std as exp(w) (log, the default) vs softplus(w) and vs w (identity: "
+    "nonlinear). Each arm at the default and its twins, equal in every other setting (found "
+    "by configuration across suites). 'X vs default' rows (family 'F5 effect'): "
+    "P(X > default), per task the Mann-Whitney U / (n_x n_y), averaged over tasks, on the "
     "normalised final return and on the AUC of the evaluation curve; 'mean X - Y' is the "
     "difference of the arms' means; no predicted direction (the verdict names the higher "
-    "scale); Holm over these rows. '|change|' rows (the plan's F5 test): per seed, "
-    "|final(s=10) - final(s=1)| of the normalised final return; P that the arm's change is "
-    "smaller than the plain gradient's (vanilla_kl), Holm over the natural-gradient arms; "
-    "'mean X - Y' there gives the arm's mean |change| per task. p: two-sided stratified "
-    "permutation test; 95% CI: BCa at Hesterberg's expanded level; no verdict with fewer than "
-    "5 runs per arm and task. Predicted: what theory says of a reparameterisation that "
-    "scales each layer's weights (a per-parameter and per-layer-input scaling)."
+    "setting); Holm over these rows. '|change|' rows (the plan's F5 test): per seed, "
+    "|final(X) - final(default)| of the normalised final return (with two alternatives, "
+    "their mean); P that the arm's change is smaller than the plain gradient's (vanilla_kl "
+    "of the same family), Holm over the natural-gradient arms of both families; 'mean X - Y' "
+    "there gives the arm's mean |change| per task. p: two-sided stratified permutation test; "
+    "95% CI: BCa at Hesterberg's expanded level; no verdict with fewer than 5 runs per arm "
+    "and task. Predicted: what theory says of each reparameterisation (param_scale is a "
+    "per-parameter and per-layer-input scaling)."
 )
 
 
 def reparam_table(data: planned.PlannedData, seed: int = 0) -> Table:
+    """F5, decided: one row per arm, family, alternative and metric (see NOTE)."""
     rows, used, missing, finals = reparam_rows(data, seed)
     interim = planned.interim(data, used, missing)
     table = decide(pd.DataFrame(rows), interim)
     label = "final return" if finals.source.startswith("final_eval") else "final (last 3 evals)"
     view = pd.DataFrame(
         {
+            "reparameterisation": table["reparameterisation"],
             "arm": table["arm"],
             "predicted": table["predicted"],
             "test": table["test"].str.replace("final", label, regex=False),
@@ -188,7 +256,6 @@ def reparam_table(data: planned.PlannedData, seed: int = 0) -> Table:
             **planned.tested_columns(table),
         }
     )
-    title = "Parameterisation invariance: param_scale 10 vs 1" + (
-        " (interim: planned runs missing)" if interim else ""
-    )
-    return Table("param_scale_invariance", title, table, view, NOTE + finals.note)
+    title = "Parameterisation invariance of learning (F5): param_scale and std parameterisation"
+    title += " (interim: planned runs missing)" if interim else ""
+    return Table("reparam_invariance", title, table, view, NOTE + finals.note)

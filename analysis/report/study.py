@@ -35,7 +35,7 @@ from npgbench.analysis.report.study_figures import (
     cost_figures,
     curve_figures,
     experiment_sections,
-    param_scale_figure,
+    reparam_figures,
 )
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
@@ -51,7 +51,8 @@ FIGURE_HOMES = {
     "time_split": "wall_clock",
     "update_cost": "wall_clock",
     "std_param_curves": "std_param_invariance",
-    "param_scale_curves": "param_scale_invariance",
+    "param_scale_curves": "reparam_invariance",
+    "std_param_f5_curves": "reparam_invariance",
     "step_size": "step_size_sensitivity",
     "damping": "damping",
     "fisher_fidelity": "fisher_fidelity",
@@ -188,7 +189,7 @@ def claims_table(study: Study, summary, ranges, opts: Options, folder: Folder) -
     runs_all = study.set.runs
     step, _ = experiments.step_size(summary_all, runs_all, ranges_all)
     inv, _ = experiments.invariance(everything, summary_all, runs_all, ranges_all, opts.value)
-    f4, f5 = (folder.planned.get(name) for name in ("step_size_family", "param_scale_invariance"))
+    f4, f5 = (folder.planned.get(name) for name in ("step_size_family", "reparam_invariance"))
     extra = experiment_claim_rows(
         f4=None if f4 is None else f4.data,
         f5=None if f5 is None else f5.data,
@@ -244,33 +245,32 @@ PLANNED_INTRO = (
 
 
 def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[tuple]:
-    """(table, Figure or None) of the planned cross-suite analyses (F3, F4, F5, held-out
+    """(table, its Figures) of the planned cross-suite analyses (F3, F4, F5, held-out
     measures), decided; empty when no run of the folder is under their protocol (a folder
-    of unrelated runs gets none). F5's table carries the param_scale learning curves."""
+    of unrelated runs gets none). F5's table carries its families' learning curves."""
     data = planned.planned_data(rs.frame, rs.runs, suites)
-    common = {k: v for k, v in planned.PROTOCOL.items() if k != reparam.KEY}
+    common = {k: v for k, v in planned.PROTOCOL.items() if k not in reparam.KEYS}
     if not select(data.arms, common):
         return []
     curves = reparam.reparam_curves(rs.frame, data, opts.points)
     return [
-        (ablation.factor_table(data, opts.seed), None),
-        (decomposition.decomposition_table(data, opts.reps, opts.seed), None),
-        (sensitivity.sensitivity_table(data, opts.reps, opts.seed), None),
-        (reparam.reparam_table(data, opts.seed), param_scale_figure(curves)),
-        (heldout.heldout_table(data), None),
+        (ablation.factor_table(data, opts.seed), []),
+        (decomposition.decomposition_table(data, opts.reps, opts.seed), []),
+        (sensitivity.sensitivity_table(data, opts.reps, opts.seed), []),
+        (reparam.reparam_table(data, opts.seed), reparam_figures(curves)),
+        (heldout.heldout_table(data), []),
     ]
 
 
 def planned_section(
     built: list[tuple], figdir: Path, selected: set[str] | None = None
 ) -> list[tuple]:
-    """Blocks of the planned tables, each with its selected figure after it (none without
+    """Blocks of the planned tables, each with its selected figures after it (none without
     tables)."""
     if not built:
         return []
     blocks = [("h2", "Planned experiments across suites"), ("p", PLANNED_INTRO)]
-    for table, figure in built:
+    for table, figures in built:
         blocks += table_blocks(table, "h3", "")
-        if figure is not None and (selected is None or figure.name in selected):
-            blocks.append(fig_block(figure, "", figdir))
+        blocks += [fig_block(f, "", figdir) for f in figures if selected is None or f.name in selected]  # fmt: skip
     return blocks

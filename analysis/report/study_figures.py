@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -200,20 +201,28 @@ def cost_figures(study: Study, summary, refs: Table | None, fisher_cost) -> list
     return out
 
 
-def param_scale_figure(curves: pd.DataFrame) -> Figure | None:
-    """The F5 arms' evaluation curves at param_scale 1 and 10 (reparam.reparam_curves), one
-    panel per arm; None without curves."""
-    if curves.empty:
-        return None
-    caption = (
-        "Evaluation return (mean action) against steps at policy.param_scale 1 and 10 (the "
-        "same function at initialisation in other coordinates), mean over seeds with a "
-        "Student-t 95% band, one panel per arm: an invariant update draws one curve"
-    )
-    value = "eval_return_mean"
-    return Figure(
-        "param_scale_curves", caption, lambda: experiment_plots.invariance_figure(curves, value)
-    )
+REPARAM_FIGURES = {
+    "param_scale": ("param_scale_curves", "policy.param_scale 1 and 10"),
+    "std_param": ("std_param_f5_curves", "the std as exp(w) (log), softplus(w) and w (identity)"),
+}
+"""F5 family -> (figure name, what its lines are)."""
+
+
+def reparam_figures(curves: dict[str, pd.DataFrame]) -> list[Figure]:
+    """One figure per F5 family with curves (reparam.reparam_curves): evaluation return
+    against steps, one panel per arm, one line per setting."""
+    out = []
+    for family, (name, lines) in REPARAM_FIGURES.items():
+        if family not in curves:
+            continue
+        caption = (
+            f"Evaluation return (mean action) against steps at {lines} (the same policy at "
+            "initialisation in other coordinates), mean over seeds with a Student-t 95% band, "
+            "one panel per arm: an invariant update draws one curve"
+        )
+        draw = partial(experiment_plots.invariance_figure, curves[family], "eval_return_mean")
+        out.append(Figure(name, caption, draw))
+    return out
 
 
 def reference_damping(runs: pd.DataFrame) -> dict[str, float]:
