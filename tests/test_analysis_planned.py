@@ -197,6 +197,23 @@ def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
     assert reparam_figures({}) == []
 
 
+def test_std_param_runs_under_the_protocol_go_to_f5_not_to_the_per_suite_table(tmp_path):
+    # invariance-hopper's log arm is controlled-1m's run: compared across suites in F5, with
+    # its curves figure; the per-suite std_param table (training returns) leaves them out.
+    from npgbench.analysis.report.command import main
+
+    root = tmp_path / "runs"
+    _arm(root, "npg_exact", {HOP: [500, 520, 540]}, suite="controlled-1m")
+    for std in ("softplus", "identity"):
+        _arm(root, "npg_exact", {HOP: [400, 420]}, suite="invariance-hopper", policy={"std_param": std})  # fmt: skip
+    assert main([str(root), "--out", str(tmp_path / "rep"), "--reps", "100"]) == 0
+    out = tmp_path / "rep"
+    assert not list((out / "tables").glob("*std_param_invariance.csv"))
+    assert (out / "figures" / "std_param_f5_curves.png").is_file()
+    f5 = (out / "tables" / "reparam_invariance.csv").read_text()
+    assert "final: softplus vs log" in f5 and "final: identity vs log" in f5
+
+
 def test_heldout_ratios_per_arm(tmp_path):
     _arm(tmp_path, "cg10_d0.01", {HC: [10, 20, 30]}, measured=True)
     _arm(tmp_path, "npg_cg", {HC: [5, 15, 25]})

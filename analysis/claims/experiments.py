@@ -97,7 +97,8 @@ def near_best_range(values_V, finals_V, tol: float) -> dict:
 
 INVARIANCE_NOTE = (
     "Runs that differ only in policy.std_param (same algorithm and every other "
-    "setting). Curve spread: at each of the common step-grid points (where every "
+    "setting; runs under controlled-1m's protocol are compared across suites in F5 "
+    "instead). Curve spread: at each of the common step-grid points (where every "
     "parameterisation has a value) take max - min over parameterisations of the "
     "seed-averaged learning curves, average over the grid, divide by the env's score "
     "range (0 = identical curves, 0.1 = 10% of the range apart on average). Final "

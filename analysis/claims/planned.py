@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from npgbench.analysis.claims.heldout import step_ratios
 from npgbench.analysis.claims.rows import fmt_p
-from npgbench.analysis.data.arms import Arm, build_arms
+from npgbench.analysis.data.arms import Arm, build_arms, same, setting
 from npgbench.analysis.data.curves import run_frames
 from npgbench.analysis.data.table import fmt
 from npgbench.analysis.stats import inference as stats
@@ -36,6 +36,12 @@ PROTOCOL = {
 parameterisation), so that an arm of another protocol (a param_scale 10 twin, a 16x16
 fidelity run, tianshou-mujoco's batches) never stands in for the planned one. The
 invariance analysis varies policy.param_scale and so leaves that key out."""
+
+
+def under_protocol(settings: dict, leave_out: tuple[str, ...] = ()) -> bool:
+    """Whether one run's settings (variants.run_settings') are PROTOCOL's, but for the keys
+    left out."""
+    return all(same(setting(settings, k), v) for k, v in PROTOCOL.items() if k not in leave_out)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from npgbench.analysis.claims import experiments, fisher_experiments
+from npgbench.analysis.claims import experiments, fisher_experiments, planned, reparam
 from npgbench.analysis.data import variants
 from npgbench.analysis.data.curves import interpolate_curves
 from npgbench.analysis.data.table import Table
@@ -244,7 +244,10 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
     invariance, step-size sensitivity, damping, Fisher fidelity."""
     frame, runs = study.frame, study.runs
     out = []
-    table, curves = experiments.invariance(frame, summary, runs, ranges, opts.value, opts.points)
+    # Runs under the planned protocol are F5's, compared across suites (planned_tables).
+    settings = variants.run_settings(runs)
+    own = runs[[not planned.under_protocol(settings[r], reparam.KEYS) for r in runs["run_id"]]]
+    table, curves = experiments.invariance(frame, summary, own, ranges, opts.value, opts.points)
     if table is not None:
         caption = (
             "Learning curves per std_param (mean over seeds, Student-t 95% band), one panel "
