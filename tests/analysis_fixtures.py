@@ -325,7 +325,7 @@ def planned_run(
     curve = np.concatenate([np.linspace(0.0, final, EVAL_POINTS - 2), [final, final]])
     config = {
         "total_steps": 1_000_000,
-        "policy": {"hidden_sizes": [64, 64], "std_param": "log", **(policy or {})},
+        "policy": {"hidden_sizes": [64, 64], "init_std": 1.0, "std_param": "log", **(policy or {})},
         "sampler": {"num_envs": 16, "steps_per_update": 2048},
         "update": {**settings, **(update or {})},
     }

@@ -140,9 +140,8 @@ def test_param_scale_change_and_effect_with_predictions(tmp_path):
     assert change["predicted"].startswith("invariant up to damping")
     effect = data.loc[("param_scale", "vanilla_kl", "final: s=10 vs s=1")]
     assert effect["family"] == "F5 effect" and effect["value"] < 0.5
-    missing = data.loc[("param_scale", "npg_kfac", "final / AUC vs the default"), "verdict"]
-    assert missing.startswith("not tested")
-    assert table.title.endswith("(interim: planned runs missing)")
+    missing = data.loc[("param_scale", "npg_kfac", "final / AUC: s=10 vs s=1"), "verdict"]
+    assert missing == "not tested (no runs of npg_kfac at s=10 and npg_kfac at s=1)"
 
 
 def test_std_param_change_is_the_mean_over_its_alternatives_in_one_holm_family(tmp_path):
@@ -166,6 +165,31 @@ def test_std_param_change_is_the_mean_over_its_alternatives_in_one_holm_family(t
     effect = data.loc[("std_param", "npg_exact", "final: identity vs log")]
     assert effect["value"] == pytest.approx(0.24) and effect["family"] == "F5 effect"
     assert data.loc[("std_param", "npg_exact", "final: softplus vs log"), "value"] == 0.6
+
+
+def test_std_param_with_one_alternative_or_seed_missing(tmp_path):
+    # npg_exact has softplus on seeds 0-4 but identity on 0-3 only: the effects of softplus
+    # stand; the change counts seeds 0-3 (n 4). vanilla_kl has no identity arm: its change
+    # and every natural-gradient arm's test say why. A run at another initial std (the 300k
+    # `invariance` suite's exp(-0.5)) is no twin.
+    one = [500 + 20 * s for s in range(5)]
+    _arm(tmp_path, "npg_exact", {HOP: one})
+    _arm(tmp_path, "npg_exact", {HOP: [v + 10 for v in one]}, policy={"std_param": "softplus"})
+    _arm(tmp_path, "npg_exact", {HOP: one[:4]}, policy={"std_param": "identity"})
+    _arm(tmp_path, "vanilla", {HOP: one})
+    _arm(tmp_path, "vanilla", {HOP: one}, policy={"std_param": "softplus"})
+    _arm(tmp_path, "vanilla", {HOP: one}, policy={"std_param": "identity", "init_std": 0.6})
+    data = reparam_table(_data(tmp_path)).data.set_index(["reparameterisation", "arm", "test"])
+    assert (
+        data.loc[("std_param", "npg_exact", "final: softplus vs log"), "n"] == "5 vs 5 on 1 tasks"
+    )
+    assert (
+        data.loc[("std_param", "npg_exact", "final: identity vs log"), "n"] == "4 vs 5 on 1 tasks"
+    )
+    change = data.loc[("std_param", "npg_exact", CHANGE_TEST)]
+    assert change["per_task_diff"] == "Hopper 0.005"  # (10 + 0) / 2 / 1000 on seeds 0-3
+    assert change["verdict"] == "not tested (vanilla_kl: no runs of vanilla_kl at identity)"
+    assert data.loc[("std_param", "vanilla_kl", "final: softplus vs log"), "value"] == 0.5
 
 
 def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):

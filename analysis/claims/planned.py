@@ -29,13 +29,15 @@ PROTOCOL = {
     "sampler.num_envs": 16,
     "sampler.steps_per_update": 2048,
     "policy.hidden_sizes": [64, 64],
+    "policy.init_std": 1.0,
     "policy.std_param": "log",
     "policy.param_scale": 1.0,
 }
-"""Settings every arm of these analyses shares (controlled-1m's budget, batch, policy and
-parameterisation), so that an arm of another protocol (a param_scale 10 twin, a 16x16
-fidelity run, tianshou-mujoco's batches) never stands in for the planned one. The
-invariance analysis varies policy.param_scale and so leaves that key out."""
+"""Settings every arm of these analyses shares (controlled-1m's budget, batch, policy,
+initial std and parameterisation), so that an arm of another protocol (a param_scale 10 twin,
+a 16x16 fidelity run, tianshou-mujoco's batches, the 300k `invariance` suite's exp(-0.5)
+initial std) never stands in for the planned one. The invariance analysis (F5) varies
+policy.param_scale and policy.std_param and so leaves each out in turn (reparam.KEYS)."""
 
 
 def under_protocol(settings: dict, leave_out: tuple[str, ...] = ()) -> bool:

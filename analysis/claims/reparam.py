@@ -22,7 +22,7 @@ Beside each arm, the invariance theory predicts (Amari 1998; Kakade 2001; Marten
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -88,34 +88,55 @@ KEYS = tuple(f.key for f in FAMILIES)
 """The keys F5 varies (report/study.py leaves them out of its protocol check)."""
 
 
-def twins(arms: list[Arm], family: Family, name: str, where: dict) -> dict | str:
-    """alternative value -> (its arm, the default's arm) of one variant, every alternative
-    found, or why not (the first missing one)."""
+@dataclass
+class Twins:
+    """One variant under one family: its arm at each alternative found, beside the default's
+    arm they all share (base), and why each other alternative has none."""
+
+    base: Arm | None = None
+    arms: dict = field(default_factory=dict)
+    """alternative value -> its Arm."""
+    missing: dict = field(default_factory=dict)
+    """alternative value -> why it has no arm (no runs, ambiguous, another default arm)."""
+
+    @property
+    def complete(self) -> bool:
+        return self.base is not None and not self.missing
+
+
+def twins(arms: list[Arm], family: Family, name: str, where: dict) -> Twins:
+    """The arms of one variant at the family's default and at each alternative, each pair
+    differing only in the family's key (found by configuration across suites)."""
     common = {k: v for k, v in planned.PROTOCOL.items() if k != family.key}
     base = ArmSpec(f"{name} at {family.label(family.default)}", {**where, family.key: family.default})  # fmt: skip
-    out = {}
+    out = Twins()
     for value in family.alternatives:
         alt = ArmSpec(f"{name} at {family.label(value)}", {**where, family.key: value})
         found = pair(arms, alt, base, frozenset({family.key}), common)
         if isinstance(found, str):
-            return found
-        out[value] = found
+            out.missing[value] = found
+        elif out.base is not None and found[1] is not out.base:
+            out.missing[value] = f"{alt.name} pairs with another {base.name} arm: ambiguous"
+        else:
+            out.base, out.arms[value] = found[1], found[0]
     return out
 
 
-def changes(found: dict, finals: pd.Series) -> dict[str, np.ndarray]:
+def changes(found: Twins, finals: pd.Series) -> dict[str, np.ndarray]:
     """env -> per-seed mean over the alternatives of |final(alternative) - final(default)|,
-    over the seeds where every alternative and the default ran."""
-    per_alt = []
-    for alt, base in found.values():
-        out = {}
-        for env in sorted(set(alt.runs) & set(base.runs)):
-            a = pd.Series(finals.reindex(alt.runs[env]).to_numpy(float), index=alt.seeds[env])
-            b = pd.Series(finals.reindex(base.runs[env]).to_numpy(float), index=base.seeds[env])
-            out[env] = (a - b).abs()
-        per_alt.append(out)
-    envs = sorted(set.intersection(*(set(d) for d in per_alt)))
-    return {e: pd.concat([d[e] for d in per_alt], axis=1).dropna().mean(axis=1).to_numpy(float) for e in envs}  # fmt: skip
+    over the seeds where every alternative and the default ran with a finite final (a seed
+    without one is left out: the row's n shows the seeds counted)."""
+    base = found.base
+    envs = sorted(set(base.runs).intersection(*(a.runs for a in found.arms.values())))
+    out = {}
+    for env in envs:
+        b = pd.Series(finals.reindex(base.runs[env]).to_numpy(float), index=base.seeds[env])
+        per_alt = [
+            (pd.Series(finals.reindex(a.runs[env]).to_numpy(float), index=a.seeds[env]) - b).abs()
+            for a in found.arms.values()
+        ]
+        out[env] = pd.concat(per_alt, axis=1).dropna().mean(axis=1).to_numpy(float)
+    return out
 
 
 def _base_row(family: Family, name: str, prediction: str, test: str, kind) -> dict:
@@ -140,45 +161,48 @@ def _fill(row: dict, cmp: stats.Comparison, tasks: list[str], diffs) -> dict:
 CHANGE_TEST = "per-seed |change| of final vs vanilla_kl's"
 
 
-def _change_row(row: dict, tested: bool, mine: dict, base: dict | None, seed: int) -> dict:
-    tasks = sorted(t for t in set(mine) & set(base or {}) if len(mine[t]) and len(base[t]))
-    means = [float(mine[t].mean()) for t in sorted(mine) if len(mine[t])]
-    row["per_task_diff"] = planned.per_task_text(sorted(mine), means, 2) if means else ""
+def _change_row(row: dict, tested: bool, mine: Twins, base: Twins, finals, seed: int) -> dict:
     name = row["arm"]
+    if not mine.complete:
+        why = next(iter(mine.missing.values()), f"no runs of {name}")
+        return {**row, "family": None, "verdict": f"not tested ({why})"}
+    per_seed = changes(mine, finals)
+    means = [float(per_seed[t].mean()) for t in sorted(per_seed) if len(per_seed[t])]
+    row["per_task_diff"] = planned.per_task_text(sorted(per_seed), means, 2) if means else ""
     if name == BASELINE or not tested:
         verdict = "reference" if name == BASELINE else "described (plain gradient)"
         return {**row, "family": None, "verdict": verdict}
+    if not base.complete:
+        why = next(iter(base.missing.values()), f"no runs of {BASELINE}")
+        return {**row, "family": None, "verdict": f"not tested ({BASELINE}: {why})"}
+    theirs = changes(base, finals)
+    tasks = sorted(t for t in set(per_seed) & set(theirs) if len(per_seed[t]) and len(theirs[t]))
     if not tasks:
         return {**row, "family": None, "verdict": f"not tested (no seeds of {name} and {BASELINE})"}
-    cmp = stats.compare([-mine[t] for t in tasks], [-base[t] for t in tasks], seed=seed)
-    return _fill(row, cmp, tasks, [float(mine[t].mean()) for t in tasks])
+    cmp = stats.compare([-per_seed[t] for t in tasks], [-theirs[t] for t in tasks], seed=seed)
+    return _fill(row, cmp, tasks, [float(per_seed[t].mean()) for t in tasks])
 
 
-def found_twins(data: planned.PlannedData) -> dict[tuple[Family, str], dict | str]:
+def found_twins(data: planned.PlannedData) -> dict[tuple[Family, str], Twins]:
     """(family, arm name) -> twins(...) for every arm of every family."""
     return {(f, name): twins(data.arms, f, name, where) for f in FAMILIES for name, where, _, _ in f.arms}  # fmt: skip
 
 
-def _family_rows(family: Family, found: dict, values: dict, finals, seed: int) -> list[dict]:
-    """The rows of one family's arms (found: this family's (arm name -> twins) entries)."""
-    per_seed = {n: changes(f, finals) for n, f in found.items() if not isinstance(f, str)}
-    rows = []
-    for name, _, prediction, tested in family.arms:
-        twins_or_why = found[name]
-        if isinstance(twins_or_why, str):
-            for test in ("final / AUC vs the default", CHANGE_TEST):
-                row = _base_row(family, name, prediction, test, None)
-                rows.append({**row, "verdict": f"not tested ({twins_or_why})"})
+def _effect_rows(family: Family, name: str, prediction: str, found: Twins, values, seed) -> list:
+    """P(alternative > default) on each metric, per alternative; "not tested" where none."""
+    rows, base_label = [], family.label(family.default)
+    for value in family.alternatives:
+        test = f"{{}}: {family.label(value)} vs {base_label}"
+        if value not in found.arms:
+            why = found.missing.get(value, f"no runs of {name}")
+            row = _base_row(family, name, prediction, test.format("final / AUC"), None)
+            rows.append({**row, "verdict": f"not tested ({why})"})
             continue
-        base_label = family.label(family.default)
-        for value, (alt, base) in twins_or_why.items():
-            for label, series in values.items():
-                cmp, tasks, diffs = planned.compare_arms(alt, base, series, seed)
-                test = f"{label}: {family.label(value)} vs {base_label}"
-                row = _base_row(family, name, prediction, test, EFFECT)
-                rows.append(_fill({**row, "x": family.label(value), "y": base_label}, cmp, tasks, diffs))  # fmt: skip
-        row = _base_row(family, name, prediction, CHANGE_TEST, CHANGE)
-        rows.append(_change_row(row, tested, per_seed[name], per_seed.get(BASELINE), seed))
+        for label, series in values.items():
+            cmp, tasks, diffs = planned.compare_arms(found.arms[value], found.base, series, seed)
+            row = _base_row(family, name, prediction, test.format(label), EFFECT)
+            row |= {"x": family.label(value), "y": base_label}
+            rows.append(_fill(row, cmp, tasks, diffs))
     return rows
 
 
@@ -186,14 +210,18 @@ def reparam_rows(data: planned.PlannedData, seed: int):
     """(rows, arms used, a planned arm missing?, finals): one final-return estimator over
     every arm of both families (one analysis)."""
     found = found_twins(data)
-    used = [a for f in found.values() if not isinstance(f, str) for pair_ in f.values() for a in pair_]  # fmt: skip
+    used = [a for t in found.values() for a in [*t.arms.values(), *([t.base] if t.base else [])]]
     finals = planned.finals(data, used)
     values = {"final": finals.values, "AUC": data.per_run["auc_eval"]}
     rows = []
     for family in FAMILIES:
-        mine = {name: f for (fam, name), f in found.items() if fam is family}
-        rows += _family_rows(family, mine, values, finals.values, seed)
-    missing = any(isinstance(f, str) for f in found.values())
+        base = found[(family, BASELINE)]
+        for name, _, prediction, tested in family.arms:
+            mine = found[(family, name)]
+            rows += _effect_rows(family, name, prediction, mine, values, seed)
+            row = _base_row(family, name, prediction, CHANGE_TEST, CHANGE)
+            rows.append(_change_row(row, tested, mine, base, finals.values, seed))
+    missing = not all(t.complete for t in found.values())
     return rows, used, missing, finals
 
 
@@ -206,12 +234,12 @@ def reparam_curves(frame: pd.DataFrame, data: planned.PlannedData, points: int =
     without any twins is absent."""
     out: dict[str, list] = {}
     for (family, name), found in found_twins(data).items():
-        if isinstance(found, str):
+        if not found.arms:
             continue
-        base = next(iter(found.values()))[1]
-        for env in sorted(set.intersection(*(set(a.runs) for a, _ in found.values()), set(base.runs))):  # fmt: skip
+        base = found.base
+        for env in sorted(set(base.runs).intersection(*(a.runs for a in found.arms.values()))):
             label_of = {r: family.label(family.default) for r in base.runs[env]}
-            for value, (alt, _) in found.items():
+            for value, alt in found.arms.items():
                 label_of |= {r: family.label(value) for r in alt.runs[env]}
             sub = frame[frame["run_id"].isin(label_of) & frame[EVAL].notna()]
             sub = sub.assign(study=family.name, group=sub["run_id"].map(label_of))
@@ -231,12 +259,15 @@ NOTE = (
     "difference of the arms' means; no predicted direction (the verdict names the higher "
     "setting); Holm over these rows. '|change|' rows (the plan's F5 test): per seed, "
     "|final(X) - final(default)| of the normalised final return (with two alternatives, "
-    "their mean); P that the arm's change is smaller than the plain gradient's (vanilla_kl "
+    "their mean, over the seeds that ran every setting: 'n' counts them); P that the arm's "
+    "change is smaller than the plain gradient's (vanilla_kl "
     "of the same family), Holm over the natural-gradient arms of both families; 'mean X - Y' "
     "there gives the arm's mean |change| per task. p: two-sided stratified permutation test; "
     "95% CI: BCa at Hesterberg's expanded level; no verdict with fewer than 5 runs per arm "
     "and task. Predicted: what theory says of each reparameterisation (param_scale is a "
-    "per-parameter and per-layer-input scaling)."
+    "per-parameter and per-layer-input scaling). Both suites (invariance-scale-1m, "
+    "invariance-hopper) run on Hopper-v5 only: every verdict here rests on one task. The "
+    "table reads interim until both families are in, since they share one Holm family."
 )
 
 
