@@ -276,6 +276,7 @@ PLANNED_ARMS = {
         "controlled-1m",
     ),
     "vanilla": ("vanilla", dict(KL_STEP), "controlled-1m"),
+    "ppo": ("ppo", {"lr": 3e-4}, "controlled-1m"),
     "exact_d0.1": ("npg_exact", {**EXACT_DEFAULTS, **KL_STEP, "damping": 0.1}, "ablation-1m"),
     "cgexact_d0.01": (
         "npg_cg",

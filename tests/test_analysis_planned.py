@@ -10,7 +10,7 @@ from npgbench.analysis.claims.ablation import factor_table
 from npgbench.analysis.claims.heldout import heldout_table
 from npgbench.analysis.claims.planned import planned_data
 from npgbench.analysis.claims.reparam import CHANGE_TEST, reparam_curves, reparam_table
-from npgbench.analysis.claims.sensitivity import sensitivity_table
+from npgbench.analysis.claims.sensitivity import RELATIVE, sensitivity_table, step_size_points
 from npgbench.analysis.data.load import load_runs
 from npgbench.analysis.stats.summary import SuiteInfo
 
@@ -126,6 +126,28 @@ def test_step_size_spread_and_worst_case_per_seed(tmp_path):
     assert data.loc[("npg_exact", "spread"), "verdict"].startswith("not tested")
 
 
+def test_step_size_points_share_one_relative_axis_and_draw(tmp_path):
+    # npg_cg at kl_delta 0.003 / 0.01 / 0.03 and ppo at lr 1e-4 / 3e-4 / 1e-3 land on 0.3 / 1 / 3
+    # (kl 0.003 / 0.01 = 0.3; lr 1e-4 / 3e-4 = 1/3): one axis, means of normalised finals.
+    for delta, level in ((0.003, 500), (0.01, 600), (0.03, 700)):
+        _arm(tmp_path, "npg_cg", {HOP: [level, level + 100]}, update={"kl_delta": delta})
+    for lr, level in ((1e-4, 100), (3e-4, 200), (1e-3, 300)):
+        _arm(tmp_path, "ppo", {HOP: [level, level]}, update={"lr": lr})
+    points = step_size_points(_data(tmp_path))
+    assert set(points["key"]) == {RELATIVE}
+    got = {(g, round(v, 2)): m for g, v, m in points[["group", "value", "final_mean"]].values}
+    assert got == pytest.approx(
+        {("npg_cg", 0.3): 0.55, ("npg_cg", 1.0): 0.65, ("npg_cg", 3.0): 0.75,
+         ("ppo", 0.33): 0.1, ("ppo", 1.0): 0.2, ("ppo", 3.33): 0.3}
+    )  # fmt: skip
+    from npgbench.analysis.report.study_figures import sensitivity_figures
+
+    (figure,) = sensitivity_figures(points)
+    assert figure.name == "step_size_f4"
+    assert figure.draw().axes[0].get_ylabel() == "normalised final return"
+    assert sensitivity_figures(points.iloc[0:0]) == []
+
+
 def test_param_scale_change_and_effect_with_predictions(tmp_path):
     # npg_exact barely moves at s = 10 (|change| 0.01 per seed); vanilla_kl drops by 0.3 + ...
     for arm, drop in (("npg_exact", 10), ("vanilla", 300)):
@@ -221,7 +243,7 @@ def test_param_scale_curves_pair_each_arm_on_one_grid_across_suites(tmp_path):
     assert reparam_figures({}) == []
 
 
-def test_std_param_runs_under_the_protocol_go_to_f5_not_to_the_per_suite_table(tmp_path):
+def test_runs_under_the_protocol_go_to_f4_f5_not_to_the_per_suite_tables(tmp_path):
     # invariance-hopper's log arm is controlled-1m's run: compared across suites in F5, with
     # its curves figure; the per-suite std_param table (training returns) leaves them out.
     from npgbench.analysis.report.command import main
@@ -230,8 +252,13 @@ def test_std_param_runs_under_the_protocol_go_to_f5_not_to_the_per_suite_table(t
     _arm(root, "npg_exact", {HOP: [500, 520, 540]}, suite="controlled-1m")
     for std in ("softplus", "identity"):
         _arm(root, "npg_exact", {HOP: [400, 420]}, suite="invariance-hopper", policy={"std_param": std})  # fmt: skip
+    # The same for a step-size sweep: F4 (with its figure), not the per-suite table.
+    for delta in (0.003, 0.03):
+        _arm(root, "npg_cg", {HOP: [300, 320]}, suite="sensitivity-1m", update={"kl_delta": delta})
     assert main([str(root), "--out", str(tmp_path / "rep"), "--reps", "100"]) == 0
     out = tmp_path / "rep"
+    assert not list((out / "tables").glob("*step_size_sensitivity.csv"))
+    assert (out / "figures" / "step_size_f4.png").is_file()
     assert not list((out / "tables").glob("*std_param_invariance.csv"))
     assert (out / "figures" / "std_param_f5_curves.png").is_file()
     f5 = (out / "tables" / "reparam_invariance.csv").read_text()

@@ -159,11 +159,40 @@ def _test(row: dict, mine, base, higher: bool, seed: int) -> dict:
     }  # fmt: skip
 
 
-def sensitivity_rows(data: planned.PlannedData, reps: int, seed: int):
-    """(rows, arms used, a planned method missing?)."""
+def found_sweeps(data: planned.PlannedData):
+    """(method name -> its arms or why none, arms used, their finals: one estimator)."""
     found = {s.name: sweep_arms(data.arms, s) for s in SWEEPS}
     used = [a for f in found.values() if not isinstance(f, str) for a in f]
-    finals = planned.finals(data, used)
+    return found, used, planned.finals(data, used)
+
+
+RELATIVE = "step size / the method's default"
+
+
+def step_size_points(data: planned.PlannedData) -> pd.DataFrame:
+    """Mean and std over seeds of the normalised final return per method, task and step
+    size, in the columns experiment_plots.step_size_figure reads: group (method), key
+    (RELATIVE: every method's knob over its middle value, so kl_delta and Adam lr share an
+    axis), env, value (0.3 / 1 / 3), final_mean, final_std, seeds."""
+    found, _, finals = found_sweeps(data)
+    rows = []
+    for s in SWEEPS:
+        arms = found[s.name]
+        for arm in [] if isinstance(arms, str) else arms:
+            value = float(setting(arm.settings, s.key))
+            for env, ids in arm.runs.items():
+                v = finals.values.reindex(ids).dropna()
+                rows.append(
+                    {"group": s.name, "key": RELATIVE, "env": env,
+                     "value": value / s.values[1], "final_mean": v.mean(),
+                     "final_std": v.std(), "seeds": len(v)}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def sensitivity_rows(data: planned.PlannedData, reps: int, seed: int):
+    """(rows, arms used, a planned method missing?)."""
+    found, used, finals = found_sweeps(data)
     tables = {
         s.name: {} if isinstance(found[s.name], str) else per_seed(found[s.name], s, finals.values)
         for s in SWEEPS

@@ -43,7 +43,9 @@ def final_vs_setting(x, df: pd.DataFrame, label: str, color, *, ax=None):
     return ax
 
 
-def step_size_panel(long: pd.DataFrame, key: str, env: str, *, ax=None, colors=None):
+def step_size_panel(
+    long: pd.DataFrame, key: str, env: str, *, ax=None, colors=None, ylabel="final return"
+):
     """Final return against one step-size key on one env (log x when positive), one line
     per variant, a star on each variant's best value."""
     ax = new_ax(ax)
@@ -64,17 +66,18 @@ def step_size_panel(long: pd.DataFrame, key: str, env: str, *, ax=None, colors=N
             )
     if (mine["value"].astype(float) > 0).all():
         ax.set_xscale("log")
-    ax.set(title=plain(env), xlabel=key, ylabel="final return")
+    ax.set(title=plain(env), xlabel=key, ylabel=ylabel)
     ax.legend(fontsize="small")
     return ax
 
 
-def step_size_figure(long: pd.DataFrame):
-    """step_size_panel per (key, env). long: variants.per_value rows of the step keys."""
+def step_size_figure(long: pd.DataFrame, ylabel: str = "final return"):
+    """step_size_panel per (key, env). long: variants.per_value rows of the step keys (or
+    sensitivity.step_size_points')."""
     colors = palette(long["group"].unique())
     return plots.facet_figure(
         sorted(long.groupby(["key", "env"]).groups),
-        lambda panel, ax: step_size_panel(long, *panel, ax=ax, colors=colors),
+        lambda panel, ax: step_size_panel(long, *panel, ax=ax, colors=colors, ylabel=ylabel),
         legend=False,
     )
 

@@ -36,6 +36,7 @@ from npgbench.analysis.report.study_figures import (
     curve_figures,
     experiment_sections,
     reparam_figures,
+    sensitivity_figures,
 )
 from npgbench.analysis.stats import timing
 from npgbench.analysis.stats.summary import Options, SuiteInfo, summarise_runs
@@ -54,6 +55,7 @@ FIGURE_HOMES = {
     "param_scale_curves": "reparam_invariance",
     "std_param_f5_curves": "reparam_invariance",
     "step_size": "step_size_sensitivity",
+    "step_size_f4": "step_size_family",
     "damping": "damping",
     "fisher_fidelity": "fisher_fidelity",
     "fidelity_64": "fisher_fidelity_64",
@@ -256,7 +258,10 @@ def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[t
     return [
         (ablation.factor_table(data, opts.seed), []),
         (decomposition.decomposition_table(data, opts.reps, opts.seed), []),
-        (sensitivity.sensitivity_table(data, opts.reps, opts.seed), []),
+        (
+            sensitivity.sensitivity_table(data, opts.reps, opts.seed),
+            sensitivity_figures(sensitivity.step_size_points(data)),
+        ),
         (reparam.reparam_table(data, opts.seed), reparam_figures(curves)),
         (heldout.heldout_table(data), []),
     ]

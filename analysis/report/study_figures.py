@@ -225,6 +225,21 @@ def reparam_figures(curves: dict[str, pd.DataFrame]) -> list[Figure]:
     return out
 
 
+def sensitivity_figures(points: pd.DataFrame) -> list[Figure]:
+    """F4's normalised final return against step size (sensitivity.step_size_points), one
+    panel per task; none without points."""
+    if points.empty:
+        return []
+    caption = (
+        "Normalised final return (mean-action evaluation) against each method's step size "
+        "over its default (kl_delta 0.003 / 0.01 / 0.03; Adam lr for vanilla_adam and ppo), "
+        "mean ± std over seeds, one panel per task; star: the best step size"
+    )
+    ylabel = "normalised final return"
+    draw = partial(experiment_plots.step_size_figure, points, ylabel)
+    return [Figure("step_size_f4", caption, draw)]
+
+
 def reference_damping(runs: pd.DataFrame) -> dict[str, float]:
     """variant -> lambda of its fidelity reference: its update.damping when positive, else
     FIDELITY_DEFAULT_DAMPING (what the harness compares a variant without damping with)."""
@@ -244,7 +259,8 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
     invariance, step-size sensitivity, damping, Fisher fidelity."""
     frame, runs = study.frame, study.runs
     out = []
-    # Runs under the planned protocol are F5's, compared across suites (planned_tables).
+    # Runs under the planned protocol are F4's and F5's, compared across suites on evaluation
+    # returns with their middle arms from controlled-1m (planned_tables).
     settings = variants.run_settings(runs)
     own = runs[[not planned.under_protocol(settings[r], reparam.KEYS) for r in runs["run_id"]]]
     table, curves = experiments.invariance(frame, summary, own, ranges, opts.value, opts.points)
@@ -255,7 +271,7 @@ def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tu
         )
         draw = lambda: experiment_plots.invariance_figure(curves, opts.value)  # noqa: E731
         out.append((table, Figure("std_param_curves", caption, draw)))
-    table, long = experiments.step_size(summary, runs, ranges)
+    table, long = experiments.step_size(summary, own, ranges)
     if table is not None:
         caption = "Final return against step size (log x), mean ± std over seeds; star: best"
         draw = lambda: experiment_plots.step_size_figure(long)  # noqa: E731
