@@ -26,26 +26,35 @@ from npgbench.analysis.data.arms import Arm, pair
 from npgbench.analysis.data.table import Table, fmt, fmt_ci
 from npgbench.analysis.stats.aggregate import percentile_ci, resample
 
-PATHS = (
-    # (path, ((factor of ablation.FACTORS, its X is the step's destination?), ...))
-    ("damping first", ((0, True), (2, True), (5, False))),
-    ("estimator first", ((1, True), (4, False), (6, False))),
-)
-STEP_NAMES = {
-    0: "damping 0.01 -> 0.1 (sampled dense F)",
-    2: "estimator: sampled dense F -> analytic F, converged CG (damping 0.1)",
-    5: "CG truncation: converged -> 10 iterations (damping 0.1)",
-    1: "estimator: sampled dense F -> analytic F, converged CG (damping 0.01)",
-    4: "CG truncation: converged -> 10 iterations (damping 0.01)",
-    6: "damping 0.01 -> 0.1 (10 CG iterations)",
-}
+Step = tuple[str, str, bool, str]
+"""(X, Y of an ablation.FACTORS comparison, X is the step's destination?, the step's name)."""
+PATHS: tuple[tuple[str, tuple[Step, ...]], ...] = (
+    ("damping first", (
+        ("exact_d0.1", "npg_exact", True, "damping 0.01 -> 0.1 (sampled dense F)"),
+        ("cgexact_d0.1", "exact_d0.1", True,
+         "estimator: sampled dense F -> analytic F, converged CG (damping 0.1)"),
+        ("cgexact_d0.1", "npg_cg", False, "CG truncation: converged -> 10 iterations (damping 0.1)"),
+    )),
+    ("estimator first", (
+        ("cgexact_d0.01", "npg_exact", True,
+         "estimator: sampled dense F -> analytic F, converged CG (damping 0.01)"),
+        ("cgexact_d0.01", "cg10_d0.01", False,
+         "CG truncation: converged -> 10 iterations (damping 0.01)"),
+        ("cg10_d0.01", "npg_cg", False, "damping 0.01 -> 0.1 (10 CG iterations)"),
+    )),
+)  # fmt: skip
+
+
+def factor(x: str, y: str) -> ablation.Factor:
+    """The ablation comparison of X against Y (by arm name, not position)."""
+    return next(f for f in ablation.FACTORS if f.x_name == x and f.y.name == y)
 
 
 def path_arms(data: planned.PlannedData, steps) -> list[tuple[str, Arm]] | str:
     """[(name, arm)] from npg_exact to npg_cg along the steps, or why not."""
     chain: list[tuple[str, Arm]] = []
-    for index, x_is_next in steps:
-        f = ablation.FACTORS[index]
+    for x_name, y_name, x_is_next, _ in steps:
+        f = factor(x_name, y_name)
         found = pair(data.arms, f.x, f.y, f.keys, planned.PROTOCOL, f.own_settings)
         if isinstance(found, str):
             return found
@@ -87,7 +96,7 @@ def path_rows(name: str, arms, metric: str, values: pd.Series, reps: int, seed: 
     runs = ", ".join(
         f"{t.split('-v')[0]} {'/'.join(str(c[i]) for c in counts)}" for i, t in enumerate(tasks)
     )
-    names = [STEP_NAMES[index] for index, _ in dict(PATHS)[name]]
+    names = [step[3] for step in dict(PATHS)[name]]
     spans = [(k, k + 1, names[k]) for k in range(len(arms) - 1)] + [(0, len(arms) - 1, "total")]
     out = []
     for first, last, step in spans:

@@ -227,8 +227,8 @@ def reparam_figures(curves: dict[str, pd.DataFrame]) -> list[Figure]:
 
 def sensitivity_figures(points: pd.DataFrame) -> list[Figure]:
     """F4's normalised final return against step size (sensitivity.step_size_points), one
-    panel per task; none without points."""
-    if points.empty:
+    panel per task; none until some method has runs at two step sizes."""
+    if points.empty or points.groupby("group")["value"].nunique().max() < 2:
         return []
     caption = (
         "Normalised final return (mean-action evaluation) against each method's step size "
