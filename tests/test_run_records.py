@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
+import pytest
 import torch
 from fisher_fixtures import make_batch
 from npgbench.algorithms.fisher.exact import ExactConfig
@@ -55,6 +57,40 @@ def test_stale_reasons_name_what_changed():
         "variant source changed (npgbench.algorithms.fisher.cg, npgbench.algorithms.natural)"
     ]
     assert stale_reasons({**now, "plugin_version": "0.1"}, now) == ["plugin_version '0.1' -> ''"]
+
+
+def test_a_declared_result_equivalent_source_is_current_through_the_chain(monkeypatch):
+    # Two result-neutral refactors: old -> middle -> installed. A run of the oldest reads
+    # current; one of an undeclared source reads stale; a cycle is an error, not a hang.
+    from npgbench.harness.tracking import source_ledger
+
+    now = code_fingerprint("npg_cg")
+    old, middle = "a" * 64, "b" * 64
+    chain = {old: middle, middle: now["variant_source_sha256"]}
+    monkeypatch.setattr(source_ledger, "EQUIVALENT", chain)
+    assert stale_reasons({**now, "variant_source_sha256": old}, now) == []
+    assert stale_reasons({**now, "variant_source_sha256": "c" * 64}, now) != []
+    monkeypatch.setattr(source_ledger, "EQUIVALENT", {old: middle, middle: old})
+    with pytest.raises(ValueError, match="cycles"):
+        source_ledger.resolve(old)
+
+
+def test_every_committed_run_is_current_for_the_installed_code():
+    # docs/data's runs were made at several commits; each must still read as made by this
+    # code (or record no fingerprint). A failure here means a variant's source changed: if
+    # tests/test_reference_runs.py still passes unregenerated, declare the change in
+    # harness/tracking/source_ledger.py; otherwise the dataset is stale for real.
+    root = Path(__file__).resolve().parents[1] / "docs" / "data"
+    installed: dict[str, dict] = {}
+    stale = []
+    for meta_path in sorted(root.glob("*/*/meta.json")):
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("code"):
+            continue
+        now = installed.setdefault(meta["algo"], code_fingerprint(meta["algo"]))
+        if stale_reasons(meta["code"], now):
+            stale.append(meta_path.parent.name)
+    assert not stale, f"{len(stale)} stale runs, e.g. {stale[:3]}"
 
 
 def scaled_pair(scale: float) -> tuple[GaussianPolicy, GaussianPolicy]:

@@ -13,7 +13,8 @@ the fingerprint is how a later sweep can tell that a complete run was made by ot
                             the distribution that provides a plugin variant ("" for built-ins)
 
 The git sha changes with every commit, so staleness is judged on the variant's own source and
-the plugin version, not on it. Shared code (sampler, policy, core) is covered by the git sha and
+the plugin version, not on it; a refactor proven result-neutral is declared in
+source_ledger.py, so the runs made before it stay current. Shared code (sampler, policy, core) is covered by the git sha and
 by tests/test_reference_runs.py, which keeps same-seed results bit-identical across commits.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from npgbench.algorithms.registry import ENTRY_POINT_GROUP, lookup, plugins
 from npgbench.harness.tracking.run_dir import git_sha
+from npgbench.harness.tracking.source_ledger import resolve
 
 
 def _package_version() -> str:
@@ -78,11 +80,13 @@ def code_fingerprint(algo: str) -> dict[str, str | list[str]]:
 
 def stale_reasons(recorded: dict | None, installed: dict) -> list[str]:
     """What differs between a run's recorded fingerprint and the installed code's, judged on
-    the variant's own source and its plugin version ([] when nothing, or nothing recorded)."""
+    the variant's own source (up to source_ledger's declared result-equivalent refactors) and
+    its plugin version ([] when nothing, or nothing recorded)."""
     if not recorded:
         return []
     reasons = []
-    if recorded.get("variant_source_sha256") != installed["variant_source_sha256"]:
+    made_by = resolve(str(recorded.get("variant_source_sha256", "")))
+    if made_by != installed["variant_source_sha256"]:
         modules = ", ".join(installed["variant_modules"])
         reasons.append(f"variant source changed ({modules})")
     for key in ("plugin_dist", "plugin_version"):
