@@ -127,8 +127,8 @@ def test_step_size_spread_and_worst_case_per_seed(tmp_path):
 
 
 def test_step_size_points_share_one_relative_axis_and_draw(tmp_path):
-    # npg_cg at kl_delta 0.003 / 0.01 / 0.03 and ppo at lr 1e-4 / 3e-4 / 1e-3 land on 0.3 / 1 / 3
-    # (kl 0.003 / 0.01 = 0.3; lr 1e-4 / 3e-4 = 1/3): one axis, means of normalised finals.
+    # npg_cg at kl_delta 0.003 / 0.01 / 0.03 lands on 0.3 / 1 / 3, ppo at lr 1e-4 / 3e-4 / 1e-3
+    # on 1/3 / 1 / 10/3: one axis (over each default), means of normalised finals.
     for delta, level in ((0.003, 500), (0.01, 600), (0.03, 700)):
         _arm(tmp_path, "npg_cg", {HOP: [level, level + 100]}, update={"kl_delta": delta})
     for lr, level in ((1e-4, 100), (3e-4, 200), (1e-3, 300)):

@@ -148,3 +148,14 @@ def test_the_report_notes_mixed_code_and_ignores_superseded_runs(tmp_path):
     )
     assert main(["report", str(root), "--out", str(tmp_path / "rep"), "--reps", "20"]) == 0
     assert "mixes runs of 2 code versions" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_sources_declared_result_equivalent_are_one_code_version(tmp_path, monkeypatch):
+    from npgbench.harness.tracking import source_ledger
+
+    monkeypatch.setattr(source_ledger, "EQUIVALENT", {"a" * 64: "b" * 64})
+    root = tmp_path / "runs"
+    for seed, sha in ((0, "a" * 64), (1, "b" * 64)):
+        extra = {"code": {"variant_source_sha256": sha}}
+        write_run(root, "ppo", "EnvA-v5", seed, np.linspace(0, 10, 5), suite="s", meta_extra=extra)
+    assert not [n for n in load_runs(root).notes if "code versions" in n]

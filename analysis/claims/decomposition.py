@@ -47,7 +47,10 @@ PATHS: tuple[tuple[str, tuple[Step, ...]], ...] = (
 
 def factor(x: str, y: str) -> ablation.Factor:
     """The ablation comparison of X against Y (by arm name, not position)."""
-    return next(f for f in ablation.FACTORS if f.x_name == x and f.y.name == y)
+    found = [f for f in ablation.FACTORS if f.x_name == x and f.y.name == y]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} ablation comparisons of {x} against {y}, not one")
+    return found[0]
 
 
 def path_arms(data: planned.PlannedData, steps) -> list[tuple[str, Arm]] | str:

@@ -173,7 +173,8 @@ def step_size_points(data: planned.PlannedData) -> pd.DataFrame:
     """Mean and std over seeds of the normalised final return per method, task and step
     size, in the columns experiment_plots.step_size_figure reads: group (method), key
     (RELATIVE: every method's knob over its middle value, so kl_delta and Adam lr share an
-    axis), env, value (0.3 / 1 / 3), final_mean, final_std, seeds."""
+    axis), env, value (0.3 / 1 / 3 for kl_delta and vanilla's Adam lr, 1/3 / 1 / 10/3 for
+    ppo's), final_mean, final_std (NaN with one seed), seeds."""
     found, _, finals = found_sweeps(data)
     rows = []
     for s in SWEEPS:

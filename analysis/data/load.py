@@ -26,6 +26,7 @@ from npgbench.analysis.data.fisher_cost_csv import read_fisher_cost as read_fish
 from npgbench.harness.core.families import recorded_family
 from npgbench.harness.core.metrics import declared, names_of
 from npgbench.harness.core.run_files import RunStatus, complete_problem, set_aside
+from npgbench.harness.tracking.source_ledger import resolve
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
@@ -167,8 +168,9 @@ def _versions_text(versions: dict | None) -> str:
 
 
 def _code_key(code) -> str:
-    """A short name of a run's code fingerprint (meta.json "code"): its variant source hash,
-    plus the plugin's version for a plugin; "" when none is recorded."""
+    """A short name of a run's code fingerprint (meta.json "code"): its variant source hash
+    after source_ledger's declared result-equivalent refactors, plus the plugin's version for
+    a plugin; "" when none is recorded."""
     if not isinstance(code, dict) or not code.get("variant_source_sha256"):
         return ""
     plugin = (
@@ -176,7 +178,7 @@ def _code_key(code) -> str:
         if code.get("plugin_dist")
         else ""
     )
-    return f"{str(code['variant_source_sha256'])[:12]}{plugin}"
+    return f"{resolve(str(code['variant_source_sha256']))[:12]}{plugin}"
 
 
 def mixed_code_notes(runs: pd.DataFrame) -> list[str]:

@@ -228,12 +228,14 @@ def reparam_figures(curves: dict[str, pd.DataFrame]) -> list[Figure]:
 def sensitivity_figures(points: pd.DataFrame) -> list[Figure]:
     """F4's normalised final return against step size (sensitivity.step_size_points), one
     panel per task; none until some method has runs at two step sizes."""
+    points = points.dropna(subset=["final_mean"]) if len(points) else points
     if points.empty or points.groupby("group")["value"].nunique().max() < 2:
         return []
     caption = (
-        "Normalised final return (mean-action evaluation) against each method's step size "
-        "over its default (kl_delta 0.003 / 0.01 / 0.03; Adam lr for vanilla_adam and ppo), "
-        "mean ± std over seeds, one panel per task; star: the best step size"
+        "Normalised final return (the step-size table's estimator, named in its note) against "
+        "each method's step size over its default (kl_delta 0.003 / 0.01 / 0.03; Adam lr for "
+        "vanilla_adam and ppo), mean ± std over seeds, one panel per task; star: the best "
+        "step size"
     )
     ylabel = "normalised final return"
     draw = partial(experiment_plots.step_size_figure, points, ylabel)

@@ -13,9 +13,10 @@ the fingerprint is how a later sweep can tell that a complete run was made by ot
                             the distribution that provides a plugin variant ("" for built-ins)
 
 The git sha changes with every commit, so staleness is judged on the variant's own source and
-the plugin version, not on it; a refactor proven result-neutral is declared in
-source_ledger.py, so the runs made before it stay current. Shared code (sampler, policy, core) is covered by the git sha and
-by tests/test_reference_runs.py, which keeps same-seed results bit-identical across commits.
+the plugin version, not on it; a refactor shown result-neutral on the reference runs is
+declared in source_ledger.py, so the runs made before it stay current. Shared code (sampler,
+policy, core) is covered by the git sha and by tests/test_reference_runs.py, which keeps
+same-seed results bit-identical across commits.
 """
 
 from __future__ import annotations
