@@ -56,6 +56,18 @@ def test_controlled_cells_mark_missing_variants_and_short_seed_counts():
     assert rows[2:] == ["| Hopper | 2000 ± 200 | 1500 ± 300 (3) |", "| Walker2d | 1000 ± 100 | - |"]
 
 
+def test_claims_cells_escape_the_pipe_of_a_statistic():
+    import math
+
+    import pandas as pd
+    from npgbench.analysis.report.headline import claims_table
+
+    row = {"claim": "c", "comparison": "a vs b", "statistic": "P(smaller |change|)",
+           "value": 0.5, "ci_lo": math.nan, "ci_hi": math.nan, "n": "3", "verdict": "v"}  # fmt: skip
+    last = claims_table(pd.DataFrame([row])).splitlines()[-1]
+    assert last.count(" | ") == 5 and "\\|change\\|" in last
+
+
 def test_replace_block_needs_both_markers():
     assert headline.replace_block(f"a {headline.BEGIN} old {headline.END} b", "NEW") == "a NEW b"
     with pytest.raises(ValueError, match="block"):

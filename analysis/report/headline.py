@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from npgbench.analysis.data.table import fmt, fmt_ci, fmt_pm
+from npgbench.analysis.data.table import fmt, fmt_ci, fmt_pm, markdown_text
 from npgbench.harness.core.run_files import RunStatus
 
 BEGIN, END = (
@@ -83,10 +83,10 @@ def claims_table(claims: pd.DataFrame) -> str:
         value = (
             fmt_ci(r["value"], r["ci_lo"], r["ci_hi"]) if pd.notna(r["ci_lo"]) else fmt(r["value"])
         )
-        lines.append(
-            f"| {r['claim']} | {r['comparison']} | {r['statistic']} | {value} | "
-            f"{r['n'] if pd.notna(r['n']) else '-'} | {r['verdict']} |"
-        )
+        cells = [r["claim"], r["comparison"], r["statistic"], value]
+        cells += [r["n"] if pd.notna(r["n"]) else "-", r["verdict"]]
+        # '|' in a statistic ("per-seed |change|") would end its cell early.
+        lines.append("| " + " | ".join(markdown_text(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
