@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full-budget benchmark: sweeps -> docs/data -> docs/results.md. Every sweep is resumable
 # (complete runs are skipped, interrupted ones continue from their checkpoint), so rerun this
-# until every run is in. About 25 CPU-hours for all phases on this 2-core machine;
+# until every run is in. About 55 CPU-hours for all phases on a 2-core machine (Phase C and
+# the extra seeds about 40 of them);
 # `--report-only` skips the sweeps and rebuilds the page from docs/data alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
