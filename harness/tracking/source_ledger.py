@@ -2,9 +2,9 @@
 
 A run is stale when its variant's source has changed since it was made. A refactor that keeps
 same-seed results bit-identical (tests/test_reference_runs.py passes against the stored
-numbers, not regenerated: short runs of every built-in variant at its default settings, so
-the evidence covers the default code paths, not every option) changes the source hash but not
-the results; its commit adds one
+numbers, not regenerated: short runs of every built-in variant at its default settings;
+tests/equivalence_runs.py adds the options a campaign uses, compared across two checkouts)
+changes the source hash but not the results; its commit adds one
 entry per changed hash here, from the hash before to the hash after, so runs made before it
 still read as current. A change that alters results adds no entry: the runs made before it
 read stale and `--rerun-stale` redoes them. Hashes chain: a run's recorded hash is followed
@@ -18,7 +18,9 @@ EQUIVALENT: dict[str, str] = {
     # invariance-hopper and sensitivity-1m) -> the sources at c27564f, after the refactors in
     # between (metric rows from the schema, natural.py read top-down, checked shapes), during
     # which the stored reference runs of every built-in variant stayed bit-identical,
-    # unregenerated. Runs made at commits in between (none in docs/data) are not covered.
+    # unregenerated, and tests/equivalence_runs.py's 11 option paths of the campaign
+    # (metrics and final policy) were bit-identical between 5526eb1 and the sources hashed
+    # below. Runs made at commits in between (none in docs/data) are not covered.
     # npg_cg and trpo (algorithms/fisher/cg.py, algorithms/natural.py)
     "c0115c788861b1f60c309e619f7a7ab7f421bfaf26b9f24c5fd36ac159553eac":
         "c861b20c1b8cb109266fd4aabcbdf455edd28d9e7a060a9ff5ed0f52fa04dce9",
