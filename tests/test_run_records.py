@@ -62,7 +62,7 @@ def test_stale_reasons_name_what_changed():
 def test_a_declared_result_equivalent_source_is_current_through_the_chain(monkeypatch):
     # Two result-neutral refactors: old -> middle -> installed. A run of the oldest reads
     # current; one of an undeclared source reads stale; a cycle is an error, not a hang.
-    from npgbench.harness.tracking import source_ledger
+    from npgbench.harness.core import source_ledger
 
     now = code_fingerprint("npg_cg")
     old, middle = "a" * 64, "b" * 64
@@ -79,7 +79,7 @@ def test_every_committed_run_is_current_for_the_installed_code():
     # docs/data's runs were made at several commits; each must still read as made by this
     # code (or record no fingerprint). A failure here means a variant's source changed: if
     # tests/test_reference_runs.py still passes unregenerated, declare the change in
-    # harness/tracking/source_ledger.py; otherwise the dataset is stale for real.
+    # harness/core/source_ledger.py; otherwise the dataset is stale for real.
     root = Path(__file__).resolve().parents[1] / "docs" / "data"
     installed: dict[str, dict] = {}
     stale, checked = [], 0

@@ -151,7 +151,7 @@ def test_the_report_notes_mixed_code_and_ignores_superseded_runs(tmp_path):
 
 
 def test_sources_declared_result_equivalent_are_one_code_version(tmp_path, monkeypatch):
-    from npgbench.harness.tracking import source_ledger
+    from npgbench.harness.core import source_ledger
 
     monkeypatch.setattr(source_ledger, "EQUIVALENT", {"a" * 64: "b" * 64})
     root = tmp_path / "runs"

@@ -26,7 +26,7 @@ from npgbench.analysis.data.fisher_cost_csv import read_fisher_cost as read_fish
 from npgbench.harness.core.families import recorded_family
 from npgbench.harness.core.metrics import declared, names_of
 from npgbench.harness.core.run_files import RunStatus, complete_problem, set_aside
-from npgbench.harness.tracking.source_ledger import resolve
+from npgbench.harness.core.source_ledger import resolve
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""

@@ -28,8 +28,8 @@ from importlib import metadata
 from pathlib import Path
 
 from npgbench.algorithms.registry import ENTRY_POINT_GROUP, lookup, plugins
+from npgbench.harness.core.source_ledger import resolve
 from npgbench.harness.tracking.run_dir import git_sha
-from npgbench.harness.tracking.source_ledger import resolve
 
 
 def _package_version() -> str:
