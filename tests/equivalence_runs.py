@@ -1,16 +1,19 @@
 """Evidence for a source_ledger.py entry: short same-seed runs of the campaign's option paths
 (converged CG with a tolerance, damping 0.1, K-FAC without averaging, param_scale 10, softplus
-std, other step sizes), made by two checkouts and compared bit for bit (metrics without
-timings, and the final policy's parameters):
+std, other step sizes), recorded as digests of every metrics column (timings left out) and of
+every final policy tensor, so two checkouts compare bit for bit:
 
     OLD/.venv/bin/python tests/equivalence_runs.py old.json      # in the old checkout
     .venv/bin/python tests/equivalence_runs.py new.json          # in this one
     python tests/equivalence_runs.py --compare old.json new.json
 
-The reference runs (reference_runs.py) cover every variant at its default settings; this
-covers the options the committed campaign runs use. Not a test: it needs two checkouts.
+tests/data/equivalence_runs.json holds the record made at the campaign's fixed commit
+(RECORDED_AT); tests/test_equivalence_runs.py (slow) re-records with the installed code and
+compares. The reference runs (reference_runs.py) cover every variant at its default settings;
+this covers the options the committed campaign runs use.
 """
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -41,7 +44,16 @@ CASES = {
 }  # fmt: skip
 
 
-def record(path: Path) -> None:
+RECORDED_AT = "5526eb1fd65618734e96db3aa8c98887e5985836"
+"""The commit whose record tests/data/equivalence_runs.json holds (the campaign's)."""
+
+
+def digest(values) -> str:
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+def record_cases() -> dict[str, dict]:
+    """case -> {"metrics": column -> digest, "policy": tensor name -> digest}."""
     from npgbench.harness.runner import resolve_config, train
 
     out = {}
@@ -55,22 +67,36 @@ def record(path: Path) -> None:
             frame = frame.astype(object).where(frame.notna(), None)
             policy = torch.load(run_dir / "policy.pt", weights_only=True)["policy"]
             out[name] = {
-                "metrics": {c: [repr(v) for v in frame[c].tolist()] for c in sorted(frame)},
-                "policy": {k: repr(v.flatten().tolist()) for k, v in policy.items()},
+                "metrics": {c: digest([repr(v) for v in frame[c].tolist()]) for c in sorted(frame)},
+                "policy": {k: digest(v.flatten().tolist()) for k, v in policy.items()},
             }
-    path.write_text(json.dumps(out))
+    return out
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """'case: column' (or 'case: policy tensor', or 'case') of every digest that differs."""
+    out = []
+    for name, case in old.items():
+        if name not in new:
+            out.append(f"{name}: not recorded")
+            continue
+        for part in ("metrics", "policy"):
+            keys = sorted(set(case[part]) | set(new[name][part]))
+            out += [
+                f"{name}: {part} {k}" for k in keys if case[part].get(k) != new[name][part].get(k)
+            ]
+    return out
 
 
 def compare(old: Path, new: Path) -> int:
     a, b = json.loads(old.read_text()), json.loads(new.read_text())
-    bad = [name for name in a if a[name] != b.get(name)]
-    print(
-        f"{len(a) - len(bad)} of {len(a)} cases bit-identical" + (f"; differ: {bad}" if bad else "")
-    )
+    bad = differences(a, b)
+    same = len({d.split(":")[0] for d in bad})
+    print(f"{len(a) - same} of {len(a)} cases bit-identical" + (f"; differ: {bad}" if bad else ""))
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--compare":
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
-    record(Path(sys.argv[1]))
+    Path(sys.argv[1]).write_text(json.dumps(record_cases(), indent=1, sort_keys=True) + "\n")

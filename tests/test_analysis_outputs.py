@@ -133,6 +133,19 @@ def test_a_curve_stops_where_its_shortest_run_stops(tmp_path):
     assert ax.lines[0].get_label() == "ppo (n=2)" and ax.get_ylabel() == "training-episode return"
 
 
+def test_a_figure_legend_lists_a_group_once_with_its_range_of_seed_counts(tmp_path):
+    for seed in (0, 1, 2):
+        write_run(tmp_path, "ppo", "EnvA-v5", seed, np.arange(5.0))
+    write_run(tmp_path, "ppo", "EnvB-v5", 0, np.arange(5.0))  # one seed on this panel
+    for seed in (0, 1):
+        write_run(tmp_path, "npg_cg", "EnvB-v5", seed, np.arange(5.0))
+    curves = interpolate_curves(load_runs(tmp_path).frame, "return_mean", "step", 11)
+    draw = lambda env, ax: plots.learning_curve(curves, env, ax=ax)  # noqa: E731
+    fig = plots.facet_figure(["EnvA-v5", "EnvB-v5"], draw)
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert sorted(labels) == ["npg_cg (n=2)", "ppo (n=1-3)"]
+
+
 def test_iqm_is_called_the_mean_when_it_trims_nothing():
     from npgbench.analysis.report.tables import aggregate_title
 

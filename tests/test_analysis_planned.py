@@ -4,6 +4,7 @@ invariance F5, held-out step ratios) on synthetic run directories with chosen fi
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from analysis_fixtures import planned_run
 from npgbench.analysis.claims.ablation import factor_table
@@ -192,7 +193,7 @@ def test_std_param_change_is_the_mean_over_its_alternatives_in_one_holm_family(t
 def test_std_param_with_one_alternative_or_seed_missing(tmp_path):
     # npg_exact has softplus on seeds 0-4 but identity on 0-3 only: the effects of softplus
     # stand; the change counts seeds 0-3 (n 4). vanilla_kl has no identity arm: its change
-    # and every natural-gradient arm's test say why. A run at another initial std (the 300k
+    # and every natural-gradient arm's test say why. A run at another initial std (the older
     # `invariance` suite's exp(-0.5)) is no twin.
     one = [500 + 20 * s for s in range(5)]
     _arm(tmp_path, "npg_exact", {HOP: one})
@@ -250,6 +251,7 @@ def test_runs_under_the_protocol_go_to_f4_f5_not_to_the_per_suite_tables(tmp_pat
 
     root = tmp_path / "runs"
     _arm(root, "npg_exact", {HOP: [500, 520, 540]}, suite="controlled-1m")
+    _arm(root, "vanilla", {HOP: [450, 460, 470]}, suite="controlled-1m")  # claims table
     for std in ("softplus", "identity"):
         _arm(root, "npg_exact", {HOP: [400, 420]}, suite="invariance-hopper", policy={"std_param": std})  # fmt: skip
     # The same for a step-size sweep: F4 (with its figure), not the per-suite table.
@@ -263,6 +265,24 @@ def test_runs_under_the_protocol_go_to_f4_f5_not_to_the_per_suite_tables(tmp_pat
     assert (out / "figures" / "std_param_f5_curves.png").is_file()
     f5 = (out / "tables" / "reparam_invariance.csv").read_text()
     assert "final: softplus vs log" in f5 and "final: identity vs log" in f5
+    # Nor do these runs make the claims table's per-suite invariance row (training returns).
+    claims = pd.read_csv(out / "tables" / "controlled-1m__claims.csv")
+    invariance = claims[claims["claim"].str.startswith("parameterisation invariance")]
+    assert len(invariance) and not invariance["comparison"].str.contains("softplus").any()
+
+
+def test_runs_under_the_protocol_that_f4_does_not_compare_keep_the_per_suite_table(tmp_path):
+    # npg_cg at kl_delta 0.001 and 0.1 is outside F4's 0.003 / 0.01 / 0.03: only the per-suite
+    # step-size table shows it.
+    from npgbench.analysis.report.command import main
+
+    root = tmp_path / "runs"
+    for delta in (0.001, 0.1):
+        _arm(root, "npg_cg", {HOP: [300, 320]}, suite="sensitivity", update={"kl_delta": delta})
+    assert main([str(root), "--out", str(tmp_path / "rep"), "--reps", "100"]) == 0
+    (table,) = (tmp_path / "rep" / "tables").glob("*step_size_sensitivity.csv")
+    row = pd.read_csv(table).iloc[0]
+    assert (row["group"], row["values"], row["lo"], row["hi"]) == ("npg_cg", 2, 0.001, 0.1)
 
 
 def test_heldout_ratios_per_arm(tmp_path):
@@ -295,7 +315,8 @@ def test_report_has_the_section_only_for_runs_under_the_protocol(tmp_path, capsy
     for name in ("ablation_factors", "step_size_family", "reparam_invariance"):
         assert (tmp_path / "rep" / "tables" / f"{name}.csv").is_file()
     other = load_runs(synthetic_results(tmp_path / "other", envs=("EnvA-v5",), seeds=(0,)))
-    assert planned_tables(other, [], Options()) == []
+    data = planned_data(other.frame, other.runs, [])
+    assert planned_tables(data, other.frame, Options()) == []
     assert planned_section([], tmp_path / "figures") == []
 
 
@@ -314,3 +335,15 @@ def test_a_comparison_on_fewer_tasks_than_its_arms_have_is_interim(tmp_path):
     row = _row(factor_table(_data(tmp_path)), "cgexact_d0.1 vs exact_d0.1")
     assert row["per_task"] == "HalfCheetah 0.5 (5 vs 5)"
     assert row["verdict"].startswith("interim: ")
+
+
+def test_f5_arms_keep_only_the_tasks_they_are_compared_on(tmp_path):
+    # controlled-1m's npg_exact runs on two tasks, its param_scale twin on Hopper only: F5's
+    # estimator and interim state must not depend on the HalfCheetah runs.
+    from npgbench.analysis.claims.reparam import PARAM_SCALE, found_twins
+
+    _arm(tmp_path, "npg_exact", {HC: [10, 20], HOP: [500, 520]}, suite="controlled-1m")
+    _arm(tmp_path, "npg_exact", {HOP: [50, 60]}, suite="invariance-scale-1m", policy={"param_scale": 10.0})  # fmt: skip
+    found = found_twins(_data(tmp_path))[(PARAM_SCALE, "npg_exact")]
+    assert found.base.tasks() == [HOP] and found.arms[10.0].tasks() == [HOP]
+    assert len(found.base.runs[HOP]) == 2

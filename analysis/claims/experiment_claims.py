@@ -113,7 +113,10 @@ def experiment_claim_rows(
         why = "not tested (no seed with a run at every step size, kl_delta 0.003 / 0.01 / 0.03)"
         sens = [_row(claim=SENSITIVITY, comparison="-", statistic="-", verdict=why)]
     if not learning:
-        why = "not tested (no runs that differ only in the parameterisation)"
+        why = (
+            "not tested (no natural-gradient arm and the plain-gradient reference "
+            f"{reparam.BASELINE} both with runs that differ only in the parameterisation)"
+        )
         claim = f"{INVARIANCE} (learning)"
         learning = [_row(claim=claim, comparison="-", statistic="-", verdict=why)]
     one = [] if one_step is None else [_row(**r) for r in offline.one_step_claim_rows(one_step)]

@@ -35,7 +35,7 @@ PROTOCOL = {
 }
 """Settings every arm of these analyses shares (controlled-1m's budget, batch, policy,
 initial std and parameterisation), so that an arm of another protocol (a param_scale 10 twin,
-a 16x16 fidelity run, tianshou-mujoco's batches, the 300k `invariance` suite's exp(-0.5)
+a 16x16 fidelity run, tianshou-mujoco's batches, the older `invariance` suite's exp(-0.5)
 initial std) never stands in for the planned one. The invariance analysis (F5) varies
 policy.param_scale and policy.std_param and so leaves each out in turn (reparam.KEYS)."""
 
@@ -145,13 +145,13 @@ def compare_arms(x: Arm, y: Arm, values: pd.Series, seed: int = 0):
 
 def interim(data: PlannedData, arms: list[Arm], missing_planned: bool) -> bool:
     """True while these arms' planned runs are not all in: a planned arm is missing, a run
-    directory of a suite they come from is not complete, or a (arm, task) cell has fewer
-    seeds than the fullest cell."""
+    directory of a suite they come from, on a task they are compared on, is not complete,
+    or a (arm, task) cell has fewer seeds than the fullest cell."""
     if missing_planned:
         return True
     ids = set(arm_runs(arms))
-    studies = set(data.runs.loc[data.runs["run_id"].isin(ids), "study"])
-    mine = data.runs[data.runs["study"].isin(studies)]
+    places = set(map(tuple, data.runs.loc[data.runs["run_id"].isin(ids), ["study", "env"]].values))
+    mine = data.runs[[cell in places for cell in zip(data.runs["study"], data.runs["env"])]]
     if (mine["status"] != RunStatus.COMPLETE).any():
         return True
     cells = [len(r) for arm in arms for r in arm.runs.values()]

@@ -22,7 +22,7 @@ Beside each arm, the invariance theory predicts (Amari 1998; Kakade 2001; Marten
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,10 @@ class Twins:
     def complete(self) -> bool:
         return self.base is not None and not self.missing
 
+    def all_arms(self) -> list[Arm]:
+        """The alternatives' arms and the default's (none without a pair)."""
+        return [*self.arms.values(), *([self.base] if self.base else [])]
+
 
 def twins(arms: list[Arm], family: Family, name: str, where: dict) -> Twins:
     """The arms of one variant at the family's default and at each alternative, each pair
@@ -119,7 +123,28 @@ def twins(arms: list[Arm], family: Family, name: str, where: dict) -> Twins:
             out.missing[value] = f"{alt.name} pairs with another {base.name} arm: ambiguous"
         else:
             out.base, out.arms[value] = found[1], found[0]
-    return out
+    return on_paired_tasks(out)
+
+
+def _on_tasks(arm: Arm, tasks: set[str]) -> Arm:
+    keep = sorted(tasks & set(arm.runs))
+    return replace(arm, runs={e: arm.runs[e] for e in keep}, seeds={e: arm.seeds[e] for e in keep})
+
+
+def on_paired_tasks(found: Twins) -> Twins:
+    """found with every arm cut to the tasks it is compared on (the default arm, often
+    controlled-1m's on three tasks, to those an alternative shares), so the final-return
+    estimator and the interim state depend only on runs F5 compares."""
+    if found.base is None:
+        return found
+    shared = set().union(*(set(a.runs) for a in found.arms.values())) & set(found.base.runs)
+    arms = {value: _on_tasks(a, shared) for value, a in found.arms.items()}
+    return Twins(_on_tasks(found.base, shared), arms, dict(found.missing))
+
+
+def all_paired_tasks(found: Twins) -> list[str]:
+    """The tasks on which the default and every alternative found have runs."""
+    return sorted(set(found.base.runs).intersection(*(a.runs for a in found.arms.values())))
 
 
 def changes(found: Twins, finals: pd.Series) -> dict[str, np.ndarray]:
@@ -127,9 +152,8 @@ def changes(found: Twins, finals: pd.Series) -> dict[str, np.ndarray]:
     over the seeds where every alternative and the default ran with a finite final (a seed
     without one is left out: the row's n shows the seeds counted)."""
     base = found.base
-    envs = sorted(set(base.runs).intersection(*(a.runs for a in found.arms.values())))
     out = {}
-    for env in envs:
+    for env in all_paired_tasks(found):
         b = pd.Series(finals.reindex(base.runs[env]).to_numpy(float), index=base.seeds[env])
         per_alt = [
             (pd.Series(finals.reindex(a.runs[env]).to_numpy(float), index=a.seeds[env]) - b).abs()
@@ -210,7 +234,7 @@ def reparam_rows(data: planned.PlannedData, seed: int):
     """(rows, arms used, a planned arm missing?, finals): one final-return estimator over
     every arm of both families (one analysis)."""
     found = found_twins(data)
-    used = [a for t in found.values() for a in [*t.arms.values(), *([t.base] if t.base else [])]]
+    used = [arm for t in found.values() for arm in t.all_arms()]
     finals = planned.finals(data, used)
     values = {"final": finals.values, "AUC": data.per_run["auc_eval"]}
     rows = []
@@ -237,7 +261,7 @@ def reparam_curves(frame: pd.DataFrame, data: planned.PlannedData, points: int =
         if not found.arms:
             continue
         base = found.base
-        for env in sorted(set(base.runs).intersection(*(a.runs for a in found.arms.values()))):
+        for env in all_paired_tasks(found):
             label_of = {r: family.label(family.default) for r in base.runs[env]}
             for value, alt in found.arms.items():
                 label_of |= {r: family.label(value) for r in alt.runs[env]}

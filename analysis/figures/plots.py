@@ -21,6 +21,7 @@ from matplotlib.ticker import EngFormatter
 from npgbench.analysis.figures.style import (
     axis_label,
     legend_outside,
+    merged_n_labels,
     n_label,
     new_ax,
     palette,
@@ -120,12 +121,15 @@ def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3), legend:
         ax.set_visible(False)
     fig.tight_layout()
     if legend:
-        entries = {}
+        drawn = []
         for ax in list(axes.flat)[: len(envs)]:
-            for handle, label in zip(*ax.get_legend_handles_labels()):
-                entries.setdefault(label, handle)
+            drawn += zip(*ax.get_legend_handles_labels())
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
+        merged = merged_n_labels([label for _, label in drawn])
+        entries = {}
+        for handle, label in drawn:
+            entries.setdefault(merged[label], handle)
         if entries:
             fig.legend(
                 entries.values(),

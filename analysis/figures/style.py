@@ -8,6 +8,7 @@ notebook keeps its inline backend; `npgbench report` selects Agg itself.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import matplotlib
@@ -70,6 +71,29 @@ def plain(text) -> str:
 def n_label(group, n: int) -> str:
     """Legend text of a variant with its sample size, e.g. "npg_cg (n=3)"."""
     return f"{plain(group)} (n={n})"
+
+
+_N_LABEL = re.compile(r"^(?P<name>.*) \(n=(?P<n>\d+)\)$")
+
+
+def merged_n_labels(labels: list[str]) -> dict[str, str]:
+    """label -> its entry in a figure-wide legend: one variant drawn with different seed
+    counts on different panels ("s=10 (n=1)", "s=10 (n=3)") reads "s=10 (n=1-3)" once;
+    labels without a sample size stay as they are."""
+    counts: dict[str, list[int]] = {}
+    for label in labels:
+        match = _N_LABEL.match(label)
+        if match:
+            counts.setdefault(match["name"], []).append(int(match["n"]))
+    out = {}
+    for label in labels:
+        match = _N_LABEL.match(label)
+        if not match:
+            out[label] = label
+            continue
+        lo, hi = min(counts[match["name"]]), max(counts[match["name"]])
+        out[label] = f"{match['name']} (n={lo})" if lo == hi else f"{match['name']} (n={lo}-{hi})"
+    return out
 
 
 def new_ax(ax, size=(5.0, 3.5)):

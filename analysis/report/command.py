@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 from npgbench.analysis.claims import fisher_experiments
+from npgbench.analysis.claims.planned import planned_data
 from npgbench.analysis.data.fisher_cost_csv import find_fisher_cost_csv, read_fisher_cost
 from npgbench.analysis.data.load import RunSet, load_runs
 from npgbench.analysis.data.offline import find_offline
@@ -34,6 +35,7 @@ from npgbench.analysis.report.study import (
     Folder,
     Study,
     analyse,
+    compared_across_suites,
     planned_section,
     planned_tables,
     slug,
@@ -249,8 +251,10 @@ def build(args: argparse.Namespace, warnings: list[str]) -> dict[str, Path]:
         studies.append(Study(name, prefix, suite, rs, frame, runs))
     # Every suite resolved (or refused) before a file is written; the planned tables first,
     # as the claims tables of the studies summarise F4 and F5.
-    planned = planned_tables(rs, [s.suite for s in studies], opts)
+    data = planned_data(rs.frame, rs.runs, [s.suite for s in studies])
+    planned = planned_tables(data, rs.frame, opts)
     folder.planned = {t.name: t for t, _ in planned}
+    folder.compared_across_suites = compared_across_suites(data)
     for study in studies:
         all_tables += analyse(study, opts, out / "figures", folder, selected)
         blocks += study.blocks

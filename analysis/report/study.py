@@ -92,6 +92,9 @@ class Folder:
     """The update-cost benchmark (timing.read_bench), or None."""
     planned: dict[str, Table] = field(default_factory=dict)
     """planned_tables(...): table name -> the decided F3 / F4 / F5 / held-out table."""
+    compared_across_suites: frozenset[str] = frozenset()
+    """Run ids F4 and F5 compare (compared_across_suites(...)): the per-suite step-size and
+    std_param analyses leave them to those tables."""
     offline: OfflineData = field(default_factory=OfflineData)
 
 
@@ -136,7 +139,7 @@ def analyse(
         tables.sensitivity(summary, study.runs),
     ]
     pairs = [(t, None) for t in built if t is not None]
-    pairs += experiment_sections(study, summary, ranges, opts)
+    pairs += experiment_sections(study, summary, ranges, opts, folder.compared_across_suites)
     figures = curve_figures(study, summary, ranges, opts) + cost_figures(
         study, summary, refs, folder.fisher_cost
     )
@@ -189,6 +192,7 @@ def claims_table(study: Study, summary, ranges, opts: Options, folder: Folder) -
     everything = everything[everything["env"].isin(list(ranges))]
     summary_all, ranges_all, _ = summarise_runs(everything, study.suite, opts, study.set.runs)
     runs_all = study.set.runs
+    runs_all = runs_all[~runs_all["run_id"].isin(folder.compared_across_suites)]
     step, _ = experiments.step_size(summary_all, runs_all, ranges_all)
     inv, _ = experiments.invariance(everything, summary_all, runs_all, ranges_all, opts.value)
     f4, f5 = (folder.planned.get(name) for name in ("step_size_family", "reparam_invariance"))
@@ -246,15 +250,22 @@ PLANNED_INTRO = (
 )
 
 
-def planned_tables(rs: RunSet, suites: list[SuiteInfo], opts: Options) -> list[tuple]:
+def compared_across_suites(data: planned.PlannedData) -> frozenset[str]:
+    """The run ids of every arm F4 and F5 compare (found by configuration in any suite)."""
+    _, f4, _ = sensitivity.found_sweeps(data)
+    f5 = [arm for found in reparam.found_twins(data).values() for arm in found.all_arms()]
+    return frozenset(planned.arm_runs([*f4, *f5]))
+
+
+def planned_tables(data: planned.PlannedData, frame: pd.DataFrame, opts: Options) -> list[tuple]:
     """(table, its Figures) of the planned cross-suite analyses (F3, F4, F5, held-out
     measures), decided; empty when no run of the folder is under their protocol (a folder
-    of unrelated runs gets none). F5's table carries its families' learning curves."""
-    data = planned.planned_data(rs.frame, rs.runs, suites)
+    of unrelated runs gets none). F5's table carries its families' learning curves.
+    data: planned.planned_data of the report's RunSet; frame: its RunSet.frame."""
     common = {k: v for k, v in planned.PROTOCOL.items() if k not in reparam.KEYS}
     if not select(data.arms, common):
         return []
-    curves = reparam.reparam_curves(rs.frame, data, opts.points)
+    curves = reparam.reparam_curves(frame, data, opts.points)
     return [
         (ablation.factor_table(data, opts.seed), []),
         (decomposition.decomposition_table(data, opts.reps, opts.seed), []),

@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from npgbench.analysis.claims import experiments, fisher_experiments, planned, reparam
+from npgbench.analysis.claims import experiments, fisher_experiments
 from npgbench.analysis.data import variants
 from npgbench.analysis.data.curves import interpolate_curves
 from npgbench.analysis.data.table import Table
@@ -256,15 +256,16 @@ def reference_damping(runs: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def experiment_sections(study: Study, summary, ranges, opts: Options) -> list[tuple]:
+def experiment_sections(
+    study: Study, summary, ranges, opts: Options, elsewhere: frozenset[str] = frozenset()
+) -> list[tuple]:
     """(table, Figure) of every experiment section the data supports: parameterisation
-    invariance, step-size sensitivity, damping, Fisher fidelity."""
+    invariance, step-size sensitivity, damping, Fisher fidelity. elsewhere: run ids F4 and
+    F5 compare across suites on evaluation returns (study.compared_across_suites); the
+    std_param and step-size sections here leave them out."""
     frame, runs = study.frame, study.runs
     out = []
-    # Runs under the planned protocol are F4's and F5's, compared across suites on evaluation
-    # returns with their middle arms from controlled-1m (planned_tables).
-    settings = variants.run_settings(runs)
-    own = runs[[not planned.under_protocol(settings[r], reparam.KEYS) for r in runs["run_id"]]]
+    own = runs[~runs["run_id"].isin(elsewhere)]
     table, curves = experiments.invariance(frame, summary, own, ranges, opts.value, opts.points)
     if table is not None:
         caption = (

@@ -2,9 +2,10 @@
 
 A run is stale when its variant's source has changed since it was made. A refactor that keeps
 same-seed results bit-identical (tests/test_reference_runs.py passes against the stored
-numbers, not regenerated: short runs of every built-in variant at its default settings;
-tests/equivalence_runs.py adds the options a campaign uses, compared across two checkouts)
-changes the source hash but not the results; its commit adds one
+numbers, not regenerated: short runs of every built-in variant at its default settings; and
+tests/test_equivalence_runs.py, slow, against tests/data/equivalence_runs.json: the options
+the campaign uses, recorded at its fixed commit) changes the source hash but not the results;
+its commit adds one
 entry per changed hash here, from the hash before to the hash after, so runs made before it
 still read as current. A change that alters results adds no entry: the runs made before it
 read stale and `--rerun-stale` redoes them. Hashes chain: a run's recorded hash is followed

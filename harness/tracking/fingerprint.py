@@ -86,8 +86,10 @@ def stale_reasons(recorded: dict | None, installed: dict) -> list[str]:
     if not recorded:
         return []
     reasons = []
+    # Both sides resolved: a checkout whose own source is a ledger key (an older commit that
+    # carries the ledger) judges the runs made by that very source current.
     made_by = resolve(str(recorded.get("variant_source_sha256", "")))
-    if made_by != installed["variant_source_sha256"]:
+    if made_by != resolve(installed["variant_source_sha256"]):
         modules = ", ".join(installed["variant_modules"])
         reasons.append(f"variant source changed ({modules})")
     for key in ("plugin_dist", "plugin_version"):
