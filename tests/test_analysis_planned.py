@@ -340,7 +340,7 @@ def test_a_comparison_on_fewer_tasks_than_its_arms_have_is_interim(tmp_path):
 def test_f5_arms_keep_only_the_tasks_they_are_compared_on(tmp_path):
     # controlled-1m's npg_exact runs on two tasks, its param_scale twin on Hopper only: F5's
     # estimator and interim state must not depend on the HalfCheetah runs.
-    from npgbench.analysis.claims.reparam import PARAM_SCALE, found_twins
+    from npgbench.analysis.claims.reparam_twins import PARAM_SCALE, found_twins
 
     _arm(tmp_path, "npg_exact", {HC: [10, 20], HOP: [500, 520]}, suite="controlled-1m")
     _arm(tmp_path, "npg_exact", {HOP: [50, 60]}, suite="invariance-scale-1m", policy={"param_scale": 10.0})  # fmt: skip

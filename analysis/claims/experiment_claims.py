@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from npgbench.analysis.claims import offline, reparam, sensitivity
+from npgbench.analysis.claims import offline, reparam, reparam_twins, sensitivity
 from npgbench.analysis.claims.rows import COLUMNS
 
 SENSITIVITY = "lower hyperparameter sensitivity"
@@ -58,7 +58,7 @@ def invariance_rows(f5: pd.DataFrame | None) -> list[dict]:
         rows.append(
             _row(
                 claim=f"{INVARIANCE} (learning, {r['reparameterisation']})",
-                comparison=f"{r['arm']} vs {reparam.BASELINE}",
+                comparison=f"{r['arm']} vs {reparam_twins.BASELINE}",
                 statistic="P(smaller per-seed |change| of normalised final return)",
                 **{k: r[k] for k in COPIED},
             )
@@ -115,7 +115,7 @@ def experiment_claim_rows(
     if not learning:
         why = (
             "not tested (no natural-gradient arm and the plain-gradient reference "
-            f"{reparam.BASELINE} both with runs that differ only in the parameterisation)"
+            f"{reparam_twins.BASELINE} both with runs that differ only in the parameterisation)"
         )
         claim = f"{INVARIANCE} (learning)"
         learning = [_row(claim=claim, comparison="-", statistic="-", verdict=why)]

@@ -37,7 +37,7 @@ PROTOCOL = {
 initial std and parameterisation), so that an arm of another protocol (a param_scale 10 twin,
 a 16x16 fidelity run, tianshou-mujoco's batches, the older `invariance` suite's exp(-0.5)
 initial std) never stands in for the planned one. The invariance analysis (F5) varies
-policy.param_scale and policy.std_param and so leaves each out in turn (reparam.KEYS)."""
+policy.param_scale and policy.std_param and so leaves each out in turn (reparam_twins.KEYS)."""
 
 
 def under_protocol(settings: dict, leave_out: tuple[str, ...] = ()) -> bool:

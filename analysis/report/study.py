@@ -20,6 +20,7 @@ from npgbench.analysis.claims import (
     planned,
     published,
     reparam,
+    reparam_twins,
     sensitivity,
 )
 from npgbench.analysis.claims import method as claims
@@ -253,7 +254,7 @@ PLANNED_INTRO = (
 def compared_across_suites(data: planned.PlannedData) -> frozenset[str]:
     """The run ids of every arm F4 and F5 compare (found by configuration in any suite)."""
     _, f4, _ = sensitivity.found_sweeps(data)
-    f5 = [arm for found in reparam.found_twins(data).values() for arm in found.all_arms()]
+    f5 = [arm for found in reparam_twins.found_twins(data).values() for arm in found.all_arms()]
     return frozenset(planned.arm_runs([*f4, *f5]))
 
 
@@ -262,7 +263,7 @@ def planned_tables(data: planned.PlannedData, frame: pd.DataFrame, opts: Options
     measures), decided; empty when no run of the folder is under their protocol (a folder
     of unrelated runs gets none). F5's table carries its families' learning curves.
     data: planned.planned_data of the report's RunSet; frame: its RunSet.frame."""
-    common = {k: v for k, v in planned.PROTOCOL.items() if k not in reparam.KEYS}
+    common = {k: v for k, v in planned.PROTOCOL.items() if k not in reparam_twins.KEYS}
     if not select(data.arms, common):
         return []
     curves = reparam.reparam_curves(frame, data, opts.points)
