@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from npgbench.analysis.data.code_versions import code_key, mixed_code_notes, versions_text
 
 # Moved to their own modules; still importable from here.
 from npgbench.analysis.data.curves import interpolate_curves as interpolate_curves
@@ -26,7 +27,6 @@ from npgbench.analysis.data.fisher_cost_csv import read_fisher_cost as read_fish
 from npgbench.harness.core.families import recorded_family
 from npgbench.harness.core.metrics import declared, names_of
 from npgbench.harness.core.run_files import RunStatus, complete_problem, set_aside
-from npgbench.harness.core.source_ledger import resolve
 
 ID_COLUMNS = ["run_id", "study", "group", "label", "algo", "env", "seed", "config_hash"]
 """Identity columns of every row of the tidy frame (study = suite name, "" when none)."""
@@ -161,57 +161,10 @@ def _number(value) -> float:
     return float(value)
 
 
-def _versions_text(versions: dict | None) -> str:
-    if not isinstance(versions, dict):
-        return ""
-    return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-
-
-def _code_key(code) -> str:
-    """A short name of a run's code fingerprint (meta.json "code"): its variant source hash
-    after source_ledger's declared result-equivalent refactors, plus the plugin's version for
-    a plugin; "" when none is recorded."""
-    if not isinstance(code, dict) or not code.get("variant_source_sha256"):
-        return ""
-    plugin = (
-        f" {code['plugin_dist']} {code.get('plugin_version', '')}"
-        if code.get("plugin_dist")
-        else ""
-    )
-    return f"{resolve(str(code['variant_source_sha256']))[:12]}{plugin}"
-
-
-def mixed_code_notes(runs: pd.DataFrame) -> list[str]:
-    """One note per variant of a study whose complete runs were made by different code
-    (different recorded fingerprints; runs that record none are not counted)."""
-    notes = []
-    done = runs[(runs["status"] == RunStatus.COMPLETE) & (runs["code"] != "")]
-    for (study, label), sub in done.groupby(["study", "label"], sort=True):
-        codes = sorted(sub["code"].unique())
-        if len(codes) > 1:
-            where = f" in suite {study}" if study else ""
-            notes.append(
-                f"{label}{where} mixes runs of {len(codes)} code versions ({', '.join(codes)}: "
-                'meta.json "code"); its rows in every table combine them'
-            )
-    return notes
-
-
-def _run_record(
-    run_dir: Path, warnings: list[str], include_incomplete: bool = False
-) -> tuple[dict, pd.DataFrame | None]:
-    """One runs-table row and the run's metrics (None unless readable, and complete or
-    include_incomplete)."""
-    meta = _read_json(run_dir / "meta.json")
-    config = _read_json(run_dir / "config.json")
-    if config is None and (run_dir / "config.json").exists():
-        warnings.append(
-            f"{run_dir / 'config.json'}: unreadable or not a JSON object; the run's settings "
-            "(hyperparameters, budget) are unknown"
-        )
-    config = config or {}
+def _identity_row(run_dir: Path, meta: dict | None, config: dict) -> dict:
+    """The runs-table fields a run's meta.json and config.json give (status set later)."""
     src = meta or config
-    rec = {
+    return {
         "run_id": src.get("run_id", run_dir.name),
         "path": str(run_dir),
         "study": str((meta or {}).get("suite") or ""),
@@ -227,14 +180,29 @@ def _run_record(
         "wall_time_s": _number((meta or {}).get("wall_time_s")),
         "total_steps": _number(config.get("total_steps")),
         "total_steps_done": _number((meta or {}).get("total_steps_done")),
-        "versions": _versions_text((meta or {}).get("versions")),
+        "versions": versions_text((meta or {}).get("versions")),
         "git_sha": (meta or {}).get("git_sha", ""),
-        "code": _code_key((meta or {}).get("code")),
+        "code": code_key((meta or {}).get("code")),
         "error": (meta or {}).get("error") or "",
         # recorded by the registry; runs from before it was, by BUILT_IN_FAMILIES
         "family": recorded_family(meta, src.get("algo", "?")),
         "iterations": 0,
     }
+
+
+def _run_record(
+    run_dir: Path, warnings: list[str], include_incomplete: bool = False
+) -> tuple[dict, pd.DataFrame | None]:
+    """One runs-table row and the run's metrics (None unless readable, and complete or
+    include_incomplete)."""
+    meta = _read_json(run_dir / "meta.json")
+    config = _read_json(run_dir / "config.json")
+    if config is None and (run_dir / "config.json").exists():
+        warnings.append(
+            f"{run_dir / 'config.json'}: unreadable or not a JSON object; the run's settings "
+            "(hyperparameters, budget) are unknown"
+        )
+    rec = _identity_row(run_dir, meta, config or {})
     if meta is None:
         warnings.append(f"{run_dir / 'meta.json'}: missing or unreadable; run skipped")
         # the runs table holds the statuses as plain strings (.value): it is data, saved as is
