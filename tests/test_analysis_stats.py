@@ -108,6 +108,34 @@ def test_holm_matches_definition_and_skips_nan():
     assert math.isnan(adjusted[1])
 
 
+def test_smallest_p_is_the_exact_p_of_fully_separated_arms():
+    # 5 vs 5 on one task: 2 of C(10, 5) = 252 relabelings are as extreme; 3 vs 3 on two
+    # tasks: 2 of 20 * 20; ties can only raise the p.
+    one = [np.arange(5.0) + 10], [np.arange(5.0)]
+    assert stats.permutation_p(*one)[0] == pytest.approx(stats.smallest_p((5,), (5,)))
+    assert stats.smallest_p((5,), (5,)) == pytest.approx(2 / 252)
+    two = [np.arange(3.0) + 10, np.arange(3.0) + 10], [np.arange(3.0), np.arange(3.0)]
+    assert stats.permutation_p(*two)[0] == pytest.approx(2 / 400)
+    assert stats.compare(*two).p_floor == pytest.approx(2 / 400)
+    tied = [np.array([1.0, 2, 3, 4, 5])], [np.array([0.0, 0, 0, 0, 1])]
+    assert stats.permutation_p(*tied)[0] > stats.smallest_p((5,), (5,))
+
+
+def test_a_family_too_large_for_its_run_counts_says_no_data_could_pass_holm():
+    import pandas as pd
+    from npgbench.analysis.claims.rows import decide
+
+    def family(k: int) -> pd.DataFrame:
+        row = {"value": 0.0, "p": 2 / 252, "p_floor": 2 / 252, "min_runs": 5, "family": "F"}
+        return pd.DataFrame([{**row, "verdict": None} for _ in range(k)])
+
+    # 7 tests: 7 x 2/252 = 0.056 >= 0.05, so even every seed apart cannot pass Holm.
+    assert decide(family(7), False)["verdict"].iloc[0] == (
+        "not separable (p = 0.056; unreachable at these counts: 7 tests, p >= 0.0079)"
+    )
+    assert decide(family(6), False)["verdict"].iloc[0] == "contradicted"  # 6 x 0.0079 < 0.05
+
+
 def test_expanded_level_for_five_runs():
     # sqrt(5/4) * t_{0.975, 4} = 3.104 -> two-sided level 0.99809.
     assert stats.expanded_level(5) == pytest.approx(0.99809, abs=1e-4)

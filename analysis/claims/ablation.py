@@ -152,7 +152,7 @@ def factor_rows(data: planned.PlannedData, finals: pd.Series, seed: int) -> tupl
             row = _empty_row(f, metric, "")
             row.update(
                 differs=_differs(f, x, y), value=cmp.statistic, ci_lo=cmp.ci_lo,
-                ci_hi=cmp.ci_hi, p=cmp.p, min_runs=cmp.min_runs, family=FAMILY,
+                ci_hi=cmp.ci_hi, p=cmp.p, p_floor=cmp.p_floor, min_runs=cmp.min_runs, family=FAMILY,
                 per_task=planned.per_task_text(tasks, cmp.per_task, 2, (cmp.n_x, cmp.n_y)),
                 per_task_diff=planned.per_task_text(tasks, diffs, 2),
                 n=f"{sum(cmp.n_x)} vs {sum(cmp.n_y)} on {len(tasks)} tasks", verdict=None,

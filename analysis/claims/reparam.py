@@ -71,7 +71,7 @@ def _base_row(family: Family, name: str, prediction: str, test: str, kind) -> di
 def _fill(row: dict, cmp: stats.Comparison, tasks: list[str], diffs) -> dict:
     return {
         **row, "value": cmp.statistic, "ci_lo": cmp.ci_lo, "ci_hi": cmp.ci_hi, "p": cmp.p,
-        "min_runs": cmp.min_runs,
+        "p_floor": cmp.p_floor, "min_runs": cmp.min_runs,
         "per_task": planned.per_task_text(tasks, cmp.per_task, 2, (cmp.n_x, cmp.n_y)),
         "per_task_diff": planned.per_task_text(tasks, diffs, 2),
         "n": f"{sum(cmp.n_x)} vs {sum(cmp.n_y)} on {len(tasks)} tasks",

@@ -18,7 +18,7 @@ from npgbench.harness.core.run_files import RunStatus
 
 COLUMNS = [
     "claim", "comparison", "statistic", "value", "ci_lo", "ci_hi", "per_task", "n", "p",
-    "p_holm", "family", "min_runs", "train_value", "train_ci_lo", "train_ci_hi", "train_p",
+    "p_holm", "p_floor", "family", "min_runs", "train_value", "train_ci_lo", "train_ci_hi", "train_p",
     "verdict",
 ]  # fmt: skip
 
@@ -53,6 +53,7 @@ def comparison_row(claim, comparison, label, cmp, tasks, family, train=None) -> 
         per_task=per_task_text(cmp, tasks),
         n=f"{sum(cmp.n_x)} vs {sum(cmp.n_y)} on {len(tasks)} tasks",
         p=cmp.p,
+        p_floor=cmp.p_floor,
         min_runs=cmp.min_runs,
     )
     if train is not None:
@@ -100,21 +101,35 @@ def decide(data: pd.DataFrame, interim: bool) -> pd.DataFrame:
     predicted direction carry directional = False and the arm names x, y, so the verdict
     names the higher arm."""
     data = data.copy()
-    for col, default in (("directional", True), ("x", ""), ("y", ""), ("p_holm", math.nan)):
+    defaults = (("directional", True), ("x", ""), ("y", ""), ("p_holm", math.nan))
+    for col, default in (*defaults, ("p_floor", math.nan), ("tests", 0)):
         if col not in data:
             data[col] = default
     data["directional"] = data["directional"].fillna(True).astype(bool)
     testable = data["family"].notna() & data["p"].notna() & (data["min_runs"] >= stats.MIN_RUNS)
     for _, idx in data[testable].groupby("family").groups.items():
         data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p"].to_numpy(float))
+        data.loc[idx, "tests"] = len(idx)
     undecided = data["verdict"].isna()
     data.loc[undecided, "verdict"] = [
-        stats.verdict(r.p_holm, r.value, int(r.min_runs), r.directional, interim)
-        .replace("first arm", f"{r.x}" if r.x else "first arm")
-        .replace("second arm", f"{r.y}" if r.y else "second arm")
+        _unreachable_note(
+            stats.verdict(r.p_holm, r.value, int(r.min_runs), r.directional, interim)
+            .replace("first arm", f"{r.x}" if r.x else "first arm")
+            .replace("second arm", f"{r.y}" if r.y else "second arm"),
+            r.p_floor,
+            int(r.tests),
+        )
         for r in data[undecided].itertuples(index=False)
     ]
     return data
+
+
+def _unreachable_note(verdict: str, p_floor: float, tests: int) -> str:
+    """A "not separable" verdict that no data of these run counts could change says so:
+    even the smallest attainable p (stats.smallest_p) fails Holm as the first of `tests`."""
+    if "not separable" not in verdict or not tests or not p_floor * tests >= stats.ALPHA:
+        return verdict
+    return verdict[:-1] + f"; unreachable at these counts: {tests} tests, p >= {p_floor:.2g})"
 
 
 def fmt_p(p: float) -> str:

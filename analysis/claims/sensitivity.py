@@ -153,7 +153,7 @@ def _test(row: dict, mine, base, higher: bool, seed: int) -> dict:
     cmp = stats.compare(xs, ys, seed=seed)
     return {
         **row, "value": cmp.statistic, "ci_lo": cmp.ci_lo, "ci_hi": cmp.ci_hi, "p": cmp.p,
-        "min_runs": cmp.min_runs, "family": FAMILY,
+        "p_floor": cmp.p_floor, "min_runs": cmp.min_runs, "family": FAMILY,
         "per_task": planned.per_task_text(tasks, cmp.per_task, 2, (cmp.n_x, cmp.n_y)),
         "n": f"{sum(cmp.n_x)} vs {sum(cmp.n_y)} seeds on {len(tasks)} tasks",
     }  # fmt: skip

@@ -53,6 +53,21 @@ class Comparison:
     def min_runs(self) -> int:
         return min(self.n_x + self.n_y, default=0)
 
+    @property
+    def p_floor(self) -> float:
+        """smallest_p at these run counts: no data of this size can give a smaller p."""
+        return smallest_p(self.n_x, self.n_y)
+
+
+def smallest_p(n_x: tuple[int, ...], n_y: tuple[int, ...]) -> float:
+    """Lower bound of the two-sided stratified permutation p at these run counts per task:
+    the two most extreme relabelings (in every task all of X above all of Y, or all below)
+    among prod_t C(n_x,t + n_y,t, n_x,t); ties only raise it. 5 vs 5 on one task: 2 / 252."""
+    if not n_x or len(n_x) != len(n_y) or min(n_x + n_y) < 1:
+        return math.nan
+    total = math.prod(math.comb(a + b, a) for a, b in zip(n_x, n_y, strict=True))
+    return min(1.0, 2 / total)
+
 
 def finite_tasks(values_RT: np.ndarray) -> list[np.ndarray]:
     """NaN-padded runs x tasks matrix -> the finite values of every task (column)."""
