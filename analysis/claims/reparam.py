@@ -180,8 +180,9 @@ NOTE = (
     "there gives the arm's mean |change| per task. p: two-sided stratified permutation test; "
     "95% CI: BCa at Hesterberg's expanded level; no verdict with fewer than 5 runs per arm "
     "and task. Predicted: what theory says of each reparameterisation (param_scale is a "
-    "per-parameter and per-layer-input scaling). Both suites (invariance-scale-1m, "
-    "invariance-hopper) run on Hopper-v5 only: every verdict here rests on one task. The "
+    "per-parameter and per-layer-input scaling). The std family runs on Hopper-v5 only "
+    "(invariance-hopper), param_scale on Hopper-v5 (invariance-scale-1m) and Walker2d-v5 "
+    "(invariance-scale-walker2d-1m): 'per task' shows the tasks each row rests on. The "
     "table reads interim until both families are in, since they share one Holm family."
 )
 
