@@ -347,3 +347,26 @@ def test_f5_arms_keep_only_the_tasks_they_are_compared_on(tmp_path):
     found = found_twins(_data(tmp_path))[(PARAM_SCALE, "npg_exact")]
     assert found.base.tasks() == [HOP] and found.arms[10.0].tasks() == [HOP]
     assert len(found.base.runs[HOP]) == 2
+
+
+def test_f4_compares_only_tasks_with_two_step_sizes(tmp_path):
+    # controlled-1m's npg_cg (the middle step size) runs on HalfCheetah and Hopper; the sweep's
+    # other step sizes on Hopper only: HalfCheetah's runs are no part of F4.
+    from npgbench.analysis.claims.sensitivity import found_sweeps
+
+    _arm(tmp_path, "npg_cg", {HC: [10, 20], HOP: [300, 310]})
+    for delta in (0.003, 0.03):
+        _arm(tmp_path, "npg_cg", {HOP: [250, 260]}, suite="sensitivity-1m", update={"kl_delta": delta})  # fmt: skip
+    found, used, finals = found_sweeps(_data(tmp_path))
+    assert [arm.tasks() for arm in found["npg_cg"]] == [[HOP]] * 3
+    assert len(finals.values) == 6  # 3 step sizes x 2 seeds, Hopper only
+
+
+def test_f5_reads_interim_until_param_scale_has_its_second_task(tmp_path):
+    from npgbench.analysis.claims.reparam_twins import PARAM_SCALE, found_twins
+
+    _arm(tmp_path, "npg_exact", {HOP: [500, 520]}, suite="controlled-1m")
+    _arm(tmp_path, "npg_exact", {HOP: [50, 60]}, suite="invariance-scale-1m", policy={"param_scale": 10.0})  # fmt: skip
+    found = found_twins(_data(tmp_path))[(PARAM_SCALE, "npg_exact")]
+    assert found.complete and not found.on_every_task(PARAM_SCALE.tasks)
+    assert found.on_every_task(("Hopper-v5",))

@@ -119,21 +119,31 @@ def test_smallest_p_is_the_exact_p_of_fully_separated_arms():
     assert stats.compare(*two).p_floor == pytest.approx(2 / 400)
     tied = [np.array([1.0, 2, 3, 4, 5])], [np.array([0.0, 0, 0, 0, 1])]
     assert stats.permutation_p(*tied)[0] > stats.smallest_p((5,), (5,))
+    # Unequal counts: five equal Y leave X = 5..8 one extreme alone, p = 1 / 126.
+    lone = [np.array([5.0, 6, 7, 8])], [np.ones(5)]
+    assert stats.permutation_p(*lone)[0] == pytest.approx(1 / 126)
+    assert stats.smallest_p((4,), (5,)) == pytest.approx(1 / 126)
 
 
 def test_a_family_too_large_for_its_run_counts_says_no_data_could_pass_holm():
     import pandas as pd
     from npgbench.analysis.claims.rows import decide
 
-    def family(k: int) -> pd.DataFrame:
+    def family(k: int, floors=()) -> pd.DataFrame:
         row = {"value": 0.0, "p": 2 / 252, "p_floor": 2 / 252, "min_runs": 5, "family": "F"}
-        return pd.DataFrame([{**row, "verdict": None} for _ in range(k)])
+        rows = [{**row, "verdict": None} for _ in range(k)]
+        for r, floor in zip(rows, floors):  # rows with more runs: a lower floor
+            r.update(p=floor, p_floor=floor)
+        return pd.DataFrame(rows)
 
     # 7 tests: 7 x 2/252 = 0.056 >= 0.05, so even every seed apart cannot pass Holm.
     assert decide(family(7), False)["verdict"].iloc[0] == (
-        "not separable (p = 0.056; unreachable at these counts: 7 tests, p >= 0.0079)"
+        "not separable (p = 0.056; unreachable at these counts: Holm p >= 0.056 over 7 tests)"
     )
     assert decide(family(6), False)["verdict"].iloc[0] == "contradicted"  # 6 x 0.0079 < 0.05
+    # With 6 rows of floor 1e-5 ranked first, a 5-vs-5 row is the 7th: 1 x 0.0079 < 0.05.
+    mixed = decide(family(7, floors=[1e-5] * 6), False)["verdict"]
+    assert mixed.iloc[6] == "contradicted" and not mixed.str.contains("unreachable").any()
 
 
 def test_expanded_level_for_five_runs():

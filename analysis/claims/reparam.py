@@ -136,7 +136,7 @@ def reparam_rows(data: planned.PlannedData, seed: int):
             rows += _effect_rows(family, name, prediction, mine, values, seed)
             row = _base_row(family, name, prediction, CHANGE_TEST, CHANGE)
             rows.append(_change_row(row, tested, mine, base, finals.values, seed))
-    missing = not all(t.complete for t in found.values())
+    missing = not all(t.on_every_task(family.tasks) for (family, _), t in found.items())
     return rows, used, missing, finals
 
 

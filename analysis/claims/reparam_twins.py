@@ -8,7 +8,7 @@ tests them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from npgbench.analysis.claims import planned
 from npgbench.analysis.data.arms import Arm, ArmSpec, pair
@@ -34,6 +34,9 @@ class Family:
     alternatives: tuple
     arms: tuple
     """(name, settings, prediction, tested against the plain gradient in F5) per arm."""
+    tasks: tuple[str, ...] = ("Hopper-v5",)
+    """The tasks its suites run (the analysis plan's): the table is interim until each
+    arm's twins have runs on all of them."""
 
     def label(self, value) -> str:
         return f"s={value:g}" if self.key == "policy.param_scale" else str(value)
@@ -51,7 +54,7 @@ PARAM_SCALE = Family("param_scale", "policy.param_scale", 1.0, (10.0,), (
      "invariant to per-layer input scaling, up to damping (K-FAC)", True),
     ("npg_diag", {"algo": "npg_diag", "update.damping": 0.01, **KL},
      "invariant to per-parameter scaling, up to damping (diagonal Fisher)", True),
-))  # fmt: skip
+), ("Hopper-v5", "Walker2d-v5"))  # fmt: skip
 STD_PARAM = Family("std_param", "policy.std_param", "log", ("softplus", "identity"), (
     ("vanilla_kl", VANILLA_KL, PLAIN, False),
     ("vanilla_sgd", VANILLA_SGD, PLAIN, False),
@@ -81,6 +84,10 @@ class Twins:
     def complete(self) -> bool:
         return self.base is not None and not self.missing
 
+    def on_every_task(self, tasks) -> bool:
+        """Whether the default and every alternative have runs on each of `tasks`."""
+        return self.complete and all(set(tasks) <= set(a.runs) for a in self.all_arms())
+
     def all_arms(self) -> list[Arm]:
         """The alternatives' arms and the default's (none without a pair)."""
         return [*self.arms.values(), *([self.base] if self.base else [])]
@@ -104,11 +111,6 @@ def twins(arms: list[Arm], family: Family, name: str, where: dict) -> Twins:
     return on_paired_tasks(out)
 
 
-def _on_tasks(arm: Arm, tasks: set[str]) -> Arm:
-    keep = sorted(tasks & set(arm.runs))
-    return replace(arm, runs={e: arm.runs[e] for e in keep}, seeds={e: arm.seeds[e] for e in keep})
-
-
 def on_paired_tasks(found: Twins) -> Twins:
     """found with every arm cut to the tasks it is compared on (the default arm, often
     controlled-1m's on three tasks, to those an alternative shares), so the final-return
@@ -116,8 +118,8 @@ def on_paired_tasks(found: Twins) -> Twins:
     if found.base is None:
         return found
     shared = set().union(*(set(a.runs) for a in found.arms.values())) & set(found.base.runs)
-    arms = {value: _on_tasks(a, shared) for value, a in found.arms.items()}
-    return Twins(_on_tasks(found.base, shared), arms, dict(found.missing))
+    arms = {value: a.on_tasks(shared) for value, a in found.arms.items()}
+    return Twins(found.base.on_tasks(shared), arms, dict(found.missing))
 
 
 def all_paired_tasks(found: Twins) -> list[str]:

@@ -102,13 +102,17 @@ def decide(data: pd.DataFrame, interim: bool) -> pd.DataFrame:
     names the higher arm."""
     data = data.copy()
     defaults = (("directional", True), ("x", ""), ("y", ""), ("p_holm", math.nan))
-    for col, default in (*defaults, ("p_floor", math.nan), ("tests", 0)):
+    extra = (("p_floor", math.nan), ("holm_floor", math.nan), ("tests", 0))
+    for col, default in (*defaults, *extra):
         if col not in data:
             data[col] = default
     data["directional"] = data["directional"].fillna(True).astype(bool)
     testable = data["family"].notna() & data["p"].notna() & (data["min_runs"] >= stats.MIN_RUNS)
     for _, idx in data[testable].groupby("family").groups.items():
         data.loc[idx, "p_holm"] = stats.holm(data.loc[idx, "p"].to_numpy(float))
+        # The smallest Holm p each row could get: every row at its floor (a row's adjusted p
+        # is the running max over rows ranked before it, so this is its best case).
+        data.loc[idx, "holm_floor"] = stats.holm(data.loc[idx, "p_floor"].to_numpy(float))
         data.loc[idx, "tests"] = len(idx)
     undecided = data["verdict"].isna()
     data.loc[undecided, "verdict"] = [
@@ -116,7 +120,7 @@ def decide(data: pd.DataFrame, interim: bool) -> pd.DataFrame:
             stats.verdict(r.p_holm, r.value, int(r.min_runs), r.directional, interim)
             .replace("first arm", f"{r.x}" if r.x else "first arm")
             .replace("second arm", f"{r.y}" if r.y else "second arm"),
-            r.p_floor,
+            r.holm_floor,
             int(r.tests),
         )
         for r in data[undecided].itertuples(index=False)
@@ -124,12 +128,15 @@ def decide(data: pd.DataFrame, interim: bool) -> pd.DataFrame:
     return data
 
 
-def _unreachable_note(verdict: str, p_floor: float, tests: int) -> str:
-    """A "not separable" verdict that no data of these run counts could change says so:
-    even the smallest attainable p (stats.smallest_p) fails Holm as the first of `tests`."""
-    if "not separable" not in verdict or not tests or not p_floor * tests >= stats.ALPHA:
+def _unreachable_note(verdict: str, holm_floor: float, tests: int) -> str:
+    """A "not separable" verdict that no data of these run counts could change says so: with
+    every row of its family at its smallest attainable p (stats.smallest_p), its Holm p
+    still reaches ALPHA."""
+    if "not separable" not in verdict or not holm_floor >= stats.ALPHA:
         return verdict
-    return verdict[:-1] + f"; unreachable at these counts: {tests} tests, p >= {p_floor:.2g})"
+    return verdict[:-1] + (
+        f"; unreachable at these counts: Holm p >= {holm_floor:.2g} over {tests} tests)"
+    )
 
 
 def fmt_p(p: float) -> str:

@@ -65,7 +65,8 @@ FAMILY = "F4"
 def sweep_arms(arms: list[Arm], sweep: Sweep) -> list[Arm] | str:
     """The method's arms at the planned values: those under the protocol with its settings
     that are equal in everything but the knob; the family with the most runs when several
-    exist. A reason string when there are none."""
+    exist; each cut to the tasks where two of them have runs. A reason string when there
+    are none."""
     found = [
         a
         for a in select(arms, {**planned.PROTOCOL, **sweep.where})
@@ -77,7 +78,13 @@ def sweep_arms(arms: list[Arm], sweep: Sweep) -> list[Arm] | str:
         families.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(a)
     if not families:
         return "no runs"
-    return max(families.values(), key=lambda f: (len(f), sum(map(_count, f))))
+    best = max(families.values(), key=lambda f: (len(f), sum(map(_count, f))))
+    # Only tasks with runs at two step sizes or more are compared (controlled-1m's middle
+    # arms run on HalfCheetah too): the estimator and interim state then see those alone.
+    tasks = [e for e in {e for a in best for e in a.runs} if sum(e in a.runs for a in best) > 1]
+    if not tasks:
+        return "no task with runs at two step sizes"
+    return [a.on_tasks(tasks) for a in best]
 
 
 def _count(arm: Arm) -> int:

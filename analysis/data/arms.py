@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from npgbench.analysis.data.variants import run_settings
@@ -56,6 +56,12 @@ class Arm:
 
     def tasks(self) -> list[str]:
         return sorted(self.runs)
+
+    def on_tasks(self, tasks) -> Arm:
+        """This arm with only the runs of `tasks` (those it has)."""
+        keep = sorted(set(tasks) & set(self.runs))
+        runs = {e: self.runs[e] for e in keep}
+        return replace(self, runs=runs, seeds={e: self.seeds[e] for e in keep})
 
 
 def experiment_settings(runs: pd.DataFrame) -> dict[str, dict]:

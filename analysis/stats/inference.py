@@ -62,11 +62,14 @@ class Comparison:
 def smallest_p(n_x: tuple[int, ...], n_y: tuple[int, ...]) -> float:
     """Lower bound of the two-sided stratified permutation p at these run counts per task:
     the two most extreme relabelings (in every task all of X above all of Y, or all below)
-    among prod_t C(n_x,t + n_y,t, n_x,t); ties only raise it. 5 vs 5 on one task: 2 / 252."""
+    among prod_t C(n_x,t + n_y,t, n_x,t). 5 vs 5 on one task: 2 / 252. With unequal counts
+    ties can leave one extreme alone (X = 5..8 against five equal Y: 1 / 126), so the bound
+    is then 1 / prod; the Monte Carlo p (never below 1 / (1 + draws)) is above it too."""
     if not n_x or len(n_x) != len(n_y) or min(n_x + n_y) < 1:
         return math.nan
     total = math.prod(math.comb(a + b, a) for a, b in zip(n_x, n_y, strict=True))
-    return min(1.0, 2 / total)
+    extremes = 2 if n_x == n_y else 1
+    return min(1.0, extremes / total)
 
 
 def finite_tasks(values_RT: np.ndarray) -> list[np.ndarray]:
