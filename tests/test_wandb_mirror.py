@@ -181,3 +181,23 @@ def test_a_killed_and_resumed_run_continues_its_wandb_run_with_every_row_once(tm
     # resumed attempt continued its W&B run id
     (kept,) = (run_dir / "wandb" / "superseded").glob("offline-run-*")
     assert list(kept.glob("run-*.wandb")) and kept.name.endswith(f"-{record['run']['id']}")
+
+
+def test_the_wandb_summary_keeps_the_runs_final_return_when_the_mirror_saw_no_rows():
+    # A run another process completed just before this worker took its lock: train() reads
+    # its final return from the directory, the mirror was given no rows.
+    import time
+
+    from npgbench.harness.core.run_files import RunStatus
+    from npgbench.harness.sweep.jobs import RunResult, _finish_mirror
+
+    class Mirror:
+        def finish(self, summary=None, exit_code=0, timeout=60.0):
+            self.summary, self.exit_code = summary, exit_code
+
+    mirror = Mirror()
+    done = RunResult("r", "npg_cg", "Hopper-v5", 0, "/r", RunStatus.COMPLETE, final_return=12.5)
+    _finish_mirror(mirror, done, time.time())
+    assert mirror.summary["final_return"] == 12.5 and mirror.exit_code == 0
+    _finish_mirror(mirror, RunResult("r", "npg_cg", "Hopper-v5", 0, "/r"), time.time())
+    assert "final_return" not in mirror.summary and mirror.exit_code == 1

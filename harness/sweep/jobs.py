@@ -154,12 +154,14 @@ def _train_mirrored(job: Job, start: float) -> RunResult:
 
 
 def _finish_mirror(mirror, result: RunResult, start: float) -> None:
-    """Close the run's W&B mirror with its outcome (exit code 1 unless complete); its final
-    return is the one of the rows the mirror was given."""
-    mirror.finish(
-        {"status": result.status.value, "wall_time_s": time.time() - start},
-        exit_code=0 if result.status == RunStatus.COMPLETE else 1,
-    )
+    """Close the run's W&B mirror with its outcome (exit code 1 unless complete) and the run's
+    final return as train() computed it from the run directory's rows: a mirror that saw no
+    rows (the run was completed by another process just before this one took its lock)
+    would otherwise report NaN."""
+    summary = {"status": result.status.value, "wall_time_s": time.time() - start}
+    if math.isfinite(result.final_return):
+        summary["final_return"] = result.final_return
+    mirror.finish(summary, exit_code=0 if result.status == RunStatus.COMPLETE else 1)
 
 
 def _thread_lock_for_tqdm() -> None:
