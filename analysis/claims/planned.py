@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from npgbench.analysis.claims.heldout import step_ratios
 from npgbench.analysis.claims.rows import fmt_p
-from npgbench.analysis.data.arms import Arm, build_arms, same, setting
+from npgbench.analysis.data.arms import Arm, build_arms
 from npgbench.analysis.data.curves import run_frames
 from npgbench.analysis.data.table import fmt
 from npgbench.analysis.stats import inference as stats
@@ -40,10 +40,9 @@ initial std) never stands in for the planned one. The invariance analysis (F5) v
 policy.param_scale and policy.std_param and so leaves each out in turn (reparam_twins.KEYS)."""
 
 
-def under_protocol(settings: dict, leave_out: tuple[str, ...] = ()) -> bool:
-    """Whether one run's settings (variants.run_settings') are PROTOCOL's, but for the keys
-    left out."""
-    return all(same(setting(settings, k), v) for k, v in PROTOCOL.items() if k not in leave_out)
+def protocol_without(leave_out: tuple[str, ...] = ()) -> dict:
+    """PROTOCOL but for the keys left out (those an analysis varies, e.g. reparam_twins.KEYS)."""
+    return {k: v for k, v in PROTOCOL.items() if k not in leave_out}
 
 
 @dataclass

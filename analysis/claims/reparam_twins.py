@@ -96,7 +96,7 @@ class Twins:
 def twins(arms: list[Arm], family: Family, name: str, where: dict) -> Twins:
     """The arms of one variant at the family's default and at each alternative, each pair
     differing only in the family's key (found by configuration across suites)."""
-    common = {k: v for k, v in planned.PROTOCOL.items() if k != family.key}
+    common = planned.protocol_without((family.key,))
     base = ArmSpec(f"{name} at {family.label(family.default)}", {**where, family.key: family.default})  # fmt: skip
     out = Twins()
     for value in family.alternatives:

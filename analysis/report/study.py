@@ -263,7 +263,7 @@ def planned_tables(data: planned.PlannedData, frame: pd.DataFrame, opts: Options
     measures), decided; empty when no run of the folder is under their protocol (a folder
     of unrelated runs gets none). F5's table carries its families' learning curves.
     data: planned.planned_data of the report's RunSet; frame: its RunSet.frame."""
-    common = {k: v for k, v in planned.PROTOCOL.items() if k not in reparam_twins.KEYS}
+    common = planned.protocol_without(reparam_twins.KEYS)
     if not select(data.arms, common):
         return []
     curves = reparam.reparam_curves(frame, data, opts.points)
