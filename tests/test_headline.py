@@ -82,3 +82,26 @@ def test_the_count_names_the_headline_suites_complete_runs_only():
         }
     )
     assert headline._counts(runs) == "1 tianshou-mujoco + 1 controlled-1m runs"
+
+
+def test_the_factor_table_puts_both_metrics_of_a_comparison_on_one_row():
+    from npgbench.analysis.report.headline import factor_table
+
+    rows = [
+        ("damping", "a", "b", "final return", 0.76, 0.36, 0.97, "not separable (p = 0.38)"),
+        ("damping", "a", "b", "AUC (evaluation)", 0.91, 0.57, 1.0, "a higher"),
+        ("average", "c", "d", "final return", 0.43, 0.15, 0.8, "not separable (p = 1)"),
+        ("line search", "e", "f", "final return", float("nan"), 0, 0, "not tested (no arm)"),
+    ]
+    cols = ["factor", "x", "y", "metric", "value", "ci_lo", "ci_hi", "verdict"]
+    frame = pd.DataFrame(rows, columns=cols).assign(n="15 vs 15 on 3 tasks")
+    lines = factor_table(frame).splitlines()
+    assert (
+        lines[0] == "| factor | X vs Y | P(final return) | P(AUC (evaluation)) | runs | verdict |"
+    )
+    assert lines[2] == (
+        "| damping | a vs b | 0.76 [0.36, 0.97] | 0.91 [0.57, 1] | 15 vs 15 on 3 tasks | "
+        "final return: not separable (p = 0.38); AUC (evaluation): a higher |"
+    )
+    assert lines[3].startswith("| average | c vs d | 0.43 [0.15, 0.8] | - |")
+    assert len(lines) == 4  # the untested comparison stays on the results page

@@ -6,7 +6,8 @@
 Three tables, each one row per task: ours beside the published numbers (a suite's
 `references` table: under the reference's protocol, with the ratio), the controlled
 comparison (a suite's `convergence` table: final return per variant, mean +- 95% CI and the
-seed count) and the claims (a suite's `claims` table). The README holds them between
+seed count) and the claims (a suite's `claims` table); then, where the folder has it, the
+ablation's factor table (one row per single-factor comparison). The README holds them between
 BEGIN/END markers and a test checks that they equal what this module builds from
 docs/tables, so the headline can never drift from the committed dataset.
 """
@@ -26,6 +27,8 @@ BEGIN, END = (
     "<!-- headline:end -->",
 )
 PUBLISHED_SUITE, CONTROLLED_SUITE = "tianshou-mujoco", "controlled-1m"
+FACTORS = "ablation_factors"
+"""The planned ablation table (analysis/claims/ablation.py), when the folder has one."""
 NAMES = {"npg": "NPG", "trpo": "TRPO", "ppo": "PPO"}
 
 
@@ -90,6 +93,28 @@ def claims_table(claims: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def factor_table(factors: pd.DataFrame) -> str:
+    """The ablation (F3) one row per single-factor comparison: P(X > Y) with its CI on each
+    metric, the runs, and the verdicts in the metrics' order (ablation_factors.csv)."""
+    tested = factors[factors["value"].notna()]
+    metrics = list(dict.fromkeys(tested["metric"]))
+    head = "| factor | X vs Y | " + " | ".join(f"P({m})" for m in metrics) + " | runs | verdict |"
+    lines = [head, "|---" * (len(metrics) + 4) + "|"]
+    for (factor, x, y), rows in tested.groupby(["factor", "x", "y"], sort=False):
+        by = rows.set_index("metric")
+        cells = [factor, f"{x} vs {y}"]
+        cells += [
+            fmt_ci(by.loc[m, "value"], by.loc[m, "ci_lo"], by.loc[m, "ci_hi"])
+            if m in by.index
+            else "-"
+            for m in metrics
+        ]
+        verdicts = "; ".join(f"{m}: {by.loc[m, 'verdict']}" for m in metrics if m in by.index)
+        cells += [rows["n"].iloc[0], verdicts]
+        lines.append("| " + " | ".join(markdown_text(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def headline(tables: Path) -> str:
     """The block between the README's markers, from a report's tables/ folder."""
     tables = Path(tables)
@@ -115,6 +140,14 @@ def headline(tables: Path) -> str:
         "The method's claims, settled on these runs:",
         claims_table(read(CONTROLLED_SUITE, "claims")),
     ]
+    if (tables / f"{FACTORS}.csv").exists():  # the ablation (docs/analysis-plan.md, F3)
+        parts += [
+            "Why npg_exact and npg_cg differ: the ablation changes one factor at a time "
+            "against controlled-1m's arms. P(X > Y) on the normalised final evaluation return "
+            "and on the evaluation curve's AUC, 95% CI; a verdict only where the Holm-adjusted "
+            "p (over the family) is below 0.05; untested comparisons are on the results page:",
+            factor_table(pd.read_csv(tables / f"{FACTORS}.csv")),
+        ]
     return "\n\n".join([BEGIN, *parts, END])
 
 
