@@ -146,6 +146,16 @@ def test_a_figure_legend_lists_a_group_once_with_its_range_of_seed_counts(tmp_pa
     assert sorted(labels) == ["npg_cg (n=2)", "ppo (n=1-3)"]
 
 
+def test_a_curve_of_two_seeds_keeps_the_runs_range_as_its_scale(tmp_path):
+    # Two seeds: the Student-t 95% band (t = 12.7) reaches far past both runs; the axes show
+    # the runs, the band is clipped.
+    write_run(tmp_path, "ppo", "EnvA-v5", 0, np.linspace(0, 100, 6))
+    write_run(tmp_path, "ppo", "EnvA-v5", 1, np.linspace(0, 300, 6))
+    curves = interpolate_curves(load_runs(tmp_path).frame, "return_mean", "step", 11)
+    ax = plots.learning_curve(curves, "EnvA-v5")
+    assert ax.get_ylim() == pytest.approx((-15.0, 315.0))
+
+
 def test_iqm_is_called_the_mean_when_it_trims_nothing():
     from npgbench.analysis.report.tables import aggregate_title
 

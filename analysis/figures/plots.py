@@ -80,9 +80,11 @@ def learning_curve(
     stopped (its last value), for x axes such as wall-clock where runs end at different
     places. A group without a style gets the axes' next colour, for its line and its band."""
     ax = new_ax(ax)
+    seen = []  # every run's values: the y range, so that a wide band of few seeds is clipped
     for group, df in curves[curves["env"] == env].groupby("group", sort=True):
         wide = df.pivot(index="run_id", columns="x", values="value")
         values_RX = wide.to_numpy(float)
+        seen.append(values_RX[np.isfinite(values_RX)])
         mean_X, lo_X, hi_X, n_X = mean_band(values_RX)
         everyone_X = n_X == len(values_RX)
         x_X = wide.columns.to_numpy(float)
@@ -102,9 +104,20 @@ def learning_curve(
             ax.plot(*zip(*ends), linestyle="none", marker="|", markersize=9, color=colour)
     ax.set(title=plain(env), xlabel=xlabel, ylabel=axis_label(value))
     ax.xaxis.set_major_formatter(EngFormatter())
+    _clip_to_runs(ax, np.concatenate(seen) if seen else np.array([]))
     if ax.lines:
         legend_outside(ax)
     return ax
+
+
+def _clip_to_runs(ax, values: np.ndarray, margin: float = 0.05) -> None:
+    """y limits: the runs' own range plus a margin. The Student-t band of 2 seeds (t = 12.7)
+    would otherwise set the scale and flatten every curve."""
+    if len(values) == 0:
+        return
+    lo, hi = float(values.min()), float(values.max())
+    pad = margin * (hi - lo) if hi > lo else max(abs(hi), 1.0) * margin
+    ax.set_ylim(lo - pad, hi + pad)
 
 
 def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3), legend: bool = True):
