@@ -22,12 +22,12 @@ if [ "${1:-}" != "--report-only" ]; then
   npgbench sweep --suite ablation-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite invariance-scale-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite invariance-hopper --out "$OUT/controlled-1m" "${COMMON[@]}"
+  # F5's param_scale arms on a second task (one task cannot reach a verdict: analysis plan)
+  npgbench sweep --suite invariance-scale-walker2d-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   npgbench sweep --suite sensitivity-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   # Ten seeds where the published numbers have ten (Tianshou): seeds 5-9 of Phase A
   npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" --seeds 5,6,7,8,9 \
     --out "$OUT/tianshou-mujoco" "${COMMON[@]}"
-  # F5's param_scale arms on a second task (one task cannot reach a verdict: analysis plan)
-  npgbench sweep --suite invariance-scale-walker2d-1m --out "$OUT/controlled-1m" "${COMMON[@]}"
   # Fisher fidelity (300k steps, 16x16 policies): each direction against the exact natural
   # gradient under the common damping lambda I and under the variant's own damping model
   npgbench sweep --suite fisher-fidelity --out "$OUT/fisher-fidelity" "${COMMON[@]}"
