@@ -125,7 +125,9 @@ def headline(tables: Path) -> str:
     intro = (
         f"Ours beside the published numbers{counted}, each under its publisher's estimator "
         "(Tianshou: max over time of the seed-mean test-return curve); mean ± std over seeds "
-        "on both sides; 'above' / 'below' only where the ratio's 95% CI excludes 1:"
+        "on both sides; 'above' / 'below' only where the ratio's 95% CI excludes 1. The max "
+        "over time of a seed-mean curve is biased upward, the more so the fewer the seeds, so "
+        "a ratio above 1 with fewer seeds than theirs is no sign of better learning:"
         if "comparison" in refs
         else f"Ours beside the published numbers{counted}, under the reference's protocol; "
         "ours: mean ± 95% CI (seeds), theirs: mean ± std:"
@@ -137,7 +139,8 @@ def headline(tables: Path) -> str:
         "episodes; training returns carry each variant's exploration noise), mean ± 95% CI "
         "over seeds, seed count in brackets where below 5:",
         controlled_table(read(CONTROLLED_SUITE, "convergence")),
-        "The method's claims, settled on these runs:",
+        "The method's claims on these runs (Holm-corrected verdicts; a row marked interim is "
+        "no finding until its planned runs are in):",
         claims_table(read(CONTROLLED_SUITE, "claims")),
     ]
     if (tables / f"{FACTORS}.csv").exists():  # the ablation (docs/analysis-plan.md, F3)
