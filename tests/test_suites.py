@@ -179,3 +179,27 @@ def test_algos_natural_is_one_variant_per_preconditioner(tmp_path):
     path.write_text('name = "nat"\nenvs = ["Hopper-v5"]\nalgos = "natural"\nsteps = 4096\n')
     assert load_checked_suite(path).algos == tuple(names)
     assert load_checked_suite("fisher-fidelity").algos == tuple(names)
+
+
+def _swept_suites(script: str) -> set[str]:
+    """The suite names a shell script sweeps (`--suite NAME` or a path to suites/NAME.toml)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / script).read_text()
+    return {Path(s).stem for s in re.findall(r"--suite\s+\"?([^\s\"]+)", text)}
+
+
+def test_the_campaign_script_sweeps_shipped_suites_that_reproduce_sh_sweeps_too():
+    # docs/campaign.sh is the resumable route to docs/reproduce.sh's Phase C runs: the two
+    # name the same suites, all shipped, so neither can drift to a suite the other lacks.
+    campaign = _swept_suites("docs/campaign.sh")
+    reproduce = _swept_suites("docs/reproduce.sh")
+    assert campaign and campaign <= set(SUITES), campaign - set(SUITES)
+    assert campaign <= reproduce, campaign - reproduce
+    assert reproduce - campaign <= {
+        "controlled-1m",
+        "ablation-1m",
+        "invariance-scale-1m",
+        "fisher-fidelity",
+    }
