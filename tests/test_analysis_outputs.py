@@ -146,6 +146,19 @@ def test_a_figure_legend_lists_a_group_once_with_its_range_of_seed_counts(tmp_pa
     assert sorted(labels) == ["npg_cg (n=2)", "ppo (n=1-3)"]
 
 
+def test_facet_panels_keep_no_room_for_the_legends_they_hand_to_the_figure(tmp_path):
+    # Each panel draws its legend outside its axes; the figure gathers them into one. The
+    # panels' own legends go before the layout is fitted, else each keeps an empty column.
+    for seed in (0, 1):
+        write_run(tmp_path, "ppo", "EnvA-v5", seed, np.arange(5.0), label="a long label " * 4)
+    curves = interpolate_curves(load_runs(tmp_path).frame, "return_mean", "step", 11)
+    draw = lambda env, ax: plots.learning_curve(curves, "EnvA-v5", ax=ax)  # noqa: E731
+    fig = plots.facet_figure(["p1", "p2", "p3"], draw)
+    boxes = [ax.get_position() for ax in fig.axes[:3]]
+    gaps = [right.x0 - left.x1 for left, right in zip(boxes, boxes[1:], strict=False)]
+    assert max(gaps) < 0.6 * boxes[0].width, gaps
+
+
 def test_a_curve_of_two_seeds_keeps_the_runs_range_as_its_scale(tmp_path):
     # Two seeds: the Student-t 95% band (t = 12.7) reaches far past both runs; the axes show
     # the runs, the band is clipped.

@@ -132,13 +132,13 @@ def facet_figure(envs: list[str], draw, ncols: int = 3, size=(4.5, 3.3), legend:
         draw(env, ax)
     for ax in list(axes.flat)[len(envs) :]:
         ax.set_visible(False)
+    drawn = []
+    for ax in list(axes.flat)[: len(envs)]:
+        drawn += zip(*ax.get_legend_handles_labels())
+        if legend and ax.get_legend() is not None:
+            ax.get_legend().remove()  # before tight_layout, which would keep its room
     fig.tight_layout()
     if legend:
-        drawn = []
-        for ax in list(axes.flat)[: len(envs)]:
-            drawn += zip(*ax.get_legend_handles_labels())
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
         merged = merged_n_labels([label for _, label in drawn])
         entries = {}
         for handle, label in drawn:
