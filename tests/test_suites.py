@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from npgbench.algorithms import ALGORITHMS
@@ -183,9 +185,6 @@ def test_algos_natural_is_one_variant_per_preconditioner(tmp_path):
 
 def _swept_suites(script: str) -> set[str]:
     """The suite names a shell script sweeps (`--suite NAME` or a path to suites/NAME.toml)."""
-    import re
-    from pathlib import Path
-
     text = (Path(__file__).parents[1] / script).read_text()
     return {Path(s).stem for s in re.findall(r"--suite\s+\"?([^\s\"]+)", text)}
 
