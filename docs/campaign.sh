@@ -25,16 +25,19 @@ TASKS=HalfCheetah-v5,Hopper-v5,Walker2d-v5
 # In order of what each decides (docs/analysis-plan.md, Changes of 2026-12-07): the
 # invariance curves, F5's second task, step-size sensitivity (3 seeds first), Tianshou's
 # seeds 5-9. A suite file newer than the fixed commit is read from this checkout's suites/.
+each_sweep() {  # "$@" + each sweep's arguments, in queue order (one list for queue and status)
+  local c1m=(--out "$OUT/controlled-1m")
+  "$@" --suite invariance-hopper --seeds 0,1,2 "${c1m[@]}"
+  "$@" --suite invariance-hopper --seeds 3,4 "${c1m[@]}"
+  "$@" --suite "$MAIN/suites/invariance-scale-walker2d-1m.toml" "${c1m[@]}"
+  "$@" --suite sensitivity-1m --seeds 0,1,2 "${c1m[@]}"
+  "$@" --suite sensitivity-1m --seeds 3,4 "${c1m[@]}"
+  "$@" --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" --seeds 5,6,7,8,9 \
+    --out "$OUT/tianshou-mujoco"
+}
+
 queue() {
-  local c=(--wandb disabled --jobs 1 --quiet)
-  npgbench sweep --suite invariance-hopper --seeds 0,1,2 --out "$OUT/controlled-1m" "${c[@]}"
-  npgbench sweep --suite invariance-hopper --seeds 3,4 --out "$OUT/controlled-1m" "${c[@]}"
-  npgbench sweep --suite "$MAIN/suites/invariance-scale-walker2d-1m.toml" \
-    --out "$OUT/controlled-1m" "${c[@]}"
-  npgbench sweep --suite sensitivity-1m --seeds 0,1,2 --out "$OUT/controlled-1m" "${c[@]}"
-  npgbench sweep --suite sensitivity-1m --seeds 3,4 --out "$OUT/controlled-1m" "${c[@]}"
-  npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" \
-    --seeds 5,6,7,8,9 --out "$OUT/tianshou-mujoco" "${c[@]}"
+  each_sweep npgbench sweep --wandb disabled --jobs 1 --quiet
 }
 
 setup() {
@@ -71,7 +74,7 @@ start() {
     (
       cd "$WORKTREE" && . .venv/bin/activate
       export OMP_NUM_THREADS=1 WANDB_MODE=disabled
-      nohup bash -c "$(declare -f queue); OUT='$OUT' MAIN='$MAIN' TASKS='$TASKS' queue" \
+      nohup bash -c "$(declare -f each_sweep queue); OUT='$OUT' MAIN='$MAIN' TASKS='$TASKS' queue" \
         >> "$LOGS/queue-$(date +%Y%m%d-%H%M%S)-$i.log" 2>&1 &
     )
     sleep 20  # the second queue starts after the first has locked its run
@@ -79,15 +82,13 @@ start() {
   echo "$n queues started; logs in $LOGS"
 }
 
+dry_run() {  # the work one sweep has left
+  npgbench sweep --dry-run "$@" | tail -1
+}
+
 status() {
   cd "$WORKTREE" && . .venv/bin/activate
-  npgbench sweep --suite invariance-hopper --seeds 0,1,2,3,4 --out "$OUT/controlled-1m" \
-    --dry-run | tail -1
-  npgbench sweep --suite "$MAIN/suites/invariance-scale-walker2d-1m.toml" \
-    --out "$OUT/controlled-1m" --dry-run | tail -1
-  npgbench sweep --suite sensitivity-1m --out "$OUT/controlled-1m" --dry-run | tail -1
-  npgbench sweep --suite tianshou-mujoco --algos npg,trpo,ppo --envs "$TASKS" \
-    --seeds 0,1,2,3,4,5,6,7,8,9 --out "$OUT/tianshou-mujoco" --dry-run | tail -1
+  each_sweep dry_run
 }
 
 land() {  # with this checkout's npgbench (its venv active), not the fixed commit's
